@@ -1,0 +1,75 @@
+//! The library's error type.
+//!
+//! Every variant renders as one line that names the file (where there is one) and the
+//! problem, because the CLI prints `Display` as-is: no debug dumps reach the operator.
+
+use std::path::{Path, PathBuf};
+
+/// Errors returned by the certmesh library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed at the operating-system level.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but its content is not what was expected.
+    #[error("{}: {problem}", path.display())]
+    BadFile { path: PathBuf, problem: String },
+    /// The request is understood but refused (weak algorithm, would overwrite, outside
+    /// name constraints, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// The command line asked for something that does not exist (unknown key type, bad
+    /// duration, ...). Mapped to exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A secret (passphrase) could not be obtained or was wrong.
+    #[error("{0}")]
+    Secret(String),
+    /// Another process holds the store's lock.
+    #[error("{0}")]
+    Locked(String),
+    /// Certificate or key generation failed inside the crypto provider.
+    #[error("{0}")]
+    Crypto(String),
+}
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// A file whose content is wrong.
+    pub fn bad_file(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        Error::BadFile {
+            path: path.as_ref().to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Process exit code for this error: 2 for usage errors, 75 (EX_TEMPFAIL) when the
+    /// store is locked by another run, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Locked(_) => 75,
+            _ => 1,
+        }
+    }
+}
+
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Crypto(format!("certificate generation failed: {e}"))
+    }
+}

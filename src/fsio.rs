@@ -1,0 +1,265 @@
+//! Files on disk: atomic writes, private modes from the first byte, staged directories,
+//! and the lock that keeps two runs from changing one store at once.
+//!
+//! A crash at any point leaves either the old file or the new one, never half of one:
+//! content goes to a temporary file in the destination directory (created with its final
+//! mode, so a private key is never readable by others even for a moment), is synced, and
+//! is renamed over the destination; then the directory itself is synced so the rename
+//! survives a power loss.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Mode for private keys and other secrets.
+pub const PRIVATE: u32 = 0o600;
+/// Mode for certificates and other public files.
+pub const PUBLIC: u32 = 0o644;
+/// Mode for directories that hold private material.
+pub const PRIVATE_DIR: u32 = 0o700;
+
+/// What to do when the destination already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Fail with an error naming the file.
+    Refuse,
+    /// Replace it atomically.
+    Replace,
+}
+
+/// Writes `bytes` to `path` atomically with permission bits `mode` set at creation.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) -> Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".certmesh-")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    match overwrite {
+        Overwrite::Replace => {
+            tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        }
+        Overwrite::Refuse => {
+            tmp.persist_noclobber(path).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Refused(format!("{}: already exists, not overwritten", path.display()))
+                } else {
+                    Error::io(path, e.error)
+                }
+            })?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Creates `dir` and any missing parents; directories created here get `mode`.
+pub fn create_dir(dir: &Path, mode: u32) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Flushes a directory's entries (renames, creations) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A directory assembled under a temporary name and moved into place in one rename, so
+/// that a set of files (a key with its certificate and chains) appears all at once or not
+/// at all.
+pub struct StagedDir {
+    staging: Option<tempfile::TempDir>,
+    target: PathBuf,
+}
+
+impl StagedDir {
+    /// Starts staging the directory that will become `target`.
+    pub fn new(target: &Path) -> Result<Self> {
+        let parent = parent_dir(target);
+        create_dir(parent, PRIVATE_DIR)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".certmesh-stage-")
+            .permissions(Permissions::from_mode(PRIVATE_DIR))
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        Ok(StagedDir {
+            staging: Some(staging),
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Path inside the staging directory for a file that will end up as `target/name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.staging_path().join(name)
+    }
+
+    fn staging_path(&self) -> &Path {
+        self.staging.as_ref().map(|t| t.path()).unwrap_or(&self.target)
+    }
+
+    /// Writes one file into the staged directory.
+    pub fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        let path = self.path(name);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_private(mode)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))
+    }
+
+    /// Moves the staged directory into place. An existing target is first moved to
+    /// `backup` when one is given; without one, an existing target is an error.
+    pub fn commit(mut self, backup: Option<&Path>) -> Result<PathBuf> {
+        let staging = self.staging.take().expect("staged directory committed twice");
+        let parent = parent_dir(&self.target).to_path_buf();
+        sync_dir(staging.path())?;
+        if self.target.exists() {
+            match backup {
+                Some(b) => {
+                    create_dir(parent_dir(b), PRIVATE_DIR)?;
+                    fs::rename(&self.target, b).map_err(|e| Error::io(&self.target, e))?;
+                    sync_dir(parent_dir(b))?;
+                }
+                None => {
+                    return Err(Error::Refused(format!(
+                        "{}: already exists, not overwritten",
+                        self.target.display()
+                    )))
+                }
+            }
+        }
+        let staged = staging.keep();
+        if let Err(e) = fs::rename(&staged, &self.target) {
+            let _ = fs::remove_dir_all(&staged);
+            return Err(Error::io(&self.target, e));
+        }
+        sync_dir(&parent)?;
+        Ok(self.target.clone())
+    }
+}
+
+trait ModeExt {
+    fn mode_private(&mut self, mode: u32) -> &mut Self;
+}
+
+impl ModeExt for OpenOptions {
+    fn mode_private(&mut self, mode: u32) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, mode)
+    }
+}
+
+/// An exclusive lock on a store or cluster, held until dropped.
+///
+/// The lock is an advisory `flock` on a file, so it disappears with the process that held
+/// it: a killed run never leaves a stale lock behind, unlike a PID file.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    /// Takes the lock at `path`, failing at once with [`Error::Locked`] when another
+    /// process holds it, or waiting for it when `wait` is set.
+    pub fn acquire(path: &Path, wait: bool) -> Result<Self> {
+        use fs4::fs_std::FileExt;
+        create_dir(parent_dir(path), PRIVATE_DIR)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_private(PRIVATE)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        if wait {
+            file.lock_exclusive().map_err(|e| Error::io(path, e))?;
+        } else {
+            match file.try_lock_exclusive() {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Error::Locked(format!(
+                        "{}: another certmesh run holds the lock; try again later",
+                        path.display()
+                    )))
+                }
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        Ok(StoreLock { _file: file })
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_file_sets_mode_and_refuses_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.pem");
+        write_file(&p, b"one", PRIVATE, Overwrite::Refuse).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let err = write_file(&p, b"two", PRIVATE, Overwrite::Refuse).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        write_file(&p, b"two", PUBLIC, Overwrite::Replace).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn staged_dir_appears_whole_and_backs_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("issued").join("node1");
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k", PRIVATE).unwrap();
+        assert!(!target.exists());
+        s.commit(None).unwrap();
+        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k");
+
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k2", PRIVATE).unwrap();
+        assert!(s.commit(None).is_err());
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k2", PRIVATE).unwrap();
+        let backup = dir.path().join("backup").join("node1");
+        s.commit(Some(&backup)).unwrap();
+        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k2");
+        assert_eq!(fs::read(backup.join("key.pem")).unwrap(), b"k");
+        // no staging directories are left behind
+        let left: Vec<_> = fs::read_dir(dir.path().join("issued")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".lock");
+        let _a = StoreLock::acquire(&p, false).unwrap();
+        let err = StoreLock::acquire(&p, false).err().unwrap();
+        assert_eq!(err.exit_code(), 75);
+    }
+}

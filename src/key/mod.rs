@@ -1,0 +1,251 @@
+//! Private keys: generation, and the encodings certmesh reads and writes.
+//!
+//! Inside certmesh a key is always held as PKCS#8 DER in zeroizing memory; every other
+//! encoding is converted at the edge. That keeps one representation for signing,
+//! matching and export, whatever tool made the file.
+
+mod read;
+
+pub use read::{read_private_key, PassPrompt};
+
+use rcgen::{KeyPair, SignatureAlgorithm};
+use zeroize::Zeroizing;
+
+use crate::pass::Secret;
+use crate::x509::KeyDesc;
+use crate::{Error, Result};
+
+/// Key algorithms certmesh generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyAlg {
+    P256,
+    P384,
+    Ed25519,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+}
+
+impl KeyAlg {
+    /// Every accepted name, for help texts and error messages.
+    pub const NAMES: &'static str = "p256, p384, ed25519, rsa2048, rsa3072, rsa4096";
+
+    /// Parses a key-type name. Known-weak choices (RSA below 2048 bits) are refused with
+    /// a reason; unknown names are usage errors.
+    pub fn parse(name: &str) -> Result<Self> {
+        let n = name.to_ascii_lowercase().replace(['-', '_'], "");
+        Ok(match n.as_str() {
+            "p256" | "ecp256" | "ecdsap256" | "prime256v1" | "secp256r1" => KeyAlg::P256,
+            "p384" | "ecp384" | "ecdsap384" | "secp384r1" => KeyAlg::P384,
+            "ed25519" => KeyAlg::Ed25519,
+            "rsa2048" | "rsa" => KeyAlg::Rsa2048,
+            "rsa3072" => KeyAlg::Rsa3072,
+            "rsa4096" => KeyAlg::Rsa4096,
+            _ => {
+                if let Some(bits) = n.strip_prefix("rsa").and_then(|b| b.parse::<u32>().ok()) {
+                    if bits < 2048 {
+                        return Err(Error::Refused(format!(
+                            "refusing RSA-{bits}: RSA keys below 2048 bits can be factored; use rsa2048 or larger, or p256"
+                        )));
+                    }
+                }
+                return Err(Error::Usage(format!(
+                    "unknown key type '{name}': expected one of {}",
+                    Self::NAMES
+                )));
+            }
+        })
+    }
+
+    /// The canonical name, as accepted by [`KeyAlg::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlg::P256 => "p256",
+            KeyAlg::P384 => "p384",
+            KeyAlg::Ed25519 => "ed25519",
+            KeyAlg::Rsa2048 => "rsa2048",
+            KeyAlg::Rsa3072 => "rsa3072",
+            KeyAlg::Rsa4096 => "rsa4096",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Digest for signatures made with RSA keys. ECDSA keys use the digest that matches their
+/// curve, and Ed25519 has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Digest {
+    #[default]
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Digest {
+    /// Parses a digest name; SHA-1 and MD5 are refused because collisions against them
+    /// are practical.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().replace('-', "").as_str() {
+            "sha256" => Ok(Digest::Sha256),
+            "sha384" => Ok(Digest::Sha384),
+            "sha512" => Ok(Digest::Sha512),
+            "sha1" | "md5" | "md2" | "md4" => Err(Error::Refused(format!(
+                "refusing {name} signatures: collisions are practical; use sha256, sha384 or sha512"
+            ))),
+            _ => Err(Error::Usage(format!(
+                "unknown digest '{name}': expected sha256, sha384 or sha512"
+            ))),
+        }
+    }
+}
+
+/// A private key, held as PKCS#8 DER.
+pub struct PrivateKey {
+    pkcs8: Zeroizing<Vec<u8>>,
+    desc: KeyDesc,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({})", self.desc)
+    }
+}
+
+/// PBKDF2-HMAC-SHA256 iterations for keys certmesh encrypts (OWASP's 2023 figure).
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+impl PrivateKey {
+    /// Generates a new key with the operating system's randomness.
+    pub fn generate(alg: KeyAlg) -> Result<Self> {
+        use rcgen::RsaKeySize;
+        let kp = match alg {
+            KeyAlg::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            KeyAlg::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+            KeyAlg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            KeyAlg::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+            KeyAlg::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
+            KeyAlg::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+        }
+        .map_err(|e| Error::Crypto(format!("{alg} key generation failed: {e}")))?;
+        Self::from_key_pair(&kp)
+    }
+
+    fn from_key_pair(kp: &KeyPair) -> Result<Self> {
+        use rcgen::PublicKeyData;
+        let spki = kp.subject_public_key_info();
+        let desc = crate::x509::describe_spki_der(&spki)?;
+        Ok(PrivateKey {
+            pkcs8: Zeroizing::new(kp.serialize_der()),
+            desc,
+            spki,
+        })
+    }
+
+    /// Adopts an unencrypted PKCS#8 DER key, checking that the crypto provider can use it.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
+        let kp = KeyPair::try_from(der)
+            .map_err(|_| Error::Crypto("unsupported or damaged PKCS#8 private key".into()))?;
+        Self::from_key_pair(&kp)
+    }
+
+    /// The key as unencrypted PKCS#8 DER.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public half as DER SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// Type and size of the key.
+    pub fn describe(&self) -> &KeyDesc {
+        &self.desc
+    }
+
+    /// Unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`).
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(crate::x509::to_pem("PRIVATE KEY", &self.pkcs8))
+    }
+
+    /// Encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`): PBES2 with
+    /// PBKDF2-HMAC-SHA256 and AES-256-CBC, which OpenSSL 1.0.2+ and Java read.
+    pub fn to_encrypted_pkcs8_pem(&self, pass: &Secret, iterations: u32) -> Result<Zeroizing<String>> {
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;
+        aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Crypto("no randomness".into()))?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
+            .map_err(|e| Error::Crypto(format!("PBES2 parameters: {e}")))?;
+        let info = pkcs8::PrivateKeyInfo::try_from(self.pkcs8.as_slice())
+            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))?;
+        let doc = info
+            .encrypt_with_params(params, pass.as_bytes())
+            .map_err(|e| Error::Crypto(format!("key encryption failed: {e}")))?;
+        Ok(Zeroizing::new(crate::x509::to_pem(
+            "ENCRYPTED PRIVATE KEY",
+            doc.as_bytes(),
+        )))
+    }
+
+    /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
+    /// the digest their curve calls for.
+    pub fn signing_key(&self, digest: Digest) -> Result<KeyPair> {
+        let alg: &'static SignatureAlgorithm = match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
+            ("RSA", _) => match digest {
+                Digest::Sha256 => &rcgen::PKCS_RSA_SHA256,
+                Digest::Sha384 => &rcgen::PKCS_RSA_SHA384,
+                Digest::Sha512 => &rcgen::PKCS_RSA_SHA512,
+            },
+            ("EC", Some("P-256")) => &rcgen::PKCS_ECDSA_P256_SHA256,
+            ("EC", Some("P-384")) => &rcgen::PKCS_ECDSA_P384_SHA384,
+            ("EC", Some("P-521")) => &rcgen::PKCS_ECDSA_P521_SHA512,
+            ("Ed25519", _) => &rcgen::PKCS_ED25519,
+            _ => {
+                return Err(Error::Crypto(format!(
+                    "{} keys cannot sign certificates here",
+                    self.desc
+                )))
+            }
+        };
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
+        KeyPair::from_pkcs8_der_and_sign_algo(&der, alg)
+            .map_err(|e| Error::Crypto(format!("cannot use {} key for signing: {e}", self.desc)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names() {
+        assert_eq!(KeyAlg::parse("P-256").unwrap(), KeyAlg::P256);
+        assert_eq!(KeyAlg::parse("rsa3072").unwrap(), KeyAlg::Rsa3072);
+        assert!(matches!(KeyAlg::parse("rsa1024"), Err(Error::Refused(_))));
+        assert!(matches!(KeyAlg::parse("dsa"), Err(Error::Usage(_))));
+        assert!(matches!(Digest::parse("sha1"), Err(Error::Refused(_))));
+    }
+
+    #[test]
+    fn generate_and_encrypt_round_trip() {
+        let k = PrivateKey::generate(KeyAlg::P256).unwrap();
+        assert_eq!(k.describe().to_string(), "EC P-256");
+        let pass = Secret::new("pw".into());
+        let pem = k.to_encrypted_pkcs8_pem(&pass, 1000).unwrap();
+        let back = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || Ok(pass.clone())).unwrap();
+        assert_eq!(back.pkcs8_der(), k.pkcs8_der());
+        let wrong = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
+            Ok(Secret::new("bad".into()))
+        });
+        assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Passphrase sources in openssl's `-passin` convention: `pass:TEXT`, `env:VAR`,
+//! `file:PATH`, `fd:N` and `stdin`.
+//!
+//! Secrets are kept in [`Secret`], which wipes its memory when dropped. Prompting on a
+//! terminal is the CLI's job; the library only resolves explicit sources.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// A passphrase, wiped from memory on drop. Its `Debug` never shows the content.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a passphrase.
+    pub fn new(s: String) -> Self {
+        Secret(Zeroizing::new(s))
+    }
+
+    /// The passphrase's bytes, as key-derivation functions take them.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The passphrase as text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Where a passphrase comes from.
+#[derive(Clone)]
+pub enum PassSource {
+    /// `pass:TEXT`: inline, visible in the process list; accepted with a warning.
+    Inline(Secret),
+    /// `env:VAR`
+    Env(String),
+    /// `file:PATH`: the first line of the file.
+    File(PathBuf),
+    /// `fd:N`: the first line read from an inherited file descriptor.
+    Fd(u32),
+    /// `stdin`: the first line of standard input.
+    Stdin,
+}
+
+impl std::fmt::Debug for PassSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl FromStr for PassSource {
+    type Err = Error;
+
+    fn from_str(spec: &str) -> Result<Self> {
+        if spec == "stdin" {
+            return Ok(PassSource::Stdin);
+        }
+        let (kind, rest) = spec.split_once(':').ok_or_else(|| {
+            Error::Usage(
+                "invalid passphrase source: use pass:TEXT, env:VAR, file:PATH, fd:N or stdin"
+                    .into(),
+            )
+        })?;
+        match kind {
+            "pass" => Ok(PassSource::Inline(Secret::new(rest.to_string()))),
+            "env" if !rest.is_empty() => Ok(PassSource::Env(rest.to_string())),
+            "file" if !rest.is_empty() => Ok(PassSource::File(PathBuf::from(rest))),
+            "fd" => rest.parse().map(PassSource::Fd).map_err(|_| {
+                Error::Usage(format!("invalid passphrase source 'fd:{rest}': N must be a number"))
+            }),
+            _ => Err(Error::Usage(format!(
+                "invalid passphrase source '{kind}:...': use pass:TEXT, env:VAR, file:PATH, fd:N or stdin"
+            ))),
+        }
+    }
+}
+
+impl PassSource {
+    /// True for `pass:TEXT`, which exposes the secret in the process list.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, PassSource::Inline(_))
+    }
+
+    /// A description that never contains the secret itself.
+    pub fn describe(&self) -> String {
+        match self {
+            PassSource::Inline(_) => "pass:<hidden>".into(),
+            PassSource::Env(v) => format!("env:{v}"),
+            PassSource::File(p) => format!("file:{}", p.display()),
+            PassSource::Fd(n) => format!("fd:{n}"),
+            PassSource::Stdin => "stdin".into(),
+        }
+    }
+
+    /// Reads the passphrase. Only the first line of files, descriptors and standard
+    /// input counts, without its line ending, as openssl does.
+    pub fn read(&self) -> Result<Secret> {
+        match self {
+            PassSource::Inline(s) => Ok(s.clone()),
+            PassSource::Env(var) => std::env::var(var).map(Secret::new).map_err(|_| {
+                Error::Secret(format!("passphrase variable {var} is not set (or not UTF-8)"))
+            }),
+            PassSource::File(path) => {
+                let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                first_line(f).map_err(|e| Error::io(path, e))
+            }
+            PassSource::Fd(n) => {
+                // /dev/fd/N reopens the inherited descriptor without unsafe code.
+                let path = PathBuf::from(format!("/dev/fd/{n}"));
+                let f = std::fs::File::open(&path)
+                    .map_err(|e| Error::Secret(format!("passphrase descriptor fd:{n}: {e}")))?;
+                first_line(f).map_err(|e| Error::Secret(format!("passphrase descriptor fd:{n}: {e}")))
+            }
+            PassSource::Stdin => first_line(std::io::stdin().lock())
+                .map_err(|e| Error::Secret(format!("passphrase from stdin: {e}"))),
+        }
+    }
+}
+
+fn first_line(r: impl Read) -> std::io::Result<Secret> {
+    let mut line = Zeroizing::new(String::new());
+    BufReader::new(r).read_line(&mut line)?;
+    let trimmed = line.trim_end_matches(['\n', '\r']);
+    Ok(Secret::new(trimmed.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert!(matches!("pass:x".parse::<PassSource>().unwrap(), PassSource::Inline(_)));
+        assert!(matches!("env:X".parse::<PassSource>().unwrap(), PassSource::Env(_)));
+        assert!(matches!("file:/a".parse::<PassSource>().unwrap(), PassSource::File(_)));
+        assert!(matches!("fd:3".parse::<PassSource>().unwrap(), PassSource::Fd(3)));
+        assert!(matches!("stdin".parse::<PassSource>().unwrap(), PassSource::Stdin));
+        assert!("fd:x".parse::<PassSource>().is_err());
+        assert!("secret".parse::<PassSource>().is_err());
+        assert!("env:".parse::<PassSource>().is_err());
+    }
+
+    #[test]
+    fn file_takes_first_line_and_debug_hides_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\r\nsecond\n").unwrap();
+        let s = PassSource::File(p).read().unwrap();
+        assert_eq!(s.expose(), "s3cret");
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+        let inline: PassSource = "pass:hunter2".parse().unwrap();
+        assert!(!format!("{inline:?}").contains("hunter2"));
+    }
+}

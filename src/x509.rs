@@ -1,0 +1,177 @@
+//! Small shared helpers over x509-parser: loading certificates from PEM or DER,
+//! describing public keys, fingerprints, and PEM output.
+
+use std::path::Path;
+
+use x509_parser::prelude::*;
+use x509_parser::public_key::PublicKey;
+
+use crate::{Error, Result};
+
+/// The shape of a public key, as operators talk about it: "RSA 3072", "EC P-256".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyDesc {
+    /// `RSA`, `EC`, `Ed25519`, or the algorithm OID when unknown.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Modulus size for RSA, field size for EC, 256 for Ed25519.
+    pub bits: u32,
+    /// Named curve for EC keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curve: Option<String>,
+}
+
+impl std::fmt::Display for KeyDesc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.curve {
+            Some(c) => write!(f, "{} {}", self.kind, c),
+            None if self.kind == "Ed25519" => f.write_str("Ed25519"),
+            None => write!(f, "{} {}", self.kind, self.bits),
+        }
+    }
+}
+
+/// Describes a SubjectPublicKeyInfo.
+pub fn describe_spki(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => KeyDesc {
+            kind: "RSA".into(),
+            bits: rsa.key_size() as u32,
+            curve: None,
+        },
+        Ok(PublicKey::EC(_)) => {
+            let curve_oid = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            let (curve, bits) = match curve_oid.as_str() {
+                "1.2.840.10045.3.1.7" => ("P-256".to_string(), 256),
+                "1.3.132.0.34" => ("P-384".to_string(), 384),
+                "1.3.132.0.35" => ("P-521".to_string(), 521),
+                other => (other.to_string(), 0),
+            };
+            KeyDesc {
+                kind: "EC".into(),
+                bits,
+                curve: Some(curve),
+            }
+        }
+        _ if alg == "1.3.101.112" => KeyDesc {
+            kind: "Ed25519".into(),
+            bits: 256,
+            curve: None,
+        },
+        _ => KeyDesc {
+            kind: alg,
+            bits: 0,
+            curve: None,
+        },
+    }
+}
+
+/// Describes a DER SubjectPublicKeyInfo.
+pub fn describe_spki_der(der: &[u8]) -> Result<KeyDesc> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(der)
+        .map_err(|e| Error::Crypto(format!("cannot parse public key: {e}")))?;
+    Ok(describe_spki(&spki))
+}
+
+/// Colon-separated upper-case hex, as `openssl x509 -fingerprint` and keytool print.
+pub fn colon_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}
+
+/// SHA-256 digest.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// SHA-1 digest, for fingerprints only (keytool and older tools still show them).
+pub fn sha1(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// PEM-encodes DER with LF line endings and 64-column lines.
+pub fn to_pem(tag: &str, der: &[u8]) -> String {
+    let p = ::pem::Pem::new(tag, der.to_vec());
+    ::pem::encode_config(&p, ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF))
+}
+
+/// True when the bytes look like PEM text rather than DER.
+pub fn looks_like_pem(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(4096)];
+    head.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Reads every certificate in a PEM file (any number of blocks) or a single DER
+/// certificate, returning their DER encodings in file order.
+pub fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let data = crate::fsio::read(path)?;
+    parse_certs(path, &data)
+}
+
+/// As [`read_certs`], from bytes already read.
+pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let ders: Vec<Vec<u8>> = if looks_like_pem(data) {
+        let blocks = ::pem::parse_many(data)
+            .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?;
+        blocks
+            .into_iter()
+            .filter(|b| matches!(b.tag(), "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"))
+            .map(|b| b.into_contents())
+            .collect()
+    } else {
+        vec![data.to_vec()]
+    };
+    if ders.is_empty() {
+        return Err(Error::bad_file(path, "contains no certificate"));
+    }
+    for der in &ders {
+        X509Certificate::from_der(der).map_err(|e| {
+            Error::bad_file(path, format!("not a valid X.509 certificate ({})", short_err(&e)))
+        })?;
+    }
+    Ok(ders)
+}
+
+/// Turns a nom/asn1 error into a short phrase, without Rust debug formatting.
+pub fn short_err<E: std::fmt::Display>(e: &E) -> String {
+    let s = e.to_string();
+    let s = s.trim();
+    if s.is_empty() {
+        "unparseable DER".into()
+    } else {
+        s.chars().take(120).collect()
+    }
+}
+
+/// The first DNS or IP subjectAltName of a certificate, for naming it.
+pub fn common_name(cert: &X509Certificate<'_>) -> Option<String> {
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
+}
+
+/// RFC 3339 rendering of an ASN.1 time.
+pub fn rfc3339(t: &ASN1Time) -> String {
+    t.to_datetime()
+        .format(&::time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
