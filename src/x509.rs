@@ -109,7 +109,10 @@ pub fn sha1(data: &[u8]) -> Vec<u8> {
 /// PEM-encodes DER with LF line endings and 64-column lines.
 pub fn to_pem(tag: &str, der: &[u8]) -> String {
     let p = ::pem::Pem::new(tag, der.to_vec());
-    ::pem::encode_config(&p, ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF))
+    ::pem::encode_config(
+        &p,
+        ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+    )
 }
 
 /// True when the bytes look like PEM text rather than DER.
@@ -132,7 +135,12 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
             .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?;
         blocks
             .into_iter()
-            .filter(|b| matches!(b.tag(), "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"))
+            .filter(|b| {
+                matches!(
+                    b.tag(),
+                    "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+                )
+            })
             .map(|b| b.into_contents())
             .collect()
     } else {
@@ -143,7 +151,10 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
     }
     for der in &ders {
         X509Certificate::from_der(der).map_err(|e| {
-            Error::bad_file(path, format!("not a valid X.509 certificate ({})", short_err(&e)))
+            Error::bad_file(
+                path,
+                format!("not a valid X.509 certificate ({})", short_err(&e)),
+            )
         })?;
     }
     Ok(ders)
@@ -173,5 +184,11 @@ pub fn common_name(cert: &X509Certificate<'_>) -> Option<String> {
 pub fn rfc3339(t: &ASN1Time) -> String {
     t.to_datetime()
         .format(&::time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// RFC 3339 rendering of a time.
+pub fn rfc3339_time(t: ::time::OffsetDateTime) -> String {
+    t.format(&::time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }

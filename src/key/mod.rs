@@ -130,9 +130,15 @@ impl PrivateKey {
             KeyAlg::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             KeyAlg::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
             KeyAlg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
-            KeyAlg::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
-            KeyAlg::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
-            KeyAlg::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+            KeyAlg::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            }
+            KeyAlg::Rsa3072 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)
+            }
+            KeyAlg::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
+            }
         }
         .map_err(|e| Error::Crypto(format!("{alg} key generation failed: {e}")))?;
         Self::from_key_pair(&kp)
@@ -178,13 +184,18 @@ impl PrivateKey {
 
     /// Encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`): PBES2 with
     /// PBKDF2-HMAC-SHA256 and AES-256-CBC, which OpenSSL 1.0.2+ and Java read.
-    pub fn to_encrypted_pkcs8_pem(&self, pass: &Secret, iterations: u32) -> Result<Zeroizing<String>> {
+    pub fn to_encrypted_pkcs8_pem(
+        &self,
+        pass: &Secret,
+        iterations: u32,
+    ) -> Result<Zeroizing<String>> {
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
         aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;
         aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Crypto("no randomness".into()))?;
-        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
-            .map_err(|e| Error::Crypto(format!("PBES2 parameters: {e}")))?;
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
+                .map_err(|e| Error::Crypto(format!("PBES2 parameters: {e}")))?;
         let info = pkcs8::PrivateKeyInfo::try_from(self.pkcs8.as_slice())
             .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))?;
         let doc = info
@@ -199,23 +210,24 @@ impl PrivateKey {
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
     pub fn signing_key(&self, digest: Digest) -> Result<KeyPair> {
-        let alg: &'static SignatureAlgorithm = match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
-            ("RSA", _) => match digest {
-                Digest::Sha256 => &rcgen::PKCS_RSA_SHA256,
-                Digest::Sha384 => &rcgen::PKCS_RSA_SHA384,
-                Digest::Sha512 => &rcgen::PKCS_RSA_SHA512,
-            },
-            ("EC", Some("P-256")) => &rcgen::PKCS_ECDSA_P256_SHA256,
-            ("EC", Some("P-384")) => &rcgen::PKCS_ECDSA_P384_SHA384,
-            ("EC", Some("P-521")) => &rcgen::PKCS_ECDSA_P521_SHA512,
-            ("Ed25519", _) => &rcgen::PKCS_ED25519,
-            _ => {
-                return Err(Error::Crypto(format!(
-                    "{} keys cannot sign certificates here",
-                    self.desc
-                )))
-            }
-        };
+        let alg: &'static SignatureAlgorithm =
+            match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
+                ("RSA", _) => match digest {
+                    Digest::Sha256 => &rcgen::PKCS_RSA_SHA256,
+                    Digest::Sha384 => &rcgen::PKCS_RSA_SHA384,
+                    Digest::Sha512 => &rcgen::PKCS_RSA_SHA512,
+                },
+                ("EC", Some("P-256")) => &rcgen::PKCS_ECDSA_P256_SHA256,
+                ("EC", Some("P-384")) => &rcgen::PKCS_ECDSA_P384_SHA384,
+                ("EC", Some("P-521")) => &rcgen::PKCS_ECDSA_P521_SHA512,
+                ("Ed25519", _) => &rcgen::PKCS_ED25519,
+                _ => {
+                    return Err(Error::Crypto(format!(
+                        "{} keys cannot sign certificates here",
+                        self.desc
+                    )))
+                }
+            };
         let der = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
         KeyPair::from_pkcs8_der_and_sign_algo(&der, alg)
             .map_err(|e| Error::Crypto(format!("cannot use {} key for signing: {e}", self.desc)))
@@ -241,7 +253,10 @@ mod tests {
         assert_eq!(k.describe().to_string(), "EC P-256");
         let pass = Secret::new("pw".into());
         let pem = k.to_encrypted_pkcs8_pem(&pass, 1000).unwrap();
-        let back = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || Ok(pass.clone())).unwrap();
+        let back = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
+            Ok(pass.clone())
+        })
+        .unwrap();
         assert_eq!(back.pkcs8_der(), k.pkcs8_der());
         let wrong = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
             Ok(Secret::new("bad".into()))

@@ -29,7 +29,10 @@ pub fn read_private_key(path: &Path, data: &[u8], pass: PassPrompt<'_>) -> Resul
         match block.tag() {
             "PRIVATE KEY" => from_pkcs8(path, block.contents()),
             "ENCRYPTED PRIVATE KEY" => decrypt_pkcs8(path, block.contents(), pass),
-            other => Err(Error::bad_file(path, format!("unsupported key format '{other}'"))),
+            other => Err(Error::bad_file(
+                path,
+                format!("unsupported key format '{other}'"),
+            )),
         }
     } else {
         from_pkcs8(path, data)
@@ -44,9 +47,9 @@ fn decrypt_pkcs8(path: &Path, der: &[u8], pass: PassPrompt<'_>) -> Result<Privat
     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der)
         .map_err(|e| Error::bad_file(path, format!("damaged encrypted PKCS#8 key: {e}")))?;
     let secret = pass()?;
-    let doc = info.decrypt(secret.as_bytes()).map_err(|_| {
-        Error::bad_file(path, "wrong passphrase (or damaged encrypted key)")
-    })?;
+    let doc = info
+        .decrypt(secret.as_bytes())
+        .map_err(|_| Error::bad_file(path, "wrong passphrase (or damaged encrypted key)"))?;
     let der = Zeroizing::new(doc.as_bytes().to_vec());
     from_pkcs8(path, &der)
 }
