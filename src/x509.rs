@@ -192,3 +192,46 @@ pub fn rfc3339_time(t: ::time::OffsetDateTime) -> String {
     t.format(&::time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
+
+/// Verifies a signature made by the key in `spki` over `data`.
+///
+/// Unlike the certificate-path verifiers, this accepts RSA keys from 1024 bits and SHA-1
+/// digests: it answers "was this signed by that key", and the caller decides separately
+/// whether the key or digest is acceptable, so the refusal can name the real reason.
+pub fn verify_signature(
+    spki: &SubjectPublicKeyInfo<'_>,
+    algorithm: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    signature: &[u8],
+    data: &[u8],
+) -> std::result::Result<(), String> {
+    use aws_lc_rs::signature as sig;
+    let oid = algorithm.algorithm.to_id_string();
+    let curve = describe_spki(spki).curve.unwrap_or_default();
+    let alg: &'static dyn sig::VerificationAlgorithm = match (oid.as_str(), curve.as_str()) {
+        ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.10045.4.1", "P-256") => &sig::ECDSA_P256_SHA1_ASN1,
+        ("1.2.840.10045.4.3.2", "P-256") => &sig::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-256") => &sig::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-256") => &sig::ECDSA_P256_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", "P-384") => &sig::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-384") => &sig::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-384") => &sig::ECDSA_P384_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", "P-521") => &sig::ECDSA_P521_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-521") => &sig::ECDSA_P521_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-521") => &sig::ECDSA_P521_SHA512_ASN1,
+        ("1.3.101.112", _) => &sig::ED25519,
+        _ => {
+            return Err(format!(
+                "signature algorithm {} with a {} key is not supported",
+                crate::inspect::signature_name(&algorithm.algorithm),
+                describe_spki(spki)
+            ))
+        }
+    };
+    sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+        .verify(data, signature)
+        .map_err(|_| "the signature does not verify".to_string())
+}

@@ -61,13 +61,23 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<CsrInfo> {
             ),
         )
     })?;
-    csr.verify_signature().map_err(|_| {
-        Error::bad_file(
-            path,
-            "the CSR's signature does not verify (damaged or forged request)",
-        )
-    })?;
     let info = &csr.certification_request_info;
+    crate::x509::verify_signature(
+        &info.subject_pki,
+        &csr.signature_algorithm,
+        &csr.signature_value.data,
+        info.raw,
+    )
+    .map_err(|why| {
+        if why.contains("not supported") {
+            Error::bad_file(path, format!("cannot check the CSR's signature: {why}"))
+        } else {
+            Error::bad_file(
+                path,
+                "the CSR's signature does not verify (damaged or forged request)",
+            )
+        }
+    })?;
     let mut out = CsrInfo {
         subject: info.subject.to_string(),
         common_name: info
@@ -100,7 +110,11 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<CsrInfo> {
                                 )),
                                 _ => out.other_names.push("malformed IP address".into()),
                             },
-                            other => out.other_names.push(other.to_string()),
+                            GeneralName::RFC822Name(e) => {
+                                out.other_names.push(format!("email:{e}"))
+                            }
+                            GeneralName::URI(u) => out.other_names.push(format!("URI:{u}")),
+                            _ => out.other_names.push("(a non-DNS, non-IP name)".into()),
                         }
                     }
                 }

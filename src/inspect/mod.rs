@@ -233,7 +233,13 @@ pub fn describe_csr_der(path: &Path, der: &[u8]) -> Result<CsrReport> {
         subject: info.subject.to_string(),
         key: describe_spki(&info.subject_pki),
         signature_algorithm: signature_name(&csr.signature_algorithm.algorithm),
-        signature_valid: csr.verify_signature().is_ok(),
+        signature_valid: crate::x509::verify_signature(
+            &info.subject_pki,
+            &csr.signature_algorithm,
+            &csr.signature_value.data,
+            info.raw,
+        )
+        .is_ok(),
         san: Sans::default(),
         requests_ca: false,
     };
