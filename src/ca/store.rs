@@ -550,6 +550,17 @@ impl Store {
 
     /// Issues a leaf with a new key into `issued/NAME/`.
     pub fn issue(&self, signer: &Signer, req: &IssueRequest) -> Result<Issued> {
+        self.issue_with_key(signer, req, PrivateKey::generate(req.key)?)
+    }
+
+    /// Issues a leaf for a key generated beforehand, so that callers issuing many
+    /// certificates can generate the keys in parallel.
+    pub fn issue_with_key(
+        &self,
+        signer: &Signer,
+        req: &IssueRequest,
+        key: PrivateKey,
+    ) -> Result<Issued> {
         check_entry_name(&req.name)?;
         Self::check_constraints(signer, &req.names)?;
         let validity = Validity::new(req.days, Some(signer.not_after))?;
@@ -560,7 +571,6 @@ impl Store {
                 target.display()
             )));
         }
-        let key = PrivateKey::generate(req.key)?;
         let cn = req
             .names
             .dns

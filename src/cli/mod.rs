@@ -2,6 +2,7 @@
 //! cryptography happens here.
 
 mod ca;
+mod cluster;
 mod inspect;
 mod issue;
 mod list;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Create, extend and show the certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Converge a whole cluster from its manifest.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Issue a key and certificate signed by the issuing CA.
     Issue(issue::IssueArgs),
     /// Sign a certificate signing request made by another tool.
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
+        Command::Cluster(c) => cluster::run(&ctx, c),
         Command::Issue(a) => issue::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),

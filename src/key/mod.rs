@@ -71,6 +71,25 @@ impl KeyAlg {
     }
 }
 
+impl KeyAlg {
+    /// The shape of keys of this type, to compare with an existing key.
+    pub fn describe(self) -> KeyDesc {
+        let (kind, bits, curve) = match self {
+            KeyAlg::P256 => ("EC", 256, Some("P-256")),
+            KeyAlg::P384 => ("EC", 384, Some("P-384")),
+            KeyAlg::Ed25519 => ("Ed25519", 256, None),
+            KeyAlg::Rsa2048 => ("RSA", 2048, None),
+            KeyAlg::Rsa3072 => ("RSA", 3072, None),
+            KeyAlg::Rsa4096 => ("RSA", 4096, None),
+        };
+        KeyDesc {
+            kind: kind.into(),
+            bits,
+            curve: curve.map(str::to_string),
+        }
+    }
+}
+
 impl std::fmt::Display for KeyAlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

@@ -1,0 +1,97 @@
+//! `certmesh cluster plan|apply`
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use certmesh::cluster::apply::{apply, LeafAction, Report};
+use certmesh::cluster::manifest::Manifest;
+use certmesh::cluster::profile::Profiles;
+use certmesh::Result;
+
+use super::{print_json, Context};
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Show what apply would do, member by member; changes nothing.
+    #[command(after_help = "Example:
+  certmesh cluster plan examples/wso2-is-apache.toml --out out/")]
+    Plan(ClusterArgs),
+    /// Create or update every member's certificate and files.
+    #[command(after_help = "Examples:
+  certmesh cluster apply examples/wso2-is-apache.toml --out out/
+  certmesh cluster apply cluster.toml --out /srv/certmesh --json
+
+A second run with nothing due writes nothing. Each member's files go to OUT/<member>/;
+the cluster CA (or, for trust = \\\"mesh\\\", each member's signer) lives in OUT/pki/.")]
+    Apply(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The cluster manifest.
+    pub manifest: PathBuf,
+    /// Output directory: one directory per member, and the CA stores under pki/.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// More product profiles (TOML files); they override shipped ones of the same name.
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
+    let (a, dry_run) = match cmd {
+        ClusterCommand::Plan(a) => (a, true),
+        ClusterCommand::Apply(a) => (a, false),
+    };
+    let manifest = Manifest::load(&a.manifest)?;
+    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
+    let profiles = Profiles::load(&dirs)?;
+    let report = apply(&manifest, &profiles, &a.out, dry_run)?;
+    if a.json {
+        print_json(&report);
+    } else {
+        print_report(ctx, &report);
+    }
+    Ok(0)
+}
+
+fn print_report(ctx: &Context, r: &Report) {
+    let verb = |now: &str, planned: &str| {
+        if r.dry_run {
+            planned.to_string()
+        } else {
+            now.to_string()
+        }
+    };
+    for ca in &r.created_cas {
+        ctx.say(format!("{} CA for {ca}", verb("created", "would create")));
+    }
+    for m in &r.members {
+        let cert = match &m.certificate {
+            LeafAction::Keep => "certificate kept".to_string(),
+            LeafAction::Issue => format!("certificate {}", verb("issued", "to issue")),
+            LeafAction::Renew { reason } => {
+                format!("certificate {} ({reason})", verb("renewed", "to renew"))
+            }
+        };
+        let changed: Vec<String> = m
+            .files
+            .iter()
+            .filter(|f| f.action != "unchanged")
+            .map(|f| format!("{} {}", f.action, f.path))
+            .collect();
+        let files = if changed.is_empty() {
+            "files unchanged".to_string()
+        } else {
+            changed.join(", ")
+        };
+        ctx.say(format!("{} ({}): {cert}; {files}", m.name, m.profile));
+    }
+    if !r.changed {
+        ctx.say(format!("cluster {}: nothing to do", r.cluster));
+    }
+}

@@ -1,0 +1,3 @@
+pub mod apply;
+pub mod manifest;
+pub mod profile;
