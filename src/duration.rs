@@ -8,9 +8,11 @@ pub fn parse_seconds(text: &str) -> Result<i64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| Error::Usage(format!("invalid duration '{text}': expected e.g. 30d, 12h, 2w")))?;
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "invalid duration '{text}': expected e.g. 30d, 12h, 2w"
+        ))
+    })?;
     let mult = match unit {
         "" | "d" => 86_400,
         "s" => 1,

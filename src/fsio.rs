@@ -48,7 +48,10 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) ->
         Overwrite::Refuse => {
             tmp.persist_noclobber(path).map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    Error::Refused(format!("{}: already exists, not overwritten", path.display()))
+                    Error::Refused(format!(
+                        "{}: already exists, not overwritten",
+                        path.display()
+                    ))
                 } else {
                     Error::io(path, e.error)
                 }
@@ -111,7 +114,10 @@ impl StagedDir {
     }
 
     fn staging_path(&self) -> &Path {
-        self.staging.as_ref().map(|t| t.path()).unwrap_or(&self.target)
+        self.staging
+            .as_ref()
+            .map(|t| t.path())
+            .unwrap_or(&self.target)
     }
 
     /// Writes one file into the staged directory.
@@ -130,7 +136,10 @@ impl StagedDir {
     /// Moves the staged directory into place. An existing target is first moved to
     /// `backup` when one is given; without one, an existing target is an error.
     pub fn commit(mut self, backup: Option<&Path>) -> Result<PathBuf> {
-        let staging = self.staging.take().expect("staged directory committed twice");
+        let staging = self
+            .staging
+            .take()
+            .expect("staged directory committed twice");
         let parent = parent_dir(&self.target).to_path_buf();
         sync_dir(staging.path())?;
         if self.target.exists() {
@@ -221,13 +230,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.pem");
         write_file(&p, b"one", PRIVATE, Overwrite::Refuse).unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let err = write_file(&p, b"two", PRIVATE, Overwrite::Refuse).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(fs::read(&p).unwrap(), b"one");
         write_file(&p, b"two", PUBLIC, Overwrite::Replace).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[test]

@@ -110,7 +110,9 @@ impl PassSource {
         match self {
             PassSource::Inline(s) => Ok(s.clone()),
             PassSource::Env(var) => std::env::var(var).map(Secret::new).map_err(|_| {
-                Error::Secret(format!("passphrase variable {var} is not set (or not UTF-8)"))
+                Error::Secret(format!(
+                    "passphrase variable {var} is not set (or not UTF-8)"
+                ))
             }),
             PassSource::File(path) => {
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -121,7 +123,8 @@ impl PassSource {
                 let path = PathBuf::from(format!("/dev/fd/{n}"));
                 let f = std::fs::File::open(&path)
                     .map_err(|e| Error::Secret(format!("passphrase descriptor fd:{n}: {e}")))?;
-                first_line(f).map_err(|e| Error::Secret(format!("passphrase descriptor fd:{n}: {e}")))
+                first_line(f)
+                    .map_err(|e| Error::Secret(format!("passphrase descriptor fd:{n}: {e}")))
             }
             PassSource::Stdin => first_line(std::io::stdin().lock())
                 .map_err(|e| Error::Secret(format!("passphrase from stdin: {e}"))),
@@ -142,11 +145,26 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert!(matches!("pass:x".parse::<PassSource>().unwrap(), PassSource::Inline(_)));
-        assert!(matches!("env:X".parse::<PassSource>().unwrap(), PassSource::Env(_)));
-        assert!(matches!("file:/a".parse::<PassSource>().unwrap(), PassSource::File(_)));
-        assert!(matches!("fd:3".parse::<PassSource>().unwrap(), PassSource::Fd(3)));
-        assert!(matches!("stdin".parse::<PassSource>().unwrap(), PassSource::Stdin));
+        assert!(matches!(
+            "pass:x".parse::<PassSource>().unwrap(),
+            PassSource::Inline(_)
+        ));
+        assert!(matches!(
+            "env:X".parse::<PassSource>().unwrap(),
+            PassSource::Env(_)
+        ));
+        assert!(matches!(
+            "file:/a".parse::<PassSource>().unwrap(),
+            PassSource::File(_)
+        ));
+        assert!(matches!(
+            "fd:3".parse::<PassSource>().unwrap(),
+            PassSource::Fd(3)
+        ));
+        assert!(matches!(
+            "stdin".parse::<PassSource>().unwrap(),
+            PassSource::Stdin
+        ));
         assert!("fd:x".parse::<PassSource>().is_err());
         assert!("secret".parse::<PassSource>().is_err());
         assert!("env:".parse::<PassSource>().is_err());

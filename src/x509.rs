@@ -109,7 +109,10 @@ pub fn sha1(data: &[u8]) -> Vec<u8> {
 /// PEM-encodes DER with LF line endings and 64-column lines.
 pub fn to_pem(tag: &str, der: &[u8]) -> String {
     let p = ::pem::Pem::new(tag, der.to_vec());
-    ::pem::encode_config(&p, ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF))
+    ::pem::encode_config(
+        &p,
+        ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+    )
 }
 
 /// True when the bytes look like PEM text rather than DER.
@@ -132,7 +135,12 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
             .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?;
         blocks
             .into_iter()
-            .filter(|b| matches!(b.tag(), "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"))
+            .filter(|b| {
+                matches!(
+                    b.tag(),
+                    "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+                )
+            })
             .map(|b| b.into_contents())
             .collect()
     } else {
@@ -143,7 +151,10 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
     }
     for der in &ders {
         X509Certificate::from_der(der).map_err(|e| {
-            Error::bad_file(path, format!("not a valid X.509 certificate ({})", short_err(&e)))
+            Error::bad_file(
+                path,
+                format!("not a valid X.509 certificate ({})", short_err(&e)),
+            )
         })?;
     }
     Ok(ders)
@@ -174,4 +185,53 @@ pub fn rfc3339(t: &ASN1Time) -> String {
     t.to_datetime()
         .format(&::time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+/// RFC 3339 rendering of a time.
+pub fn rfc3339_time(t: ::time::OffsetDateTime) -> String {
+    t.format(&::time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Verifies a signature made by the key in `spki` over `data`.
+///
+/// Unlike the certificate-path verifiers, this accepts RSA keys from 1024 bits and SHA-1
+/// digests: it answers "was this signed by that key", and the caller decides separately
+/// whether the key or digest is acceptable, so the refusal can name the real reason.
+pub fn verify_signature(
+    spki: &SubjectPublicKeyInfo<'_>,
+    algorithm: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    signature: &[u8],
+    data: &[u8],
+) -> std::result::Result<(), String> {
+    use aws_lc_rs::signature as sig;
+    let oid = algorithm.algorithm.to_id_string();
+    let curve = describe_spki(spki).curve.unwrap_or_default();
+    let alg: &'static dyn sig::VerificationAlgorithm = match (oid.as_str(), curve.as_str()) {
+        ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.10045.4.1", "P-256") => &sig::ECDSA_P256_SHA1_ASN1,
+        ("1.2.840.10045.4.3.2", "P-256") => &sig::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-256") => &sig::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-256") => &sig::ECDSA_P256_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", "P-384") => &sig::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-384") => &sig::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-384") => &sig::ECDSA_P384_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", "P-521") => &sig::ECDSA_P521_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", "P-521") => &sig::ECDSA_P521_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", "P-521") => &sig::ECDSA_P521_SHA512_ASN1,
+        ("1.3.101.112", _) => &sig::ED25519,
+        _ => {
+            return Err(format!(
+                "signature algorithm {} with a {} key is not supported",
+                crate::inspect::signature_name(&algorithm.algorithm),
+                describe_spki(spki)
+            ))
+        }
+    };
+    sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+        .verify(data, signature)
+        .map_err(|_| "the signature does not verify".to_string())
 }

@@ -1,1 +1,21 @@
-//! todo
+//! The CA store: its layout on disk, creating roots and intermediates, and issuing leaf
+//! certificates and CSR signatures from the issuing CA.
+//!
+//! Layout under the store's home directory:
+//!
+//! ```text
+//! store.toml                 which authorities exist, which one issues; written last
+//! ca/<id>/cert.pem           CA certificate (root, intermediate)
+//! ca/<id>/key.pem            CA key, PKCS#8, encrypted when the store was made with a passphrase
+//! issued/<name>/             key.pem cert.pem chain.pem fullchain.pem ca.pem
+//! inventory.sqlite           every certificate issued
+//! backup/<timestamp>/        what a replacement moved aside
+//! .lock                      held by the run that changes the store
+//! ```
+
+mod store;
+
+pub use store::{
+    AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest, Signed, Signer,
+    Store, StoreConfig,
+};

@@ -235,11 +235,13 @@ mod tests {
         assert!(parse(cut).err().unwrap().starts_with("truncated PEM"));
         let bad = text.replacen("BwcH", "B!cH", 1);
         assert!(parse(bad.as_bytes())
-            .err().unwrap()
+            .err()
+            .unwrap()
             .contains("non-base64 character '!'"));
         let wrong_end = text.replace("END PRIVATE KEY", "END CERTIFICATE");
         assert!(parse(wrong_end.as_bytes())
-            .err().unwrap()
+            .err()
+            .unwrap()
             .contains("ends with 'END CERTIFICATE'"));
         assert!(parse(b"no pem here").unwrap().is_empty());
     }

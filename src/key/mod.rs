@@ -258,7 +258,7 @@ impl PrivateKey {
         let spki = kp.subject_public_key_info();
         let desc = crate::x509::describe_spki_der(&spki)?;
         Ok(PrivateKey {
-            pkcs8: Zeroizing::new(kp.serialize_der()),
+            pkcs8: pkcs8_v1(&kp.serialize_der())?,
             desc,
             spki,
         })
@@ -394,6 +394,21 @@ fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
         other => format!("algorithm {other}"),
     };
     format!("{name} keys are not supported (certmesh uses RSA, EC P-256/P-384/P-521 and Ed25519)")
+}
+
+/// Re-encodes PKCS#8 v2 (RFC 5958, with the public key attached, as aws-lc writes
+/// Ed25519 keys) as v1, because OpenSSL 3.0 and Java refuse v2 files.
+fn pkcs8_v1(der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use pkcs8::der::Encode;
+    let info = pkcs8::PrivateKeyInfo::try_from(der)
+        .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))?;
+    if info.public_key.is_none() {
+        return Ok(Zeroizing::new(der.to_vec()));
+    }
+    let v1 = pkcs8::PrivateKeyInfo::new(info.algorithm, info.private_key);
+    v1.to_der()
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))
 }
 
 #[cfg(test)]

@@ -180,7 +180,9 @@ impl<'a> EncryptedKey<'a> {
                     .decrypt_in_place(pass.as_bytes(), &mut buf)
                     .map_err(|e| match e {
                         // pkcs5 0.7 reports bad padding as `EncryptFailed`.
-                        pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => DecryptError::BadPadding,
+                        pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
+                            DecryptError::BadPadding
+                        }
                         other => {
                             DecryptError::Damaged(format!("invalid PBES2 parameters ({other})"))
                         }

@@ -1,0 +1,719 @@
+use std::path::{Path, PathBuf};
+
+use rcgen::{Issuer, KeyPair};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::cert::constraints::NameConstraintsSpec;
+use crate::cert::csr::CsrInfo;
+use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
+use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
+use crate::inventory::{Inventory, Record};
+use crate::key::{read_private_key, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS};
+use crate::pass::Secret;
+use crate::x509::{colon_hex, sha256, to_pem};
+use crate::{Error, Result};
+
+const CONFIG: &str = "store.toml";
+const INVENTORY: &str = "inventory.sqlite";
+
+/// `store.toml`: the authorities of a store and which one issues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub version: u32,
+    /// Id of the authority that signs leaves.
+    pub issuing: String,
+    #[serde(rename = "authority")]
+    pub authorities: Vec<AuthorityEntry>,
+}
+
+/// One CA of the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityEntry {
+    /// Directory name under `ca/`: `root`, `intermediate`.
+    pub id: String,
+    /// Id of the authority that signed this one (itself for a root).
+    pub parent: String,
+    /// The key is stored encrypted; signing needs the CA passphrase.
+    pub encrypted: bool,
+    /// Digest for signatures made with an RSA key.
+    #[serde(default)]
+    pub digest: Digest,
+}
+
+/// Options for `ca init`.
+#[derive(Debug, Clone)]
+pub struct CaInit {
+    pub name: String,
+    pub key: KeyAlg,
+    pub days: u32,
+    pub digest: Digest,
+    pub constraints: NameConstraintsSpec,
+}
+
+/// Options for `ca intermediate`.
+#[derive(Debug, Clone)]
+pub struct IntermediateInit {
+    pub name: String,
+    pub key: KeyAlg,
+    pub days: u32,
+    pub digest: Digest,
+    pub constraints: NameConstraintsSpec,
+}
+
+/// A CA ready to sign: its key, certificate, and the name constraints of every CA from
+/// it up to the root.
+pub struct Signer {
+    pub id: String,
+    issuer: Issuer<'static, KeyPair>,
+    cert_der: Vec<u8>,
+    not_after: OffsetDateTime,
+    constraints: Vec<NameConstraintsSpec>,
+}
+
+/// A leaf to issue into `issued/NAME/`.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub name: String,
+    pub names: SubjectNames,
+    pub profile: Profile,
+    pub days: u32,
+    pub key: KeyAlg,
+    /// Replace an existing `issued/NAME`, moving it to the backup directory.
+    pub replace: bool,
+}
+
+/// The result of issuing a leaf.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    pub name: String,
+    pub dir: PathBuf,
+    pub serial: String,
+    pub not_after: String,
+    pub sha256: String,
+    /// Where the replaced files went, when `replace` moved some aside.
+    pub backup: Option<PathBuf>,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// A CSR to sign.
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    pub csr: CsrInfo,
+    pub profile: Profile,
+    pub days: u32,
+    /// Names added on the command line to those the CSR asks for.
+    pub extra_dns: Vec<String>,
+    pub extra_ips: Vec<std::net::IpAddr>,
+    /// Name recorded in the inventory (default: the CSR's CN).
+    pub name: Option<String>,
+    /// Accept RSA keys below 2048 bits and SHA-1 signed requests, with a warning.
+    pub allow_weak: bool,
+}
+
+/// A signed CSR.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub cert_pem: String,
+    /// Intermediates above the leaf (no root), PEM.
+    pub intermediates_pem: String,
+    pub serial: String,
+    pub not_after: String,
+    pub names: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// An opened CA store.
+pub struct Store {
+    home: PathBuf,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// The path of `store.toml` under `home`.
+    pub fn config_path(home: &Path) -> PathBuf {
+        home.join(CONFIG)
+    }
+
+    /// Opens an existing store.
+    pub fn open(home: &Path) -> Result<Self> {
+        let path = Self::config_path(home);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::bad_file(
+                    home,
+                    "no CA store here (run `certmesh ca init` first, or point --home / CERTMESH_HOME at the store)",
+                ))
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let config: StoreConfig =
+            toml::from_str(&text).map_err(|e| Error::bad_file(&path, one_line(&e.to_string())))?;
+        if config.version != 1 {
+            return Err(Error::bad_file(
+                &path,
+                format!("unsupported store version {}", config.version),
+            ));
+        }
+        if !config.authorities.iter().any(|a| a.id == config.issuing) {
+            return Err(Error::bad_file(
+                &path,
+                format!("issuing authority '{}' is not listed", config.issuing),
+            ));
+        }
+        Ok(Store {
+            home: home.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Creates a store with a new self-signed root. Refuses to touch an existing store.
+    pub fn init(home: &Path, opts: &CaInit, key_pass: Option<&Secret>) -> Result<Self> {
+        fsio::create_dir(home, PRIVATE_DIR)?;
+        let _lock = Self::lock_at(home)?;
+        if Self::config_path(home).exists() {
+            return Err(Error::Refused(format!(
+                "{}: a CA store already exists here; not overwritten",
+                home.display()
+            )));
+        }
+        if home.join("ca").exists() {
+            return Err(Error::Refused(format!(
+                "{}: holds CA files but no store.toml (an interrupted init?); move it aside to start over",
+                home.join("ca").display()
+            )));
+        }
+        let key = PrivateKey::generate(opts.key)?;
+        let signing = key.signing_key(opts.digest)?;
+        let template = CaTemplate {
+            common_name: opts.name.clone(),
+            validity: Validity::new(opts.days, None)?,
+            path_len: None,
+            constraints: opts.constraints.clone(),
+        };
+        let cert = template.params()?.self_signed(&signing)?;
+        let entry = AuthorityEntry {
+            id: "root".into(),
+            parent: "root".into(),
+            encrypted: key_pass.is_some(),
+            digest: opts.digest,
+        };
+        let store = Store {
+            home: home.to_path_buf(),
+            config: StoreConfig {
+                version: 1,
+                issuing: entry.id.clone(),
+                authorities: vec![entry.clone()],
+            },
+        };
+        store.write_authority(&entry, &key, cert.der(), key_pass)?;
+        store.record_ca(&entry, cert.der(), cert.der())?;
+        store.save_config(Overwrite::Refuse)?;
+        Ok(store)
+    }
+
+    /// Creates an intermediate (pathLen 0) signed by the current issuing CA and makes it
+    /// the issuing CA. Its key is encrypted with `key_pass` when one is given.
+    pub fn add_intermediate(
+        &mut self,
+        opts: &IntermediateInit,
+        parent: &Signer,
+        key_pass: Option<&Secret>,
+    ) -> Result<Vec<String>> {
+        let id = if self.authority("intermediate").is_none() {
+            "intermediate".to_string()
+        } else {
+            (2..)
+                .map(|n| format!("intermediate-{n}"))
+                .find(|id| self.authority(id).is_none())
+                .expect("an unused id exists")
+        };
+        let validity = Validity::new(opts.days, Some(parent.not_after))?;
+        let key = PrivateKey::generate(opts.key)?;
+        let template = CaTemplate {
+            common_name: opts.name.clone(),
+            validity,
+            path_len: Some(0),
+            constraints: opts.constraints.clone(),
+        };
+        let signing = key.signing_key(opts.digest)?;
+        let cert = template.params()?.signed_by(&signing, &parent.issuer)?;
+        let entry = AuthorityEntry {
+            id: id.clone(),
+            parent: parent.id.clone(),
+            encrypted: key_pass.is_some(),
+            digest: opts.digest,
+        };
+        self.write_authority(&entry, &key, cert.der(), key_pass)?;
+        self.record_ca(&entry, cert.der(), &parent.cert_der)?;
+        self.config.authorities.push(entry);
+        self.config.issuing = id;
+        self.save_config(Overwrite::Replace)?;
+        Ok(if validity.clamped {
+            vec![format!(
+                "validity shortened to end with the parent CA's on {}",
+                validity.not_after.date()
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    fn write_authority(
+        &self,
+        entry: &AuthorityEntry,
+        key: &PrivateKey,
+        cert_der: &[u8],
+        pass: Option<&Secret>,
+    ) -> Result<()> {
+        let dir = StagedDir::new(&self.authority_dir(&entry.id))?;
+        let key_pem = match pass {
+            Some(p) => key.to_encrypted_pkcs8_pem(p, PBKDF2_ITERATIONS)?,
+            None => key.to_pkcs8_pem(),
+        };
+        dir.write("key.pem", key_pem.as_bytes(), PRIVATE)?;
+        dir.write(
+            "cert.pem",
+            to_pem("CERTIFICATE", cert_der).as_bytes(),
+            PUBLIC,
+        )?;
+        dir.commit(None)?;
+        Ok(())
+    }
+
+    fn record_ca(&self, entry: &AuthorityEntry, der: &[u8], issuer_der: &[u8]) -> Result<()> {
+        let rec = record_for(
+            der,
+            issuer_der,
+            &entry.id,
+            if entry.id == entry.parent {
+                "root"
+            } else {
+                "intermediate"
+            },
+            "",
+            vec![self
+                .authority_dir(&entry.id)
+                .join("cert.pem")
+                .display()
+                .to_string()],
+        )?;
+        self.inventory()?.record(&rec)
+    }
+
+    fn save_config(&self, overwrite: Overwrite) -> Result<()> {
+        let text = toml::to_string_pretty(&self.config).expect("store config serializes");
+        let text =
+            format!("# certmesh CA store; edited by certmesh, keep by hand only with care\n{text}");
+        fsio::write_file(
+            &Self::config_path(&self.home),
+            text.as_bytes(),
+            PUBLIC,
+            overwrite,
+        )
+    }
+
+    /// Takes the store's lock; a second run fails at once with exit code 75.
+    pub fn lock(&self) -> Result<StoreLock> {
+        Self::lock_at(&self.home)
+    }
+
+    fn lock_at(home: &Path) -> Result<StoreLock> {
+        StoreLock::acquire(&home.join(".lock"), false)
+    }
+
+    /// The store's home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The store's configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The store's inventory.
+    pub fn inventory(&self) -> Result<Inventory> {
+        Inventory::open(&self.home.join(INVENTORY))
+    }
+
+    /// An authority by id.
+    pub fn authority(&self, id: &str) -> Option<&AuthorityEntry> {
+        self.config.authorities.iter().find(|a| a.id == id)
+    }
+
+    /// The authority that signs leaves.
+    pub fn issuing(&self) -> &AuthorityEntry {
+        self.authority(&self.config.issuing)
+            .expect("checked on open")
+    }
+
+    fn authority_dir(&self, id: &str) -> PathBuf {
+        self.home.join("ca").join(id)
+    }
+
+    /// Path of an authority's certificate.
+    pub fn cert_path(&self, id: &str) -> PathBuf {
+        self.authority_dir(id).join("cert.pem")
+    }
+
+    /// An authority's certificate, DER.
+    pub fn cert_der(&self, id: &str) -> Result<Vec<u8>> {
+        let path = self.cert_path(id);
+        let mut certs = crate::x509::read_certs(&path)?;
+        Ok(certs.remove(0))
+    }
+
+    /// The CA certificates above a leaf, issuing CA first and root last.
+    pub fn chain_ders(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut id = self.config.issuing.clone();
+        loop {
+            let a = self.authority(&id).ok_or_else(|| {
+                Error::bad_file(
+                    Self::config_path(&self.home),
+                    format!("authority '{id}' is not listed"),
+                )
+            })?;
+            out.push(self.cert_der(&a.id)?);
+            if a.parent == a.id || out.len() > 8 {
+                break;
+            }
+            id = a.parent.clone();
+        }
+        Ok(out)
+    }
+
+    /// Loads an authority's key (asking `pass` only when it is encrypted) and checks that
+    /// it belongs to the certificate.
+    pub fn signer(&self, id: &str, pass: PassPrompt<'_>) -> Result<Signer> {
+        let entry = self
+            .authority(id)
+            .ok_or_else(|| Error::Usage(format!("no authority '{id}' in this store")))?
+            .clone();
+        let key_path = self.authority_dir(id).join("key.pem");
+        let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
+        let key = read_private_key(&key_path, &data, pass)?;
+        let cert_der = self.cert_der(id)?;
+        let (_, cert) = X509Certificate::from_der(&cert_der)
+            .map_err(|_| Error::bad_file(self.cert_path(id), "not a valid certificate"))?;
+        if cert.public_key().raw != key.public_key_der() {
+            return Err(Error::bad_file(
+                &key_path,
+                format!("key does not match {}", self.cert_path(id).display()),
+            ));
+        }
+        let not_after = cert.validity().not_after.to_datetime();
+        let mut constraints = Vec::new();
+        let mut cur = entry.clone();
+        loop {
+            let der = self.cert_der(&cur.id)?;
+            let (_, c) = X509Certificate::from_der(&der)
+                .map_err(|_| Error::bad_file(self.cert_path(&cur.id), "not a valid certificate"))?;
+            let nc = NameConstraintsSpec::from_cert(&c);
+            if !nc.is_empty() {
+                constraints.push(nc);
+            }
+            if cur.parent == cur.id {
+                break;
+            }
+            cur = self
+                .authority(&cur.parent)
+                .ok_or_else(|| {
+                    Error::bad_file(
+                        Self::config_path(&self.home),
+                        format!("authority '{}' is not listed", cur.parent),
+                    )
+                })?
+                .clone();
+        }
+        let signing = key.signing_key(entry.digest)?;
+        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), signing)?;
+        Ok(Signer {
+            id: id.to_string(),
+            issuer,
+            cert_der,
+            not_after,
+            constraints,
+        })
+    }
+
+    fn check_constraints(signer: &Signer, names: &SubjectNames) -> Result<()> {
+        for nc in &signer.constraints {
+            nc.check(&names.dns, &names.ips)
+                .map_err(|why| Error::Refused(format!("refusing to issue: {why}")))?;
+        }
+        Ok(())
+    }
+
+    /// Issues a leaf with a new key into `issued/NAME/`.
+    pub fn issue(&self, signer: &Signer, req: &IssueRequest) -> Result<Issued> {
+        check_entry_name(&req.name)?;
+        Self::check_constraints(signer, &req.names)?;
+        let validity = Validity::new(req.days, Some(signer.not_after))?;
+        let target = self.home.join("issued").join(&req.name);
+        if target.exists() && !req.replace {
+            return Err(Error::Refused(format!(
+                "{}: already issued; use --force to replace it (the old files are kept under backup/)",
+                target.display()
+            )));
+        }
+        let key = PrivateKey::generate(req.key)?;
+        let cn = req
+            .names
+            .dns
+            .first()
+            .cloned()
+            .unwrap_or_else(|| req.name.clone());
+        let params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        let public = key.signing_key(Digest::Sha256)?;
+        let cert = params.signed_by(&public, &signer.issuer)?;
+        let chain = self.chain_ders()?;
+        let leaf_pem = to_pem("CERTIFICATE", cert.der());
+        let chain_pem: String = chain.iter().map(|d| to_pem("CERTIFICATE", d)).collect();
+        let intermediates: String = chain[..chain.len() - 1]
+            .iter()
+            .map(|d| to_pem("CERTIFICATE", d))
+            .collect();
+        let root_pem = to_pem("CERTIFICATE", chain.last().expect("chain has a root"));
+
+        let staged = StagedDir::new(&target)?;
+        staged.write("key.pem", key.to_pkcs8_pem().as_bytes(), PRIVATE)?;
+        staged.write("cert.pem", leaf_pem.as_bytes(), PUBLIC)?;
+        staged.write("chain.pem", chain_pem.as_bytes(), PUBLIC)?;
+        staged.write(
+            "fullchain.pem",
+            format!("{leaf_pem}{intermediates}").as_bytes(),
+            PUBLIC,
+        )?;
+        staged.write("ca.pem", root_pem.as_bytes(), PUBLIC)?;
+        let backup = if target.exists() {
+            Some(self.backup_dir().join("issued").join(&req.name))
+        } else {
+            None
+        };
+        staged.commit(backup.as_deref())?;
+
+        let paths = [
+            "key.pem",
+            "cert.pem",
+            "chain.pem",
+            "fullchain.pem",
+            "ca.pem",
+        ]
+        .iter()
+        .map(|f| target.join(f).display().to_string())
+        .collect();
+        let mut rec = record_for(
+            cert.der(),
+            &signer.cert_der,
+            &req.name,
+            "leaf",
+            req.profile.name(),
+            paths,
+        )?;
+        rec.sans = req.names.all();
+        self.inventory()?.record(&rec)?;
+        let mut warnings = Vec::new();
+        if validity.clamped {
+            warnings.push(format!(
+                "validity shortened to end with the issuing CA's on {}",
+                validity.not_after.date()
+            ));
+        }
+        Ok(Issued {
+            name: req.name.clone(),
+            dir: target,
+            serial: rec.serial,
+            not_after: crate::x509::rfc3339_time(validity.not_after),
+            sha256: rec.sha256,
+            backup,
+            warnings,
+        })
+    }
+
+    /// Signs a CSR made by another tool. Only the names (DNS and IP) are taken from the
+    /// request; everything else comes from the profile.
+    pub fn sign_csr(&self, signer: &Signer, req: &SignRequest) -> Result<Signed> {
+        let mut warnings = Vec::new();
+        let csr = &req.csr;
+        if csr.requests_ca {
+            return Err(Error::Refused(
+                "refusing to sign: the CSR asks for a CA certificate (basicConstraints CA:TRUE); certmesh signs only end-entity certificates from CSRs".into(),
+            ));
+        }
+        if csr.key.kind == "RSA" && csr.key.bits < 2048 {
+            if !req.allow_weak {
+                return Err(Error::Refused(format!(
+                    "refusing to sign: the CSR's key is RSA-{} (below 2048 bits); regenerate it, or pass --allow-weak",
+                    csr.key.bits
+                )));
+            }
+            warnings.push(format!(
+                "signing a weak RSA-{} key because --allow-weak was given",
+                csr.key.bits
+            ));
+        }
+        if crate::inspect::is_weak_signature(&csr.signature_algorithm) {
+            if !req.allow_weak {
+                return Err(Error::Refused(format!(
+                    "refusing to sign: the CSR is signed with {} (SHA-1/MD5 are broken); regenerate it with SHA-256, or pass --allow-weak",
+                    csr.signature_algorithm
+                )));
+            }
+            warnings.push(format!(
+                "accepting a {} signed request because --allow-weak was given",
+                csr.signature_algorithm
+            ));
+        }
+        for other in &csr.other_names {
+            warnings.push(format!("not copying subjectAltName {other}: the {} profile takes DNS names and IP addresses only", req.profile.name()));
+        }
+        let mut dns: Vec<String> = csr.dns.clone();
+        dns.extend(req.extra_dns.iter().cloned());
+        let mut ips = csr.ips.clone();
+        ips.extend(req.extra_ips.iter().cloned());
+        if dns.is_empty() && ips.is_empty() {
+            match &csr.common_name {
+                Some(cn) if SubjectNames::new(std::slice::from_ref(cn), &[]).is_ok() => {
+                    warnings.push(format!(
+                        "the CSR has no subjectAltName; using its CN '{cn}' as the DNS name"
+                    ));
+                    dns.push(cn.clone());
+                }
+                Some(cn) => {
+                    if let Ok(ip) = cn.parse() {
+                        warnings.push(format!(
+                            "the CSR has no subjectAltName; using its CN '{cn}' as the IP address"
+                        ));
+                        ips.push(ip);
+                    }
+                }
+                None => {}
+            }
+        }
+        if dns.is_empty() && ips.is_empty() {
+            return Err(Error::Usage(
+                "the CSR names no host (no subjectAltName, and no host name in its CN); give --dns or --ip".into(),
+            ));
+        }
+        let names = SubjectNames::new(&dns, &ips)?;
+        Self::check_constraints(signer, &names)?;
+        let validity = Validity::new(req.days, Some(signer.not_after))?;
+        if validity.clamped {
+            warnings.push(format!(
+                "validity shortened to end with the issuing CA's on {}",
+                validity.not_after.date()
+            ));
+        }
+        let cn = match &csr.common_name {
+            Some(cn) if names.all().iter().any(|n| n.eq_ignore_ascii_case(cn)) => {
+                cn.to_ascii_lowercase()
+            }
+            _ => names.all()[0].clone(),
+        };
+        let params = leaf_params(&names, &cn, req.profile, &validity, &csr.key)?;
+        let spki = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki).map_err(|_| {
+            Error::Refused(format!("the CSR's {} key type is not supported", csr.key))
+        })?;
+        let cert = params.signed_by(&spki, &signer.issuer)?;
+        let chain = self.chain_ders()?;
+        let intermediates_pem: String = chain[..chain.len() - 1]
+            .iter()
+            .map(|d| to_pem("CERTIFICATE", d))
+            .collect();
+        let name = req.name.clone().unwrap_or_else(|| cn.clone());
+        let rec = record_for(
+            cert.der(),
+            &signer.cert_der,
+            &name,
+            "leaf",
+            req.profile.name(),
+            Vec::new(),
+        )?;
+        self.inventory()?.record(&Record {
+            sans: names.all(),
+            ..rec.clone()
+        })?;
+        Ok(Signed {
+            cert_pem: to_pem("CERTIFICATE", cert.der()),
+            intermediates_pem,
+            serial: rec.serial,
+            not_after: crate::x509::rfc3339_time(validity.not_after),
+            names: names.all(),
+            warnings,
+        })
+    }
+
+    /// A fresh backup directory name for this run (UTC timestamp).
+    pub fn backup_dir(&self) -> PathBuf {
+        let now = OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        self.home.join("backup").join(stamp)
+    }
+}
+
+/// `issue NAME` becomes a directory name: keep it to one safe path component.
+fn check_entry_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid name '{name}': use letters, digits, '.', '-' and '_' (it becomes a directory name)"
+        )))
+    }
+}
+
+fn record_for(
+    der: &[u8],
+    issuer_der: &[u8],
+    name: &str,
+    kind: &str,
+    profile: &str,
+    paths: Vec<String>,
+) -> Result<Record> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| Error::Crypto(format!("issued certificate does not parse: {e}")))?;
+    let (_, issuer) = X509Certificate::from_der(issuer_der)
+        .map_err(|e| Error::Crypto(format!("issuer certificate does not parse: {e}")))?;
+    let report = crate::inspect::describe_cert(&cert, der);
+    let mut sans = report.san.dns.clone();
+    sans.extend(report.san.ip.iter().cloned());
+    Ok(Record {
+        serial: hex::encode(cert.raw_serial()),
+        name: name.to_string(),
+        kind: kind.to_string(),
+        subject: report.subject,
+        sans,
+        profile: profile.to_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        sha256: colon_hex(&sha256(der)),
+        issuer_serial: hex::encode(issuer.raw_serial()),
+        paths,
+        status: "valid".into(),
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

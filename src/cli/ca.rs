@@ -1,0 +1,286 @@
+//! `certmesh ca ...`
+
+use clap::{Args, Subcommand};
+
+use certmesh::ca::{CaInit, IntermediateInit, Store};
+use certmesh::cert::constraints::NameConstraintsSpec;
+use certmesh::inspect::{describe_cert_der, CertReport};
+use certmesh::key::{Digest, KeyAlg};
+use certmesh::pass::Secret;
+use certmesh::x509::to_pem;
+use certmesh::Result;
+
+use super::{print_json, secret, warn, Context};
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a CA store with a new self-signed root.
+    #[command(after_help = "Examples:
+  certmesh ca init --name \"Cluster CA\"
+  certmesh ca init --name \"Cluster CA\" --key rsa3072 --days 3650 --permit-dns example.com --permit-ip 10.0.0.0/8
+  CA_PASS=... certmesh ca init --name \"Cluster CA\" --key-pass env:CA_PASS")]
+    Init(InitArgs),
+    /// Create an intermediate CA under the root and make it the issuing CA.
+    #[command(after_help = "Example:
+  certmesh ca intermediate --name \"Cluster Issuing CA\"")]
+    Intermediate(IntermediateArgs),
+    /// Describe the CA, or print the root certificate as PEM.
+    #[command(after_help = "Examples:
+  certmesh ca show
+  certmesh ca show --pem > cluster-ca.pem")]
+    Show(ShowArgs),
+}
+
+/// Options shared by the commands that create a CA certificate.
+#[derive(Debug, Args)]
+pub struct CaCertArgs {
+    /// Key type: p256, p384, ed25519, rsa2048, rsa3072, rsa4096.
+    #[arg(long, default_value = "p256", value_name = "ALG")]
+    pub key: String,
+    /// Digest for RSA signatures: sha256, sha384, sha512.
+    #[arg(long, default_value = "sha256", value_name = "DIGEST")]
+    pub digest: String,
+    /// Only DNS names in this domain (and below it) may be issued; repeatable.
+    #[arg(long = "permit-dns", value_name = "DOMAIN")]
+    pub permit_dns: Vec<String>,
+    /// Only IP addresses in this network may be issued; repeatable.
+    #[arg(long = "permit-ip", value_name = "CIDR")]
+    pub permit_ip: Vec<String>,
+    /// Encrypt the CA key at rest with this passphrase (PKCS#8, PBES2 AES-256); without
+    /// a value, ask on the terminal.
+    #[arg(long = "key-pass", value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
+    pub key_pass: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CaCertArgs {
+    fn parts(&self) -> Result<(KeyAlg, Digest, NameConstraintsSpec)> {
+        Ok((
+            KeyAlg::parse(&self.key)?,
+            Digest::parse(&self.digest)?,
+            NameConstraintsSpec::permit(&self.permit_dns, &self.permit_ip)?,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The CA's common name.
+    #[arg(long)]
+    pub name: String,
+    /// Validity in days.
+    #[arg(long, default_value_t = 3650)]
+    pub days: u32,
+    #[command(flatten)]
+    pub common: CaCertArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IntermediateArgs {
+    /// The intermediate's common name (default: the root's name + " Intermediate").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Validity in days (never beyond the root's).
+    #[arg(long, default_value_t = 1825)]
+    pub days: u32,
+    /// Passphrase of the root CA key, when it is encrypted.
+    #[arg(long = "ca-pass", value_name = "SPEC")]
+    pub ca_pass: Option<String>,
+    #[command(flatten)]
+    pub common: CaCertArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Print the root certificate as PEM (for clients to trust).
+    #[arg(long, conflicts_with = "json")]
+    pub pem: bool,
+    /// Print the description as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, cmd: CaCommand) -> Result<i32> {
+    match cmd {
+        CaCommand::Init(a) => init(ctx, a),
+        CaCommand::Intermediate(a) => intermediate(ctx, a),
+        CaCommand::Show(a) => show(ctx, a),
+    }
+}
+
+fn key_pass(spec: &Option<String>) -> Result<Option<Secret>> {
+    spec.as_deref()
+        .map(|s| secret::obtain(Some(s), "new CA key passphrase", "--key-pass", true))
+        .transpose()
+}
+
+fn init(ctx: &Context, a: InitArgs) -> Result<i32> {
+    let (key, digest, constraints) = a.common.parts()?;
+    let pass = key_pass(&a.common.key_pass)?;
+    let opts = CaInit {
+        name: a.name,
+        key,
+        days: a.days,
+        digest,
+        constraints,
+    };
+    let store = Store::init(&ctx.home, &opts, pass.as_ref())?;
+    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
+    if a.common.json {
+        print_json(&root);
+    } else {
+        ctx.say(format!(
+            "created CA '{}' in {} ({}, expires {}, key {})",
+            opts.name,
+            ctx.home.display(),
+            root.key,
+            &root.not_after[..10],
+            if pass.is_some() {
+                "encrypted"
+            } else {
+                "unencrypted, 0600"
+            }
+        ));
+        ctx.say(format!(
+            "  SHA-256 fingerprint {}",
+            root.fingerprints.sha256
+        ));
+    }
+    Ok(0)
+}
+
+fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
+    let (key, digest, constraints) = a.common.parts()?;
+    let mut store = Store::open(&ctx.home)?;
+    let _lock = store.lock()?;
+    let parent_id = store.issuing().id.clone();
+    let parent_encrypted = store.issuing().encrypted;
+    let mut ca_pass: Option<Secret> = None;
+    let parent = store.signer(&parent_id, &mut || {
+        let s = secret::obtain(
+            a.ca_pass.as_deref(),
+            "CA key passphrase",
+            "--ca-pass",
+            false,
+        )?;
+        ca_pass = Some(s.clone());
+        Ok(s)
+    })?;
+    // One passphrase for the whole store unless told otherwise: an encrypted root gets an
+    // intermediate encrypted with the same passphrase.
+    let pass = match key_pass(&a.common.key_pass)? {
+        Some(p) => Some(p),
+        None if parent_encrypted => ca_pass,
+        None => None,
+    };
+    let root_cn = describe_cert_der(&store.cert_path(&parent_id), &store.cert_der(&parent_id)?)?
+        .subject
+        .trim_start_matches("CN=")
+        .to_string();
+    let name = a.name.unwrap_or_else(|| format!("{root_cn} Intermediate"));
+    let opts = IntermediateInit {
+        name: name.clone(),
+        key,
+        days: a.days,
+        digest,
+        constraints,
+    };
+    for w in store.add_intermediate(&opts, &parent, pass.as_ref())? {
+        warn(w);
+    }
+    let id = store.issuing().id.clone();
+    let report = describe_cert_der(&store.cert_path(&id), &store.cert_der(&id)?)?;
+    if a.common.json {
+        print_json(&report);
+    } else {
+        ctx.say(format!(
+            "created intermediate CA '{name}' ({}, expires {}); it now issues certificates",
+            report.key,
+            &report.not_after[..10]
+        ));
+    }
+    Ok(0)
+}
+
+#[derive(serde::Serialize)]
+struct AuthorityView {
+    id: String,
+    issuing: bool,
+    key_encrypted: bool,
+    path: String,
+    certificate: CertReport,
+}
+
+#[derive(serde::Serialize)]
+struct StoreView {
+    home: String,
+    issuing: String,
+    authorities: Vec<AuthorityView>,
+}
+
+fn show(ctx: &Context, a: ShowArgs) -> Result<i32> {
+    let store = Store::open(&ctx.home)?;
+    if a.pem {
+        print!("{}", to_pem("CERTIFICATE", &store.cert_der("root")?));
+        return Ok(0);
+    }
+    let mut view = StoreView {
+        home: ctx.home.display().to_string(),
+        issuing: store.issuing().id.clone(),
+        authorities: Vec::new(),
+    };
+    for auth in &store.config().authorities {
+        let path = store.cert_path(&auth.id);
+        view.authorities.push(AuthorityView {
+            id: auth.id.clone(),
+            issuing: auth.id == store.issuing().id,
+            key_encrypted: auth.encrypted,
+            path: path.display().to_string(),
+            certificate: describe_cert_der(&path, &store.cert_der(&auth.id)?)?,
+        });
+    }
+    if a.json {
+        print_json(&view);
+        return Ok(0);
+    }
+    println!("CA store {}", view.home);
+    for auth in &view.authorities {
+        let c = &auth.certificate;
+        println!();
+        println!(
+            "{}{}: {}",
+            auth.id,
+            if auth.issuing { " (issuing)" } else { "" },
+            c.subject
+        );
+        println!(
+            "  key:         {} ({})",
+            c.key,
+            if auth.key_encrypted {
+                "encrypted"
+            } else {
+                "unencrypted"
+            }
+        );
+        println!(
+            "  valid:       {} to {} ({} days left)",
+            c.not_before, c.not_after, c.days_left
+        );
+        println!(
+            "  path length: {}",
+            c.path_len
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "unlimited".into())
+        );
+        if let Some(nc) = &c.name_constraints {
+            let mut names: Vec<String> = nc.permitted_dns.clone();
+            names.extend(nc.permitted_ip.iter().map(|n| n.to_string()));
+            println!("  permitted:   {}", names.join(", "));
+        }
+        println!("  SHA-256:     {}", c.fingerprints.sha256);
+        println!("  certificate: {}", auth.path);
+    }
+    Ok(0)
+}

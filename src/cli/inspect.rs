@@ -1,0 +1,146 @@
+//! `certmesh inspect FILE...`
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use certmesh::inspect::{inspect_file, CertReport, CsrReport, Object, Sans};
+use certmesh::Result;
+
+use super::Context;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  certmesh inspect pki/issued/node1/cert.pem
+  certmesh inspect server.csr --json
+
+With --json, each file is printed as one JSON object (one object per line for several
+files); the shape is documented in docs/json.md.")]
+pub struct InspectArgs {
+    /// Files to describe: certificates, chains and CSRs, PEM or DER.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
+    let many = a.files.len() > 1;
+    for path in &a.files {
+        let report = inspect_file(path)?;
+        if a.json {
+            if many {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("report serializes")
+                );
+            } else {
+                super::print_json(&report);
+            }
+            continue;
+        }
+        println!(
+            "{}: {} object(s), {}",
+            report.file,
+            report.objects.len(),
+            report.encoding
+        );
+        for (i, obj) in report.objects.iter().enumerate() {
+            println!();
+            match obj {
+                Object::Certificate(c) => print_cert(i, c),
+                Object::Csr(c) => print_csr(c),
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn sans_line(s: &Sans) -> String {
+    let mut v: Vec<String> = s.dns.iter().map(|d| format!("DNS:{d}")).collect();
+    v.extend(s.ip.iter().map(|d| format!("IP:{d}")));
+    v.extend(s.email.iter().map(|d| format!("email:{d}")));
+    v.extend(s.uri.iter().map(|d| format!("URI:{d}")));
+    v.extend(s.other.iter().cloned());
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn print_cert(i: usize, c: &CertReport) {
+    let what = if c.is_ca {
+        "CA certificate"
+    } else {
+        "certificate"
+    };
+    println!("[{i}] {what}");
+    println!("  subject:       {}", c.subject);
+    println!(
+        "  issuer:        {}{}",
+        c.issuer,
+        if c.self_signed { " (self-signed)" } else { "" }
+    );
+    println!("  serial:        {}", c.serial);
+    let state = if c.expired {
+        format!("EXPIRED {} days ago", -c.days_left)
+    } else if c.not_yet_valid {
+        "NOT YET VALID".to_string()
+    } else {
+        format!("{} days left", c.days_left)
+    };
+    println!(
+        "  validity:      {} to {} ({state})",
+        c.not_before, c.not_after
+    );
+    println!("  key:           {}", c.key);
+    println!("  signature:     {}", c.signature_algorithm);
+    println!("  SAN:           {}", sans_line(&c.san));
+    if c.is_ca {
+        println!(
+            "  CA:            yes, path length {}",
+            c.path_len
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "unlimited".into())
+        );
+    }
+    if !c.key_usage.is_empty() {
+        println!("  key usage:     {}", c.key_usage.join(", "));
+    }
+    if !c.extended_key_usage.is_empty() {
+        println!("  ext key usage: {}", c.extended_key_usage.join(", "));
+    }
+    if let Some(nc) = &c.name_constraints {
+        let mut names: Vec<String> = nc.permitted_dns.clone();
+        names.extend(nc.permitted_ip.iter().map(|n| n.to_string()));
+        println!("  permitted:     {}", names.join(", "));
+        if !nc.excluded_dns.is_empty() || !nc.excluded_ip.is_empty() {
+            let mut ex: Vec<String> = nc.excluded_dns.clone();
+            ex.extend(nc.excluded_ip.iter().map(|n| n.to_string()));
+            println!("  excluded:      {}", ex.join(", "));
+        }
+    }
+    println!("  SHA-256:       {}", c.fingerprints.sha256);
+    println!("  SHA-1:         {}", c.fingerprints.sha1);
+}
+
+fn print_csr(c: &CsrReport) {
+    println!("certificate signing request");
+    println!("  subject:       {}", c.subject);
+    println!("  key:           {}", c.key);
+    println!(
+        "  signature:     {} ({})",
+        c.signature_algorithm,
+        if c.signature_valid {
+            "valid"
+        } else {
+            "INVALID"
+        }
+    );
+    println!("  SAN:           {}", sans_line(&c.san));
+    if c.requests_ca {
+        println!("  requests CA:   yes");
+    }
+}

@@ -1,0 +1,63 @@
+//! `certmesh list`
+
+use clap::Args;
+
+use certmesh::ca::Store;
+use certmesh::duration::parse_seconds;
+use certmesh::Result;
+
+use super::{print_json, Context};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  certmesh list
+  certmesh list --expiring-within 30d --json")]
+pub struct ListArgs {
+    /// Only certificates that expire within this time (e.g. 30d, 12h, 2w).
+    #[arg(long = "expiring-within", value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// Include superseded certificates.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: ListArgs) -> Result<i32> {
+    let before = match &a.expiring_within {
+        Some(d) => Some(time::OffsetDateTime::now_utc().unix_timestamp() + parse_seconds(d)?),
+        None => None,
+    };
+    let store = Store::open(&ctx.home)?;
+    let records = store.inventory()?.list(before, a.all)?;
+    if a.json {
+        print_json(&records);
+        return Ok(0);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    println!(
+        "{:<20} {:<12} {:<7} {:<10} {:>9}  {:<10} NAMES",
+        "NAME", "KIND", "PROFILE", "EXPIRES", "DAYS LEFT", "STATUS"
+    );
+    for r in &records {
+        let expires = time::OffsetDateTime::from_unix_timestamp(r.not_after)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:<12} {:<7} {:<10} {:>9}  {:<10} {}",
+            r.name,
+            r.kind,
+            if r.profile.is_empty() {
+                "-"
+            } else {
+                &r.profile
+            },
+            expires,
+            (r.not_after - now).div_euclid(86_400),
+            r.status,
+            r.sans.join(",")
+        );
+    }
+    Ok(0)
+}

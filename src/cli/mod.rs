@@ -1,0 +1,105 @@
+//! Command-line definitions and the glue from each command to the library. No
+//! cryptography happens here.
+
+mod ca;
+mod inspect;
+mod issue;
+mod list;
+mod secret;
+mod sign;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use certmesh::Result;
+
+/// Private PKI and certificate lifecycle for server clusters.
+#[derive(Debug, Parser)]
+#[command(name = "certmesh", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// CA store directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CERTMESH_HOME",
+        default_value = "pki",
+        value_name = "DIR"
+    )]
+    pub home: PathBuf,
+
+    /// Print only warnings and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  certmesh ca init --name \"Cluster CA\"
+  certmesh issue node1 --dns node1.example.com --ip 10.0.0.11
+  certmesh sign server.csr --out server.crt
+  certmesh list --expiring-within 30d
+  certmesh inspect pki/issued/node1/cert.pem
+
+Passphrases (--ca-pass, --key-pass) take env:VAR, file:PATH, fd:N, stdin or pass:TEXT;
+with none given on a terminal, certmesh asks without echo.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, extend and show the certificate authority.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Issue a key and certificate signed by the issuing CA.
+    Issue(issue::IssueArgs),
+    /// Sign a certificate signing request made by another tool.
+    Sign(sign::SignArgs),
+    /// List issued certificates from the inventory.
+    List(list::ListArgs),
+    /// Describe certificates, chains and CSRs.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let ctx = Context {
+        home: cli.home,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Ca(c) => ca::run(&ctx, c),
+        Command::Issue(a) => issue::run(&ctx, a),
+        Command::Sign(a) => sign::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Inspect(a) => inspect::run(&ctx, a),
+    }
+}
+
+/// Settings every command sees.
+pub struct Context {
+    pub home: PathBuf,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// Prints a progress or result line unless `--quiet`.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+}
+
+/// Prints a warning on stderr; warnings are shown even with `--quiet`.
+pub fn warn(line: impl AsRef<str>) {
+    eprintln!("certmesh: warning: {}", line.as_ref());
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("report serializes")
+    );
+}

@@ -1,0 +1,52 @@
+//! Obtaining passphrases: from an explicit source, or by asking on the terminal.
+
+use std::io::IsTerminal;
+
+use certmesh::pass::{PassSource, Secret};
+use certmesh::{Error, Result};
+
+/// Parses a passphrase source given on the command line.
+pub fn parse_source(spec: &str) -> Result<PassSource> {
+    spec.parse()
+}
+
+/// Reads a passphrase from `spec`, or asks for it on the terminal when no source was
+/// given. `flag` names the option in the error shown when neither is possible.
+pub fn obtain(spec: Option<&str>, what: &str, flag: &str, confirm: bool) -> Result<Secret> {
+    let secret = match spec {
+        Some(s) if !s.is_empty() => {
+            let src = parse_source(s)?;
+            if src.is_inline() {
+                super::warn(format!(
+                    "{flag} pass:... exposes the passphrase in the process list and shell history; prefer env:, file: or fd:"
+                ));
+            }
+            src.read()?
+        }
+        _ => prompt(what, flag, confirm)?,
+    };
+    if secret.as_bytes().is_empty() {
+        return Err(Error::Secret(format!("{what}: the passphrase is empty")));
+    }
+    Ok(secret)
+}
+
+fn prompt(what: &str, flag: &str, confirm: bool) -> Result<Secret> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Secret(format!(
+            "{what} needed: give {flag} SPEC (env:VAR, file:PATH, fd:N or stdin)"
+        )));
+    }
+    let first = rpassword::prompt_password(format!("{what}: "))
+        .map_err(|e| Error::Secret(format!("cannot read {what} from the terminal: {e}")))?;
+    let first = Secret::new(first);
+    if confirm {
+        let again = rpassword::prompt_password(format!("{what} (again): "))
+            .map(Secret::new)
+            .map_err(|e| Error::Secret(format!("cannot read {what} from the terminal: {e}")))?;
+        if again.expose() != first.expose() {
+            return Err(Error::Secret(format!("{what}: the two entries differ")));
+        }
+    }
+    Ok(first)
+}

@@ -1,0 +1,418 @@
+//! `certmesh list` and `certmesh inspect`, and the JSON shapes documented in docs/json.md.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use support::openssl::openssl;
+use support::{certmesh, run, tempdir, Run};
+
+fn cm(home: &Path, args: &[&str]) -> Run {
+    run(certmesh().arg("--home").arg(home).args(args))
+}
+
+fn json(r: &Run) -> Value {
+    r.assert_success();
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {r:?}"))
+}
+
+#[test]
+fn list_filters_by_expiry_and_shows_superseded_on_request() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "CA"]).assert_success();
+    cm(
+        &home,
+        &["issue", "soon", "--dns", "soon.example.com", "--days", "10"],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &[
+            "issue",
+            "later",
+            "--dns",
+            "later.example.com",
+            "--days",
+            "100",
+        ],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &[
+            "issue",
+            "year",
+            "--dns",
+            "year.example.com",
+            "--ip",
+            "10.0.0.9",
+        ],
+    )
+    .assert_success();
+
+    let all = json(&cm(&home, &["list", "--json"]));
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["soon", "later", "year", "root"],
+        "earliest expiry first"
+    );
+    let year = &all[2];
+    assert_eq!(year["profile"], "server");
+    assert_eq!(
+        year["sans"],
+        serde_json::json!(["year.example.com", "10.0.0.9"])
+    );
+    assert_eq!(year["status"], "valid");
+    assert!(year["paths"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("issued/year/key.pem"));
+    // The fingerprint in the inventory is the certificate's.
+    let fp = openssl(&[
+        "x509",
+        "-in",
+        home.join("issued/year/cert.pem").to_str().unwrap(),
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+    ])
+    .stdout;
+    assert_eq!(
+        fp.trim().split('=').nth(1).unwrap(),
+        year["sha256"].as_str().unwrap()
+    );
+
+    let due = json(&cm(&home, &["list", "--expiring-within", "30d", "--json"]));
+    assert_eq!(due.as_array().unwrap().len(), 1);
+    assert_eq!(due[0]["name"], "soon");
+    let due = json(&cm(&home, &["list", "--expiring-within", "101d", "--json"]));
+    assert_eq!(due.as_array().unwrap().len(), 2);
+
+    let table = cm(&home, &["list"]);
+    table.assert_success();
+    assert!(table.stdout.lines().next().unwrap().starts_with("NAME"));
+    assert!(table.stdout.contains("soon.example.com"));
+
+    cm(
+        &home,
+        &["issue", "soon", "--dns", "soon.example.com", "--force"],
+    )
+    .assert_success();
+    assert_eq!(
+        json(&cm(&home, &["list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let all = json(&cm(&home, &["list", "--all", "--json"]));
+    let superseded: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "superseded")
+        .collect();
+    assert_eq!(superseded.len(), 1);
+    assert_eq!(superseded[0]["name"], "soon");
+
+    let r = cm(&home, &["list", "--expiring-within", "soon"]);
+    assert_eq!(r.status, 2, "{r:?}");
+}
+
+#[test]
+fn inspect_describes_certificates_chains_and_csrs() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(
+        &home,
+        &[
+            "ca",
+            "init",
+            "--name",
+            "Inspect CA",
+            "--key",
+            "rsa2048",
+            "--permit-ip",
+            "10.0.0.0/8",
+        ],
+    )
+    .assert_success();
+    cm(&home, &["ca", "intermediate", "--key", "p384"]).assert_success();
+    cm(
+        &home,
+        &[
+            "issue",
+            "n",
+            "--dns",
+            "n.example.com",
+            "--ip",
+            "10.1.1.1",
+            "--profile",
+            "peer",
+        ],
+    )
+    .assert_success();
+    let leaf = home.join("issued/n/cert.pem");
+
+    let v = json(&cm(&home, &["inspect", leaf.to_str().unwrap(), "--json"]));
+    assert_eq!(v["encoding"], "PEM");
+    let c = &v["objects"][0];
+    assert_eq!(c["type"], "certificate");
+    assert_eq!(c["subject"], "CN=n.example.com");
+    assert_eq!(c["issuer"], "CN=Inspect CA Intermediate");
+    assert_eq!(c["san"]["dns"], serde_json::json!(["n.example.com"]));
+    assert_eq!(c["san"]["ip"], serde_json::json!(["10.1.1.1"]));
+    assert_eq!(
+        c["key"],
+        serde_json::json!({"type": "EC", "bits": 256, "curve": "P-256"})
+    );
+    assert_eq!(c["signature_algorithm"], "ecdsa-with-SHA384");
+    assert_eq!(
+        c["extended_key_usage"],
+        serde_json::json!(["serverAuth", "clientAuth"])
+    );
+    assert_eq!(c["key_usage"], serde_json::json!(["digitalSignature"]));
+    assert_eq!(c["is_ca"], false);
+    assert!(c["days_left"].as_i64().unwrap() >= 364);
+    let serial = openssl(&["x509", "-in", leaf.to_str().unwrap(), "-noout", "-serial"]).stdout;
+    assert_eq!(
+        serial
+            .trim()
+            .trim_start_matches("serial=")
+            .to_ascii_lowercase()
+            .trim_start_matches('0'),
+        c["serial"].as_str().unwrap().trim_start_matches('0')
+    );
+    let fp = openssl(&[
+        "x509",
+        "-in",
+        leaf.to_str().unwrap(),
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+    ])
+    .stdout;
+    assert_eq!(
+        fp.trim().split('=').nth(1).unwrap(),
+        c["fingerprints"]["sha256"].as_str().unwrap()
+    );
+
+    // chain.pem: two CA certificates, issuing CA first.
+    let v = json(&cm(
+        &home,
+        &[
+            "inspect",
+            home.join("issued/n/chain.pem").to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let objs = v["objects"].as_array().unwrap();
+    assert_eq!(objs.len(), 2);
+    assert_eq!(objs[0]["path_len"], 0);
+    assert_eq!(objs[1]["self_signed"], true);
+    assert_eq!(objs[1]["key"]["bits"], 2048);
+    assert_eq!(
+        objs[1]["name_constraints"]["permitted_ip"],
+        serde_json::json!(["10.0.0.0/8"])
+    );
+
+    // DER input and a CSR.
+    let der = dir.path().join("leaf.der");
+    openssl(&[
+        "x509",
+        "-in",
+        leaf.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ])
+    .assert_success();
+    let v = json(&cm(&home, &["inspect", der.to_str().unwrap(), "--json"]));
+    assert_eq!(v["encoding"], "DER");
+    assert_eq!(v["objects"][0]["subject"], "CN=n.example.com");
+    let csr = dir.path().join("r.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        dir.path().join("r.key").to_str().unwrap(),
+        "-subj",
+        "/CN=r.example.com",
+        "-addext",
+        "subjectAltName=DNS:r.example.com",
+        "-out",
+        csr.to_str().unwrap(),
+    ])
+    .assert_success();
+    let v = json(&cm(&home, &["inspect", csr.to_str().unwrap(), "--json"]));
+    let r = &v["objects"][0];
+    assert_eq!(r["type"], "csr");
+    assert_eq!(r["signature_valid"], true);
+    assert_eq!(r["san"]["dns"], serde_json::json!(["r.example.com"]));
+    assert_eq!(r["key"]["type"], "RSA");
+
+    // Text form carries the same facts.
+    let t = cm(&home, &["inspect", leaf.to_str().unwrap()]);
+    t.assert_success();
+    assert!(
+        t.stdout.contains("DNS:n.example.com, IP:10.1.1.1")
+            && t.stdout.contains("serverAuth, clientAuth"),
+        "{t:?}"
+    );
+
+    // Several files: one JSON object per line.
+    let r = cm(
+        &home,
+        &[
+            "inspect",
+            leaf.to_str().unwrap(),
+            csr.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    r.assert_success();
+    assert_eq!(r.stdout.lines().count(), 2);
+    for line in r.stdout.lines() {
+        serde_json::from_str::<Value>(line).unwrap();
+    }
+
+    // Not a certificate: one line naming the file.
+    let junk = dir.path().join("junk.pem");
+    fs::write(&junk, b"hello world\n").unwrap();
+    let r = cm(&home, &["inspect", junk.to_str().unwrap()]);
+    assert_eq!(r.status, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.contains("junk.pem"), "{r:?}");
+    let r = cm(
+        &home,
+        &["inspect", dir.path().join("missing.pem").to_str().unwrap()],
+    );
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr.contains("missing.pem") && r.stderr.contains("No such file"),
+        "{r:?}"
+    );
+}
+
+/// The keys of the first JSON object after `heading` in docs/json.md.
+fn documented_keys(heading: &str, nth_block: usize) -> BTreeSet<String> {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md")).unwrap();
+    let section = &doc[doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/json.md has no {heading}"))..];
+    let block = section
+        .split("```json")
+        .nth(nth_block + 1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let v: Value = serde_json::from_str(block)
+        .unwrap_or_else(|e| panic!("docs/json.md {heading} block {nth_block}: {e}"));
+    let obj = if v.is_array() { v[0].clone() } else { v };
+    obj.as_object().unwrap().keys().cloned().collect()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn json_output_matches_docs() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(
+        &home,
+        &[
+            "ca",
+            "init",
+            "--name",
+            "Doc CA",
+            "--permit-dns",
+            "example.com",
+        ],
+    )
+    .assert_success();
+    let issued = json(&cm(
+        &home,
+        &["issue", "n", "--dns", "n.example.com", "--json"],
+    ));
+    assert_eq!(
+        keys(&issued),
+        documented_keys("## `certmesh issue NAME --json`", 0)
+    );
+    let leaf = home.join("issued/n/cert.pem");
+    let v = json(&cm(&home, &["inspect", leaf.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        keys(&v),
+        documented_keys("## `certmesh inspect FILE --json`", 0)
+    );
+    // The leaf has no name constraints, so that optional key is absent; the CA has it.
+    let mut doc_cert = documented_keys("## `certmesh inspect FILE --json`", 1);
+    let ca = json(&cm(
+        &home,
+        &[
+            "inspect",
+            home.join("ca/root/cert.pem").to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(keys(&ca["objects"][0]), doc_cert);
+    doc_cert.remove("name_constraints");
+    assert_eq!(keys(&v["objects"][0]), doc_cert);
+    let list = json(&cm(&home, &["list", "--json"]));
+    assert_eq!(
+        keys(&list[0]),
+        documented_keys("## `certmesh list --json`", 0)
+    );
+    let csr = dir.path().join("r.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        dir.path().join("r.key").to_str().unwrap(),
+        "-subj",
+        "/CN=r.example.com",
+        "-out",
+        csr.to_str().unwrap(),
+    ])
+    .assert_success();
+    let v = json(&cm(&home, &["inspect", csr.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        keys(&v["objects"][0]),
+        documented_keys("## `certmesh inspect FILE --json`", 2)
+    );
+    let out = dir.path().join("r.crt");
+    let v = json(&cm(
+        &home,
+        &[
+            "sign",
+            csr.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        keys(&v),
+        documented_keys("## `certmesh sign REQ --json`", 0)
+    );
+}
