@@ -40,7 +40,10 @@ pub fn match_certificate(key: &PrivateKey, cert_der: &[u8]) -> Result<CertMatch>
     let reason = if same {
         format!("the key ({key_desc}) matches the {name}")
     } else if *key_desc != cert_desc {
-        format!("the key is {key_desc} but the {name} has a {cert_desc} public key")
+        format!(
+            "the key is {key_desc} but the {name} has {} {cert_desc} public key",
+            article(&cert_desc.kind)
+        )
     } else {
         format!("the {name} holds a different {cert_desc} public key than this key")
     };
@@ -58,4 +61,12 @@ fn curve(spki: &SubjectPublicKeyInfo<'_>) -> Option<String> {
         .as_ref()
         .and_then(|p| p.as_oid().ok())
         .map(|o| o.to_id_string())
+}
+
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['A', 'E', 'I', 'O', 'U', 'R']) {
+        "an"
+    } else {
+        "a"
+    }
 }

@@ -242,8 +242,8 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
                 None => "PKCS#8 PBES2 with damaged parameters".to_string(),
             };
             let reason = match parts {
-                Some((kdf, cipher)) => format!(
-                    "{description} is not supported (certmesh reads PBKDF2 or scrypt with AES-CBC, DES-EDE3-CBC or DES-CBC; got {kdf} with {cipher})"
+                Some(_) => format!(
+                    "encrypted with {description}, which certmesh does not support (it reads PBES2 with PBKDF2 or scrypt and AES-CBC, DES-EDE3-CBC or DES-CBC); re-encrypt it first: openssl pkcs8 -topk8 -v2 aes256 -in FILE -out NEW"
                 ),
                 None => "damaged encrypted PKCS#8 key: its PBES2 parameters cannot be parsed".to_string(),
             };
