@@ -58,6 +58,10 @@ const MAX_PKCS12_ITERATIONS: u32 = 10_000_000;
 
 const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
 
+/// Fewest PBKDF2 iterations certmesh writes: below this a passphrase is guessed too
+/// cheaply to call the key protected (OpenSSL's own default is 2048).
+const MIN_PBKDF2_ITERATIONS: u32 = 1000;
+
 /// PKCS#12 PBE (RFC 7292 Appendix C) and PKCS#5 v1.5 PBES1 (RFC 8018 Appendix A.3).
 const PBE_SCHEMES: &[(&str, &str, Option<CbcCipher>)] = &[
     ("1.2.840.113549.1.12.1.1", "pbeWithSHAAnd128BitRC4", None),
@@ -232,7 +236,13 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
         .parameters
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
     {
-        Some(p) => Scheme::Pbes2(p),
+        Some(p) => match scrypt_too_costly(&p) {
+            Some(reason) => Scheme::Unsupported {
+                description: describe_pbes2(&p),
+                reason,
+            },
+            None => Scheme::Pbes2(p),
+        },
         None => {
             let parts = alg
                 .parameters
@@ -253,6 +263,24 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             }
         }
     }
+}
+
+/// scrypt's memory use is 128·N·r bytes; a hostile or mistaken file must not make
+/// certmesh allocate gigabytes. OpenSSL's own default limit is 32 MiB; this allows 1 GiB.
+fn scrypt_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
+    let Kdf::Scrypt(s) = &p.kdf else {
+        return None;
+    };
+    let memory = 128u128 * u128::from(s.cost_parameter) * u128::from(s.block_size);
+    (memory > 1 << 30 || s.parallelization > 16).then(|| {
+        format!(
+            "damaged or hostile encrypted PKCS#8 key: scrypt parameters N={}, r={}, p={} would need {} MiB or more",
+            s.cost_parameter,
+            s.block_size,
+            s.parallelization,
+            memory >> 20
+        )
+    })
 }
 
 /// Names the KDF (with PRF) and cipher of PBES2 parameters that `pkcs5` rejected.
@@ -413,6 +441,12 @@ pub(crate) fn encrypt(
     let mut iv = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Crypto("no randomness".into()))?;
+    if !(MIN_PBKDF2_ITERATIONS..=Pbkdf2Params::MAX_ITERATION_COUNT).contains(&iterations) {
+        return Err(Error::Usage(format!(
+            "PBKDF2 iteration count {iterations} is out of range ({MIN_PBKDF2_ITERATIONS} to {})",
+            Pbkdf2Params::MAX_ITERATION_COUNT
+        )));
+    }
     let kdf: Kdf<'_> = Pbkdf2Params::hmac_with_sha256(iterations, &salt)
         .map_err(|_| {
             Error::Usage(format!(
