@@ -174,6 +174,111 @@ impl Store {
 
     /// Creates a store with a new self-signed root. Refuses to touch an existing store.
     pub fn init(home: &Path, opts: &CaInit, key_pass: Option<&Secret>) -> Result<Self> {
+        Self::create(home, key_pass, || {
+            let key = PrivateKey::generate(opts.key)?;
+            let signing = key.signing_key(opts.digest)?;
+            let template = CaTemplate {
+                common_name: opts.name.clone(),
+                validity: Validity::new(opts.days, None)?,
+                path_len: None,
+                constraints: opts.constraints.clone(),
+            };
+            let cert = template.params()?.self_signed(&signing)?;
+            Ok((key, cert.der().to_vec(), opts.digest))
+        })
+    }
+
+    /// Adopts an existing self-signed CA (certificate and key made by other tools, such
+    /// as the seeds' `openssl req -x509`) as the root of a new store. Returns the store
+    /// and warnings about the CA that do not stop issuance (missing keyUsage, a weak
+    /// digest).
+    pub fn import(
+        home: &Path,
+        cert_path: &Path,
+        cert_der: &[u8],
+        key: PrivateKey,
+        key_pass: Option<&Secret>,
+        allow_weak: bool,
+    ) -> Result<(Self, Vec<String>)> {
+        let (_, cert) = X509Certificate::from_der(cert_der)
+            .map_err(|_| Error::bad_file(cert_path, "not a valid X.509 certificate"))?;
+        if cert.public_key().raw != key.public_key_der() {
+            return Err(Error::bad_file(
+                cert_path,
+                "the key does not match this certificate",
+            ));
+        }
+        let report = crate::inspect::describe_cert(&cert, cert_der);
+        let mut warnings = Vec::new();
+        if !report.self_signed {
+            return Err(Error::bad_file(
+                cert_path,
+                format!(
+                    "not a self-signed root (issued by {}); only root CAs can be imported",
+                    report.issuer
+                ),
+            ));
+        }
+        match cert.basic_constraints() {
+            Ok(Some(bc)) if !bc.value.ca => {
+                return Err(Error::bad_file(cert_path, "not a CA certificate (basicConstraints CA:FALSE)"))
+            }
+            Ok(Some(_)) => {}
+            _ => warnings.push(format!(
+                "{}: no basicConstraints extension; clients treat it as a CA only because it is a self-signed trust anchor",
+                cert_path.display()
+            )),
+        }
+        if report.key_usage.is_empty() {
+            warnings.push(format!(
+                "{}: the CA certificate has no keyUsage extension (as `openssl req -x509` makes them); issuance works, but consider `certmesh ca init` for a new CA",
+                cert_path.display()
+            ));
+        } else if !report.key_usage.iter().any(|u| u == "keyCertSign") {
+            return Err(Error::bad_file(
+                cert_path,
+                "the CA certificate's keyUsage does not allow certificate signing",
+            ));
+        }
+        if report.expired {
+            return Err(Error::bad_file(
+                cert_path,
+                format!("the CA certificate expired on {}", report.not_after),
+            ));
+        }
+        let weak_key = report.key.kind == "RSA" && report.key.bits < 2048;
+        if weak_key && !allow_weak {
+            return Err(Error::Refused(format!(
+                "{}: refusing to adopt an RSA-{} CA (below 2048 bits); create a new CA with `certmesh ca init`, or pass --allow-weak",
+                cert_path.display(),
+                report.key.bits
+            )));
+        }
+        if weak_key {
+            warnings.push(format!(
+                "adopting a weak RSA-{} CA because --allow-weak was given",
+                report.key.bits
+            ));
+        }
+        if crate::inspect::is_weak_signature(&report.signature_algorithm) {
+            warnings.push(format!(
+                "{}: the CA certificate is self-signed with {}; certificates it issues are signed with SHA-256",
+                cert_path.display(),
+                report.signature_algorithm
+            ));
+        }
+        let der = cert_der.to_vec();
+        let store = Self::create(home, key_pass, move || Ok((key, der, Digest::Sha256)))?;
+        Ok((store, warnings))
+    }
+
+    /// Creates a store whose root is what `make_root` returns (key, certificate DER,
+    /// digest), after making sure no store exists and while holding the lock.
+    fn create(
+        home: &Path,
+        key_pass: Option<&Secret>,
+        make_root: impl FnOnce() -> Result<(PrivateKey, Vec<u8>, Digest)>,
+    ) -> Result<Self> {
         fsio::create_dir(home, PRIVATE_DIR)?;
         let _lock = Self::lock_at(home)?;
         if Self::config_path(home).exists() {
@@ -188,20 +293,12 @@ impl Store {
                 home.join("ca").display()
             )));
         }
-        let key = PrivateKey::generate(opts.key)?;
-        let signing = key.signing_key(opts.digest)?;
-        let template = CaTemplate {
-            common_name: opts.name.clone(),
-            validity: Validity::new(opts.days, None)?,
-            path_len: None,
-            constraints: opts.constraints.clone(),
-        };
-        let cert = template.params()?.self_signed(&signing)?;
+        let (key, cert_der, digest) = make_root()?;
         let entry = AuthorityEntry {
             id: "root".into(),
             parent: "root".into(),
             encrypted: key_pass.is_some(),
-            digest: opts.digest,
+            digest,
         };
         let store = Store {
             home: home.to_path_buf(),
@@ -211,8 +308,8 @@ impl Store {
                 authorities: vec![entry.clone()],
             },
         };
-        store.write_authority(&entry, &key, cert.der(), key_pass)?;
-        store.record_ca(&entry, cert.der(), cert.der())?;
+        store.write_authority(&entry, &key, &cert_der, key_pass)?;
+        store.record_ca(&entry, &cert_der, &cert_der)?;
         store.save_config(Overwrite::Refuse)?;
         Ok(store)
     }

@@ -1,5 +1,7 @@
 //! `certmesh ca ...`
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 use certmesh::ca::{CaInit, IntermediateInit, Store};
@@ -24,6 +26,14 @@ pub enum CaCommand {
     #[command(after_help = "Example:
   certmesh ca intermediate --name \"Cluster Issuing CA\"")]
     Intermediate(IntermediateArgs),
+    /// Adopt an existing root CA (certificate and key made by other tools).
+    #[command(after_help = "Examples:
+  certmesh ca import --cert ca.crt --key ca.key --pass file:ca.pass
+  certmesh ca import --cert ca.crt --key ca.key --key-pass env:CA_PASS
+
+The key may be in any form openssl writes (PKCS#1, SEC1, PKCS#8; PEM or DER; encrypted
+or not). It is stored unencrypted (0600) unless --key-pass asks for encryption at rest.")]
+    Import(ImportArgs),
     /// Describe the CA, or print the root certificate as PEM.
     #[command(after_help = "Examples:
   certmesh ca show
@@ -93,6 +103,28 @@ pub struct IntermediateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CA certificate (PEM or DER).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// The CA private key.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Passphrase of the key file, when it is encrypted.
+    #[arg(long, value_name = "SPEC")]
+    pub pass: Option<String>,
+    /// Encrypt the key in the store with this passphrase; without a value, ask.
+    #[arg(long = "key-pass", value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
+    pub key_pass: Option<String>,
+    /// Adopt a CA with an RSA key below 2048 bits anyway (with a warning).
+    #[arg(long = "allow-weak")]
+    pub allow_weak: bool,
+    /// Print the CA certificate description as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Print the root certificate as PEM (for clients to trust).
     #[arg(long, conflicts_with = "json")]
@@ -106,6 +138,7 @@ pub fn run(ctx: &Context, cmd: CaCommand) -> Result<i32> {
     match cmd {
         CaCommand::Init(a) => init(ctx, a),
         CaCommand::Intermediate(a) => intermediate(ctx, a),
+        CaCommand::Import(a) => import(ctx, a),
         CaCommand::Show(a) => show(ctx, a),
     }
 }
@@ -199,6 +232,49 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
             "created intermediate CA '{name}' ({}, expires {}); it now issues certificates",
             report.key,
             &report.not_after[..10]
+        ));
+    }
+    Ok(0)
+}
+
+fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
+    let certs = certmesh::x509::read_certs(&a.cert)?;
+    let key_data = zeroize::Zeroizing::new(certmesh::fsio::read(&a.key)?);
+    let key = certmesh::key::read_private_key(&a.key, &key_data, &mut || {
+        secret::obtain(
+            a.pass.as_deref(),
+            "passphrase of the key file",
+            "--pass",
+            false,
+        )
+    })?;
+    let pass = key_pass(&a.key_pass)?;
+    let (store, warnings) = Store::import(
+        &ctx.home,
+        &a.cert,
+        &certs[0],
+        key,
+        pass.as_ref(),
+        a.allow_weak,
+    )?;
+    for w in warnings {
+        warn(w);
+    }
+    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
+    if a.json {
+        print_json(&root);
+    } else {
+        ctx.say(format!(
+            "imported CA '{}' into {} ({}, expires {}, key {})",
+            root.subject,
+            ctx.home.display(),
+            root.key,
+            &root.not_after[..10],
+            if pass.is_some() {
+                "encrypted"
+            } else {
+                "unencrypted, 0600"
+            }
         ));
     }
     Ok(0)
