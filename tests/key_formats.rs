@@ -3,12 +3,14 @@
 //! only writes with its legacy provider), read by `certmesh key ...`, and everything
 //! certmesh writes is read back by `openssl pkey`, comparing public keys byte for byte.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use certmesh::key::describe_key_file;
+use support::{mode, tempdir};
 
 const PASS: &str = "s3cret pass";
 const VECTOR_PASS: &str = "certmesh-vector";
@@ -38,13 +40,12 @@ fn openssl(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs certmesh in `dir` with KEYPASS and VECTORPASS in its environment.
 fn certmesh(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certmesh"))
+    support::certmesh()
         .args(args)
         .current_dir(dir)
         .env("KEYPASS", PASS)
         .env("VECTORPASS", VECTOR_PASS)
         .env("WRONGPASS", "not the passphrase")
-        .env_remove("CERTMESH_HOME")
         .output()
         .expect("certmesh runs")
 }
@@ -71,29 +72,22 @@ fn read(dir: &Path, file: &str) -> String {
     String::from_utf8_lossy(&std::fs::read(dir.join(file)).unwrap()).into_owned()
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
+/// Every file under `dir` with its content, and with its mode.
+type Snapshot = (BTreeMap<PathBuf, Vec<u8>>, BTreeMap<PathBuf, u32>);
 
-/// Every file in `dir` with its content and mode.
-fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let p = e.path();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                (std::fs::read(&p).unwrap(), mode(&p)),
-            )
-        })
-        .collect()
+fn snapshot(dir: &Path) -> Snapshot {
+    let files = support::snapshot(dir);
+    let modes = files
+        .keys()
+        .map(|p| (p.clone(), mode(&dir.join(p))))
+        .collect();
+    (files, modes)
 }
 
 /// A directory with one RSA and one EC P-256 key (unencrypted PKCS#8) and a certificate
 /// for each.
-fn keys_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn keys_dir() -> support::TempDir {
+    let dir = tempdir();
     let d = dir.path();
     openssl(d, &["genrsa", "-out", "rsa.pem", "2048"]);
     openssl(
@@ -1022,7 +1016,7 @@ fn unreadable_keys_fail_with_one_clear_line_and_write_nothing() {
 
 #[test]
 fn fixed_vectors_in_openssl_1x_forms() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let d = dir.path();
     let rsa_pub = std::fs::read(data("rsa.pub.pem")).unwrap();
     let ec_pub = std::fs::read(data("ec.pub.pem")).unwrap();
