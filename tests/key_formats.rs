@@ -1330,3 +1330,69 @@ fn describe_names_the_encryption_without_asking() {
         "EC P-256 private key, PKCS#8 PEM, not encrypted"
     );
 }
+
+/// A second, independent reader: pyca/cryptography (from the test venv that
+/// scripts/test installs) opens every encrypted and traditional form certmesh writes.
+#[test]
+fn python_cryptography_reads_what_certmesh_writes() {
+    const LOAD: &str = r#"
+import sys
+from cryptography.hazmat.primitives import serialization as s
+path, password, form = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+load = s.load_der_private_key if form == "der" else s.load_pem_private_key
+key = load(open(path, "rb").read(), password=password or None)
+spki = key.public_key().public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+sys.stdout.write(spki.hex())
+"#;
+    let python = support::pkilint::venv_python();
+    let dir = keys_dir();
+    let d = dir.path();
+    for key in ["rsa.pem", "ec.pem"] {
+        let spki = openssl(d, &["pkey", "-in", key, "-pubout", "-outform", "DER"]).stdout;
+        let expected: String = spki.iter().map(|b| format!("{b:02x}")).collect();
+        let cases: [(&[&str], &str, &str); 6] = [
+            (&["encrypt", "--iterations", "10000"], PASS, "pem"),
+            (
+                &["encrypt", "--iterations", "10000", "--cipher", "des3"],
+                PASS,
+                "pem",
+            ),
+            (
+                &["encrypt", "--iterations", "10000", "--to", "der"],
+                PASS,
+                "der",
+            ),
+            (
+                &["encrypt", "--legacy-pem", "--cipher", "aes256"],
+                PASS,
+                "pem",
+            ),
+            (
+                &["encrypt", "--legacy-pem", "--cipher", "des3"],
+                PASS,
+                "pem",
+            ),
+            (&["convert", "--format", "traditional"], "", "pem"),
+        ];
+        for (i, (args, password, form)) in cases.iter().enumerate() {
+            let out = format!("py-{i}-{key}");
+            let mut cmd = vec!["key", args[0], key, "--out", out.as_str()];
+            cmd.extend_from_slice(&args[1..]);
+            if args[0] == "encrypt" {
+                cmd.extend_from_slice(&["--pass", "env:KEYPASS"]);
+            }
+            ok(d, &cmd);
+            let got = Command::new(&python)
+                .args(["-c", LOAD, out.as_str(), password, form])
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                got.status.success(),
+                "{cmd:?}: cryptography cannot load it: {}",
+                String::from_utf8_lossy(&got.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&got.stdout), expected, "{cmd:?}");
+        }
+    }
+}

@@ -238,11 +238,7 @@ fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
     let loaded = read_key(&a.input, a.pass.as_deref())?;
     let out = KeyOutput {
         encoding: to.unwrap_or(loaded.encoding),
-        format: format.unwrap_or(if loaded.format == "PKCS#8" {
-            KeyFormat::Pkcs8
-        } else {
-            KeyFormat::Traditional
-        }),
+        format: format.unwrap_or(loaded.key_format()),
         protection: Protection::None,
     };
     let bytes = loaded.key.encode(&out)?;

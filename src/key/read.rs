@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::detect::{self, Body, Plain};
 use super::pbe::{DecryptError, EncryptedKey};
-use super::{traditional, Encoding, PrivateKey};
+use super::{traditional, Encoding, KeyFormat, PrivateKey};
 use crate::pass::Secret;
 use crate::{Error, Result};
 
@@ -34,6 +34,17 @@ pub struct LoadedKey {
 /// Reads a private key from `data` (the content of `path`, which is named in errors).
 pub fn read_private_key(path: &Path, data: &[u8], pass: PassPrompt<'_>) -> Result<PrivateKey> {
     load_private_key(path, data, pass).map(|k| k.key)
+}
+
+impl LoadedKey {
+    /// The input's key format, for writing the key back out the way it came.
+    pub fn key_format(&self) -> KeyFormat {
+        if self.format == Plain::Pkcs8.name() {
+            KeyFormat::Pkcs8
+        } else {
+            KeyFormat::Traditional
+        }
+    }
 }
 
 /// As [`read_private_key`], also reporting the file's encoding and encryption.

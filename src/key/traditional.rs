@@ -146,7 +146,7 @@ pub(crate) fn from_pkcs8(pkcs8_der: &[u8], spki: &[u8]) -> Result<(Plain, Zeroiz
             Ok((Plain::Sec1, Zeroizing::new(der)))
         }
         oid if oid == ED25519 => Err(Error::Usage(
-            "Ed25519 keys have no traditional (PKCS#1/SEC1) encoding; use --format pkcs8".into(),
+            "Ed25519 keys have no traditional (PKCS#1/SEC1) form, so neither that nor legacy PEM can hold them; write PKCS#8 instead".into(),
         )),
         other => Err(Error::Usage(format!(
             "keys of type {other} have no traditional encoding"
