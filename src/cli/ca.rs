@@ -160,28 +160,40 @@ fn init(ctx: &Context, a: InitArgs) -> Result<i32> {
         constraints,
     };
     let store = Store::init(&ctx.home, &opts, pass.as_ref())?;
-    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
-    if a.common.json {
-        print_json(&root);
-    } else {
-        ctx.say(format!(
-            "created CA '{}' in {} ({}, expires {}, key {})",
-            opts.name,
-            ctx.home.display(),
-            root.key,
-            &root.not_after[..10],
-            if pass.is_some() {
-                "encrypted"
-            } else {
-                "unencrypted, 0600"
-            }
-        ));
-        ctx.say(format!(
-            "  SHA-256 fingerprint {}",
-            root.fingerprints.sha256
-        ));
-    }
+    report_root(ctx, &store, "created", pass.is_some(), a.common.json)?;
     Ok(0)
+}
+
+/// Reports a new root: its description as JSON, or one line and its fingerprint.
+fn report_root(
+    ctx: &Context,
+    store: &Store,
+    verb: &str,
+    encrypted: bool,
+    json: bool,
+) -> Result<()> {
+    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
+    if json {
+        print_json(&root);
+        return Ok(());
+    }
+    ctx.say(format!(
+        "{verb} CA '{}' in {} ({}, expires {}, key {})",
+        root.subject.trim_start_matches("CN="),
+        ctx.home.display(),
+        root.key,
+        &root.not_after[..10],
+        if encrypted {
+            "encrypted"
+        } else {
+            "unencrypted, 0600"
+        }
+    ));
+    ctx.say(format!(
+        "  SHA-256 fingerprint {}",
+        root.fingerprints.sha256
+    ));
+    Ok(())
 }
 
 fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
@@ -260,23 +272,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     for w in warnings {
         warn(w);
     }
-    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
-    if a.json {
-        print_json(&root);
-    } else {
-        ctx.say(format!(
-            "imported CA '{}' into {} ({}, expires {}, key {})",
-            root.subject,
-            ctx.home.display(),
-            root.key,
-            &root.not_after[..10],
-            if pass.is_some() {
-                "encrypted"
-            } else {
-                "unencrypted, 0600"
-            }
-        ));
-    }
+    report_root(ctx, &store, "imported", pass.is_some(), a.json)?;
     Ok(0)
 }
 

@@ -96,6 +96,25 @@ impl Context {
     }
 }
 
+/// Opens the store, takes its lock and loads the issuing CA, asking for its passphrase
+/// (from `ca_pass`, or the terminal) only when its key is encrypted.
+pub fn issuing_signer(
+    ctx: &Context,
+    ca_pass: Option<&str>,
+) -> Result<(
+    certmesh::ca::Store,
+    certmesh::fsio::StoreLock,
+    certmesh::ca::Signer,
+)> {
+    let store = certmesh::ca::Store::open(&ctx.home)?;
+    let lock = store.lock()?;
+    let issuing = store.issuing().id.clone();
+    let signer = store.signer(&issuing, &mut || {
+        secret::obtain(ca_pass, "CA key passphrase", "--ca-pass", false)
+    })?;
+    Ok((store, lock, signer))
+}
+
 /// Prints a warning on stderr; warnings are shown even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
     eprintln!("certmesh: warning: {}", line.as_ref());
