@@ -5,6 +5,7 @@ mod ca;
 mod cluster;
 mod inspect;
 mod issue;
+mod key;
 mod list;
 mod secret;
 mod sign;
@@ -63,6 +64,9 @@ pub enum Command {
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
     Inspect(inspect::InspectArgs),
+    /// Generate keys, remove or add passphrases, convert encodings, match to certificates.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Key(c) => key::run(&ctx, c),
     }
 }
 
