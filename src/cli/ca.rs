@@ -116,9 +116,6 @@ pub struct ImportArgs {
     /// Encrypt the key in the store with this passphrase; without a value, ask.
     #[arg(long = "key-pass", value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
     pub key_pass: Option<String>,
-    /// Adopt a CA with an RSA key below 2048 bits anyway (with a warning).
-    #[arg(long = "allow-weak")]
-    pub allow_weak: bool,
     /// Print the CA certificate description as JSON.
     #[arg(long)]
     pub json: bool,
@@ -267,7 +264,6 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         &certs[0],
         key,
         pass.as_ref(),
-        a.allow_weak,
     )?;
     for w in warnings {
         warn(w);

@@ -33,7 +33,7 @@ pub struct KeyFileInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported_reason: Option<String>,
     /// `RSA`, `EC` or `Ed25519`; known without decryption for legacy PEM.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "key_type", skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
     /// Modulus size for RSA, field size for EC, 256 for Ed25519.
     #[serde(skip_serializing_if = "Option::is_none")]

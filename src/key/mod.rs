@@ -293,8 +293,47 @@ impl PrivateKey {
             };
             Error::Crypto(format!("damaged PKCS#8 private key ({why})"))
         })?;
-        let kp = KeyPair::try_from(der).map_err(|_| Error::Crypto(rejection_reason(&info)))?;
-        Self::from_key_pair(&kp)
+        match KeyPair::try_from(der) {
+            Ok(kp) => Self::from_key_pair(&kp),
+            Err(_) => match Self::weak_rsa(der, &info) {
+                Some(key) => Ok(key),
+                None => Err(Error::Crypto(rejection_reason(&info))),
+            },
+        }
+    }
+
+    /// RSA keys below 2048 bits (the seeds' `genrsa -des3 ... 1024`) are outside what
+    /// the crypto provider loads, yet operators must still be able to strip, convert,
+    /// match and inspect them. Such a key is held for those uses only: its public half is
+    /// derived from the PKCS#1 values here, and [`PrivateKey::signing_key`] refuses it.
+    fn weak_rsa(der: &[u8], info: &pkcs8::PrivateKeyInfo<'_>) -> Option<Self> {
+        use pkcs8::der::asn1::BitStringRef;
+        use pkcs8::der::Encode;
+        if info.algorithm.oid != traditional::RSA_ENCRYPTION {
+            return None;
+        }
+        let rsa = pkcs1::RsaPrivateKey::try_from(info.private_key).ok()?;
+        let public = pkcs1::RsaPublicKey {
+            modulus: rsa.modulus,
+            public_exponent: rsa.public_exponent,
+        }
+        .to_der()
+        .ok()?;
+        let spki = pkcs8::spki::SubjectPublicKeyInfoRef {
+            algorithm: info.algorithm,
+            subject_public_key: BitStringRef::from_bytes(&public).ok()?,
+        }
+        .to_der()
+        .ok()?;
+        let desc = x509::describe_spki_der(&spki).ok()?;
+        if desc.kind != "RSA" || !(512..2048).contains(&desc.bits) {
+            return None;
+        }
+        Some(PrivateKey {
+            pkcs8: Zeroizing::new(der.to_vec()),
+            desc,
+            spki,
+        })
     }
 
     /// The key as unencrypted PKCS#8 DER.
@@ -337,6 +376,12 @@ impl PrivateKey {
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
     pub fn signing_key(&self, digest: Digest) -> Result<KeyPair> {
+        if self.desc.kind == "RSA" && self.desc.bits < 2048 {
+            return Err(Error::Refused(format!(
+                "RSA-{} keys are too weak to sign with (at least 2048 bits are needed)",
+                self.desc.bits
+            )));
+        }
         let alg: &'static SignatureAlgorithm =
             match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
                 ("RSA", _) => match digest {
