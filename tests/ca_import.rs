@@ -220,12 +220,44 @@ fn bad_imports_are_refused_and_write_nothing() {
     // The seed's RSA-1024 key itself is readable: `key strip` removes its passphrase as
     // `openssl rsa -in server.key -out server.key.insecure` did.
     let insecure = d.join("server.key.insecure");
-    let r = cm(&home, &["key", "strip", s(&wkey), "--out", s(&insecure), "--pass", "pass:seedpass"]);
+    let r = cm(
+        &home,
+        &[
+            "key",
+            "strip",
+            s(&wkey),
+            "--out",
+            s(&insecure),
+            "--pass",
+            "pass:seedpass",
+        ],
+    );
     r.assert_success();
-    let a = openssl(&["rsa", "-in", s(&wkey), "-passin", "pass:seedpass", "-pubout"]).stdout;
+    let a = openssl(&[
+        "rsa",
+        "-in",
+        s(&wkey),
+        "-passin",
+        "pass:seedpass",
+        "-pubout",
+    ])
+    .stdout;
     let b = openssl(&["rsa", "-in", s(&insecure), "-pubout"]).stdout;
     assert_eq!(a, b);
-    cm(&home, &["ca", "import", "--cert", s(&crt), "--key", s(&key), "--pass", "pass:seedpass"]).assert_success();
+    cm(
+        &home,
+        &[
+            "ca",
+            "import",
+            "--cert",
+            s(&crt),
+            "--key",
+            s(&key),
+            "--pass",
+            "pass:seedpass",
+        ],
+    )
+    .assert_success();
     // An existing store is never overwritten.
     let before = snapshot(&home.join("ca"));
     let r = cm(

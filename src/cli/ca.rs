@@ -258,13 +258,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         )
     })?;
     let pass = key_pass(&a.key_pass)?;
-    let (store, warnings) = Store::import(
-        &ctx.home,
-        &a.cert,
-        &certs[0],
-        key,
-        pass.as_ref(),
-    )?;
+    let (store, warnings) = Store::import(&ctx.home, &a.cert, &certs[0], key, pass.as_ref())?;
     for w in warnings {
         warn(w);
     }

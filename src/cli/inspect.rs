@@ -32,8 +32,13 @@ pub struct InspectArgs {
 pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     let many = a.files.len() > 1;
     for path in &a.files {
-        let mut prompt = || super::secret::obtain(a.pass.as_deref(), "key passphrase", "--pass", false);
-        let pass: Option<certmesh::key::PassPrompt<'_>> = if a.pass.is_some() { Some(&mut prompt) } else { None };
+        let mut prompt =
+            || super::secret::obtain(a.pass.as_deref(), "key passphrase", "--pass", false);
+        let pass: Option<certmesh::key::PassPrompt<'_>> = if a.pass.is_some() {
+            Some(&mut prompt)
+        } else {
+            None
+        };
         let report = inspect_file(path, pass)?;
         if a.json {
             if many {

@@ -18,7 +18,7 @@ use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
 use crate::fsio::{self, Overwrite, StoreLock, PRIVATE_DIR};
-use crate::key::{read_private_key, Digest, KeyAlg, PrivateKey};
+use crate::key::{read_private_key, Digest, KeyAlg, KeyOutput, PrivateKey, Protection};
 use crate::pass::{PassSource, Secret};
 use crate::x509::to_pem;
 use crate::{Error, Result};
@@ -495,14 +495,23 @@ fn render(
     fullchain.extend(intermediates.iter().copied());
     let mut out = Vec::new();
     for f in &product.files {
+        let key_pem = || -> Result<zeroize::Zeroizing<String>> {
+            let bytes = m.key.encode(&KeyOutput {
+                encoding: crate::key::Encoding::Pem,
+                format: f.key_format()?,
+                protection: Protection::None,
+            })?;
+            Ok(zeroize::Zeroizing::new(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        };
         let text: zeroize::Zeroizing<String> = match f.content {
-            Content::Key => m.key.to_pkcs8_pem(),
+            Content::Key => key_pem()?,
+            Content::CertKey => format!("{}{}", pem(&[&m.leaf]), key_pem()?.as_str()).into(),
             Content::Cert => pem(&[&m.leaf]).into(),
             Content::Chain => pem(&m.chain.iter().collect::<Vec<_>>()).into(),
             Content::Fullchain => pem(&fullchain).into(),
-            Content::FullchainKey => {
-                format!("{}{}", pem(&fullchain), m.key.to_pkcs8_pem().as_str()).into()
-            }
+            Content::FullchainKey => format!("{}{}", pem(&fullchain), key_pem()?.as_str()).into(),
             Content::Root => pem(&[m.chain.last().expect("chain ends with the root")]).into(),
             Content::TrustBundle => pem(&trust.iter().map(|(_, d)| d).collect::<Vec<_>>()).into(),
         };

@@ -17,6 +17,9 @@ use crate::{Error, Result};
 pub enum Content {
     /// The private key, PEM (`format = "pkcs8"` (default) or `"traditional"`).
     Key,
+    /// Leaf then its key in traditional form (PKCS#1/SEC1), as Apache's
+    /// `SSLProxyMachineCertificateFile` requires.
+    CertKey,
     /// The member's certificate alone.
     Cert,
     /// The CA certificates above the leaf, issuing CA first, root last.
@@ -45,6 +48,18 @@ pub struct FileSpec {
 }
 
 impl FileSpec {
+    /// The key encoding for files that hold a key.
+    pub fn key_format(&self) -> Result<crate::key::KeyFormat> {
+        match self.format.as_deref() {
+            None | Some("pkcs8") => Ok(crate::key::KeyFormat::Pkcs8),
+            Some("traditional") => Ok(crate::key::KeyFormat::Traditional),
+            Some(other) => Err(Error::Usage(format!(
+                "{}: unknown key format '{other}' (pkcs8 or traditional)",
+                self.path
+            ))),
+        }
+    }
+
     /// The file's mode.
     pub fn mode(&self) -> Result<u32> {
         match &self.mode {
@@ -52,7 +67,11 @@ impl FileSpec {
                 .ok()
                 .filter(|m| *m <= 0o777)
                 .ok_or_else(|| Error::Usage(format!("{}: invalid mode '{m}'", self.path))),
-            None if matches!(self.content, Content::Key | Content::FullchainKey) => {
+            None if matches!(
+                self.content,
+                Content::Key | Content::FullchainKey | Content::CertKey
+            ) =>
+            {
                 Ok(crate::fsio::PRIVATE)
             }
             None => Ok(crate::fsio::PUBLIC),
@@ -95,6 +114,7 @@ impl ProductProfile {
         let mut seen = Vec::new();
         for f in &p.files {
             f.mode()?;
+            f.key_format()?;
             let bad = f.path.is_empty()
                 || f.path.starts_with('/')
                 || f.path.split('/').any(|c| c == ".." || c.is_empty());
@@ -124,6 +144,10 @@ impl ProductProfile {
 const SHIPPED: &[(&str, &str)] = &[
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
     ("haproxy.toml", include_str!("../../profiles/haproxy.toml")),
+    (
+        "apache-httpd.toml",
+        include_str!("../../profiles/apache-httpd.toml"),
+    ),
 ];
 
 /// Every available profile by name.

@@ -97,7 +97,11 @@ pub fn inspect_file(path: &Path, pass: Option<crate::key::PassPrompt<'_>>) -> Re
 }
 
 /// As [`inspect_file`], from bytes already read.
-pub fn inspect_bytes(path: &Path, data: &[u8], pass: Option<crate::key::PassPrompt<'_>>) -> Result<FileReport> {
+pub fn inspect_bytes(
+    path: &Path,
+    data: &[u8],
+    pass: Option<crate::key::PassPrompt<'_>>,
+) -> Result<FileReport> {
     let mut objects = Vec::new();
     let pem = crate::x509::looks_like_pem(data);
     if pem {
@@ -108,9 +112,9 @@ pub fn inspect_bytes(path: &Path, data: &[u8], pass: Option<crate::key::PassProm
         }
         for b in &blocks {
             match b.tag() {
-                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
-                    objects.push(Object::Certificate(Box::new(describe_cert_der(path, b.contents())?)))
-                }
+                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => objects.push(
+                    Object::Certificate(Box::new(describe_cert_der(path, b.contents())?)),
+                ),
                 t if t.ends_with("CERTIFICATE REQUEST") => {
                     objects.push(Object::Csr(Box::new(describe_csr_der(path, b.contents())?)))
                 }
@@ -123,7 +127,12 @@ pub fn inspect_bytes(path: &Path, data: &[u8], pass: Option<crate::key::PassProm
                         objects: vec![Object::Key(Box::new(info))],
                     });
                 }
-                other => return Err(Error::bad_file(path, format!("unsupported PEM block '{other}'"))),
+                other => {
+                    return Err(Error::bad_file(
+                        path,
+                        format!("unsupported PEM block '{other}'"),
+                    ))
+                }
             }
         }
     } else if let Ok(c) = describe_cert_der(path, data) {
