@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use certmesh::cluster::apply::{apply, LeafAction, Report};
+use certmesh::cluster::apply::{apply, LeafAction, Options, Report};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
 use certmesh::Result;
@@ -37,6 +37,12 @@ pub struct ClusterArgs {
     /// More product profiles (TOML files); they override shipped ones of the same name.
     #[arg(long, value_name = "DIR")]
     pub profiles: Vec<PathBuf>,
+    /// Push each member's changed files to its host over SSH and reload it (apply only).
+    #[arg(long)]
+    pub deploy: bool,
+    /// How many members to deploy at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -50,13 +56,18 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
     let profiles = Profiles::load(&dirs)?;
-    let report = apply(&manifest, &profiles, &a.out, dry_run)?;
+    let opts = Options {
+        dry_run,
+        deploy: a.deploy,
+        parallel: a.parallel,
+    };
+    let report = apply(&manifest, &profiles, &a.out, opts)?;
     if a.json {
         print_json(&report);
     } else {
         print_report(ctx, &report);
     }
-    Ok(0)
+    Ok(if report.failed { 1 } else { 0 })
 }
 
 fn print_report(ctx: &Context, r: &Report) {
@@ -90,6 +101,20 @@ fn print_report(ctx: &Context, r: &Report) {
             changed.join(", ")
         };
         ctx.say(format!("{} ({}): {cert}; {files}", m.name, m.profile));
+        if let Some(d) = &m.deploy {
+            match &d.error {
+                Some(e) => super::warn(format!("{}: deploy to {} failed: {e}", m.name, d.host)),
+                None if d.files.is_empty() => {
+                    ctx.say(format!("  {}: deployed files are current", d.host))
+                }
+                None => ctx.say(format!(
+                    "  {}: pushed {}{}",
+                    d.host,
+                    d.files.join(", "),
+                    if d.reloaded { "; reloaded" } else { "" }
+                )),
+            }
+        }
     }
     if !r.changed {
         ctx.say(format!("cluster {}: nothing to do", r.cluster));

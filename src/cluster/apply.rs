@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::deploy::{push, DeployReport, PushFile};
 use super::manifest::{Manifest, Member, TrustModel};
 use super::profile::{Content, ProductProfile, Profiles};
 use crate::ca::{CaInit, IntermediateInit, IssueRequest, Signer, Store};
@@ -52,6 +53,9 @@ pub struct MemberReport {
     /// Subjects of the signers the member's truststores hold.
     pub trusts: Vec<String>,
     pub files: Vec<FileAction>,
+    /// The push to the member's host, with `--deploy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployReport>,
 }
 
 /// The result of `plan` or `apply`.
@@ -64,6 +68,19 @@ pub struct Report {
     pub members: Vec<MemberReport>,
     /// True when anything was (or would be) written.
     pub changed: bool,
+    /// True when a deploy failed.
+    pub failed: bool,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Compute and report only (`cluster plan`).
+    pub dry_run: bool,
+    /// Push changed files to members that have a `deploy` section, and reload them.
+    pub deploy: bool,
+    /// Members deployed at once.
+    pub parallel: usize,
 }
 
 /// Runs (or with `dry_run`, plans) the convergence of `manifest` into `out`.
@@ -71,8 +88,9 @@ pub fn apply(
     manifest: &Manifest,
     profiles: &Profiles,
     out: &Path,
-    dry_run: bool,
+    opts: Options,
 ) -> Result<Report> {
+    let dry_run = opts.dry_run;
     let products = resolve_profiles(manifest, profiles)?;
     for m in &manifest.members {
         if m.name.get_ref() == PKI_DIR {
@@ -265,7 +283,34 @@ pub fn apply(
             certificate: action.clone(),
             trusts: trust.iter().map(|(s, _)| s.clone()).collect(),
             files: file_actions,
+            deploy: None,
         });
+    }
+    let mut failed = false;
+    if opts.deploy && !dry_run {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.parallel.max(1))
+            .build()
+            .map_err(|e| Error::Crypto(format!("cannot start deploy threads: {e}")))?;
+        let results: Vec<Option<Result<DeployReport>>> = pool.install(|| {
+            manifest
+                .members
+                .par_iter()
+                .map(|m| {
+                    let d = m.deploy.as_ref()?;
+                    let product = products[m.name.get_ref().as_str()];
+                    Some(deploy_member(&out.join(m.name.get_ref()), d, product))
+                })
+                .collect()
+        });
+        for (report, result) in reports.iter_mut().zip(results) {
+            if let Some(r) = result {
+                let r = r?;
+                failed |= r.error.is_some();
+                changed |= !r.files.is_empty();
+                report.deploy = Some(r);
+            }
+        }
     }
     Ok(Report {
         cluster: manifest.name.clone(),
@@ -273,7 +318,78 @@ pub fn apply(
         created_cas,
         members: reports,
         changed,
+        failed,
     })
+}
+
+/// Record of what was last pushed to a member, so unchanged files are not pushed again
+/// and a failed push is retried by the next run.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+struct Deployed {
+    host: String,
+    port: Option<u16>,
+    user: Option<String>,
+    dir: String,
+    /// SHA-256 (hex) of each file as pushed.
+    files: BTreeMap<String, String>,
+}
+
+const DEPLOYED: &str = ".certmesh-deployed.json";
+
+/// Pushes a member's files that differ from what was last pushed, and reloads it.
+fn deploy_member(
+    dir: &Path,
+    d: &super::manifest::Deploy,
+    product: &ProductProfile,
+) -> Result<DeployReport> {
+    let state_path = dir.join(DEPLOYED);
+    let before: Deployed = std::fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|s: &Deployed| {
+            s.host == d.host && s.port == d.port && s.user == d.user && s.dir == d.dir
+        })
+        .unwrap_or_default();
+    let mut now = Deployed {
+        host: d.host.clone(),
+        port: d.port,
+        user: d.user.clone(),
+        dir: d.dir.clone(),
+        files: BTreeMap::new(),
+    };
+    let mut contents = Vec::new();
+    for f in &product.files {
+        let path = dir.join(&f.path);
+        let bytes = zeroize::Zeroizing::new(fsio::read(&path)?);
+        let digest = hex::encode(crate::x509::sha256(&bytes));
+        now.files.insert(f.path.clone(), digest.clone());
+        if before.files.get(&f.path) != Some(&digest) {
+            contents.push((f.path.as_str(), bytes, f.mode()?));
+        }
+    }
+    if contents.is_empty() {
+        return Ok(DeployReport {
+            host: d.host.clone(),
+            files: Vec::new(),
+            reloaded: false,
+            error: None,
+        });
+    }
+    let files: Vec<PushFile<'_>> = contents
+        .iter()
+        .map(|(p, b, m)| PushFile {
+            path: p,
+            bytes: b,
+            mode: *m,
+        })
+        .collect();
+    let reload = d.reload.as_deref().or(product.reload.as_deref());
+    let report = push(d, &files, reload);
+    if report.error.is_none() {
+        let json = serde_json::to_vec_pretty(&now).expect("state serializes");
+        fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
+    }
+    Ok(report)
 }
 
 fn resolve_profiles<'a>(

@@ -1,3 +1,4 @@
 pub mod apply;
+pub mod deploy;
 pub mod manifest;
 pub mod profile;
