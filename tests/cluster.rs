@@ -374,3 +374,94 @@ fn invalid_manifests_name_the_line() {
         assert!(!out.exists(), "nothing is written for a bad manifest");
     }
 }
+
+#[test]
+fn status_compares_truststores_with_what_they_should_hold() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, mesh_manifest(&["a", "b", "c"])).unwrap();
+    let out = dir.path().join("out");
+    let status = || {
+        let r = run(certmesh()
+            .args(["cluster", "status"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json"));
+        r.assert_success();
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let v = status();
+    assert!(v[0]["certificate"].is_null(), "nothing applied yet: {v}");
+    apply(&manifest, &out).assert_success();
+    let v = status();
+    for m in v.as_array().unwrap() {
+        assert!(
+            m["certificate"]["days_left"].as_i64().unwrap() >= 364,
+            "{m}"
+        );
+        assert_eq!(
+            m["truststores"][0]["missing"].as_array().unwrap().len(),
+            0,
+            "{m}"
+        );
+        assert_eq!(
+            m["truststores"][0]["unexpected"].as_array().unwrap().len(),
+            0,
+            "{m}"
+        );
+    }
+    // Someone edits b's truststore by hand: c's signer goes, a stranger comes in.
+    let stranger = dir.path().join("stranger");
+    run(certmesh()
+        .arg("--home")
+        .arg(&stranger)
+        .args(["ca", "init", "--name", "Stranger CA"]))
+    .assert_success();
+    let bundle = fs::read_to_string(out.join("b/trust.pem")).unwrap();
+    let blocks: Vec<&str> = bundle
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .collect();
+    let edited = format!(
+        "{}{}{}",
+        blocks[0],
+        blocks[1],
+        fs::read_to_string(stranger.join("ca/root/cert.pem")).unwrap()
+    );
+    fs::write(out.join("b/trust.pem"), edited).unwrap();
+    let v = status();
+    let b = &v[1]["truststores"][0];
+    assert_eq!(
+        b["missing"],
+        serde_json::json!(["CN=mesh-demo CA c"]),
+        "{b}"
+    );
+    assert_eq!(
+        b["unexpected"],
+        serde_json::json!(["CN=Stranger CA"]),
+        "{b}"
+    );
+    let text = run(certmesh()
+        .args(["cluster", "status"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    assert!(
+        text.stdout.contains("b (nginx): CN=b.cluster.test expires"),
+        "{text:?}"
+    );
+    assert!(
+        text.stdout
+            .contains("trust.pem: missing CN=mesh-demo CA c, unexpected CN=Stranger CA"),
+        "{text:?}"
+    );
+    // apply repairs it.
+    apply(&manifest, &out).assert_success();
+    assert_eq!(
+        status()[1]["truststores"][0]["missing"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}

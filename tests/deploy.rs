@@ -202,6 +202,33 @@ reload = "echo nginx: configuration test failed >&2; exit 3"
         fs::read(out.join("b/privkey.pem")).unwrap()
     );
 
+    // status: the record says current; over SSH the hosts agree; a file changed on the
+    // host shows up as a mismatch.
+    let status = |extra: &[&str]| {
+        let r = run(certmesh()
+            .args(["cluster", "status", "--json"])
+            .args(extra)
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out)
+            .env("CERTMESH_SSH", sshd.ssh_command()));
+        r.assert_success();
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let v = status(&[]);
+    assert_eq!(v[0]["deploy"]["state"], "current", "{v}");
+    let v = status(&["--remote"]);
+    assert_eq!(v[0]["deploy"]["state"], "current", "{v}");
+    assert_eq!(v[1]["deploy"]["state"], "current", "{v}");
+    fs::write(remote.join("a/trust.pem"), "tampered\n").unwrap();
+    let v = status(&["--remote"]);
+    assert_eq!(v[0]["deploy"]["state"], "mismatch", "{v}");
+    assert_eq!(
+        v[0]["deploy"]["files"],
+        serde_json::json!(["trust.pem"]),
+        "{v}"
+    );
+
     // An unreachable host is reported per member and does not stop the others.
     fs::write(
         &manifest,

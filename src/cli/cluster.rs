@@ -25,6 +25,30 @@ pub enum ClusterCommand {
 A second run with nothing due writes nothing. Each member's files go to OUT/<member>/;
 the cluster CA (or, for trust = \\\"mesh\\\", each member's signer) lives in OUT/pki/.")]
     Apply(ClusterArgs),
+    /// Per member: certificate expiry, truststore contents against what they should
+    /// hold, and whether the deployed files are current.
+    #[command(after_help = "Examples:
+  certmesh cluster status cluster.toml --out out/
+  certmesh cluster status cluster.toml --out out/ --remote --json")]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The cluster manifest.
+    pub manifest: PathBuf,
+    /// Output directory the cluster was applied to.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// More product profiles (TOML files).
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Vec<PathBuf>,
+    /// Compare deployed files with the hosts' copies over SSH, not the local record.
+    #[arg(long)]
+    pub remote: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +76,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
     let (a, dry_run) = match cmd {
         ClusterCommand::Plan(a) => (a, true),
         ClusterCommand::Apply(a) => (a, false),
+        ClusterCommand::Status(a) => return status(a),
     };
     let manifest = Manifest::load(&a.manifest)?;
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
@@ -119,4 +144,50 @@ fn print_report(ctx: &Context, r: &Report) {
     if !r.changed {
         ctx.say(format!("cluster {}: nothing to do", r.cluster));
     }
+}
+
+fn status(a: StatusArgs) -> Result<i32> {
+    let manifest = Manifest::load(&a.manifest)?;
+    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
+    let profiles = Profiles::load(&dirs)?;
+    let members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
+    if a.json {
+        print_json(&members);
+        return Ok(0);
+    }
+    for m in &members {
+        let cert = match &m.certificate {
+            Some(c) => format!(
+                "{} expires {} ({} days)",
+                c.subject,
+                &c.not_after[..10],
+                c.days_left
+            ),
+            None => "no certificate yet".into(),
+        };
+        let mut parts = vec![cert];
+        for t in &m.truststores {
+            if t.missing.is_empty() && t.unexpected.is_empty() {
+                parts.push(format!("{}: holds every signer", t.file));
+            } else {
+                let mut what = Vec::new();
+                if !t.missing.is_empty() {
+                    what.push(format!("missing {}", t.missing.join(" + ")));
+                }
+                if !t.unexpected.is_empty() {
+                    what.push(format!("unexpected {}", t.unexpected.join(" + ")));
+                }
+                parts.push(format!("{}: {}", t.file, what.join(", ")));
+            }
+        }
+        if let Some(d) = &m.deploy {
+            if d.files.is_empty() {
+                parts.push(format!("{}: {}", d.host, d.state));
+            } else {
+                parts.push(format!("{}: {} ({})", d.host, d.state, d.files.join(", ")));
+            }
+        }
+        println!("{} ({}): {}", m.name, m.profile, parts.join("; "));
+    }
+    Ok(0)
 }

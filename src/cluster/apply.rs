@@ -113,34 +113,20 @@ pub fn apply(
         None => None,
     };
 
-    // One store per signer: the cluster CA, or each member's own.
-    let store_dirs: Vec<(String, PathBuf)> = match manifest.trust {
-        TrustModel::SharedCa => vec![("cluster".into(), out.join(PKI_DIR).join("ca"))],
-        TrustModel::Mesh => manifest
-            .members
-            .iter()
-            .map(|m| {
-                (
-                    m.name.get_ref().clone(),
-                    out.join(PKI_DIR).join("signers").join(m.name.get_ref()),
-                )
-            })
-            .collect(),
-    };
     let mut created_cas = Vec::new();
-    let mut stores: BTreeMap<String, Option<Store>> = BTreeMap::new();
-    for (id, dir) in &store_dirs {
-        let store = if Store::config_path(dir).exists() {
-            Some(Store::open(dir)?)
-        } else {
+    let mut stores = open_stores(manifest, out)?;
+    for (id, store) in stores.iter_mut() {
+        if store.is_none() {
             created_cas.push(id.clone());
-            if dry_run {
-                None
-            } else {
-                Some(create_ca(manifest, id, dir, ca_pass.as_ref())?)
+            if !dry_run {
+                *store = Some(create_ca(
+                    manifest,
+                    id,
+                    &store_dir(manifest, out, id),
+                    ca_pass.as_ref(),
+                )?);
             }
-        };
-        stores.insert(id.clone(), store);
+        }
     }
     fn store_of(trust: TrustModel, m: &Member) -> &str {
         match trust {
@@ -208,37 +194,19 @@ pub fn apply(
         }
     }
 
-    // Trust: every signer a member must trust, in a stable order.
-    let mut trust_all: Vec<(String, Vec<u8>)> = Vec::new();
-    for store in stores.values().flatten() {
-        let root_id = store.config().authorities[0].id.clone();
-        let der = store.cert_der(&root_id)?;
-        trust_all.push((subject_of(&der), der));
-    }
-    let mut extras: Vec<(Vec<String>, String, Vec<u8>)> = Vec::new();
-    for x in &manifest.extra_trust {
-        let path = manifest.resolve(&x.cert);
-        for der in crate::x509::read_certs(&path)? {
-            extras.push((x.members.clone(), subject_of(&der), der));
-        }
-    }
+    let trust_of = member_trust(manifest, &stores)?;
 
     let mut reports = Vec::new();
     let mut changed = !created_cas.is_empty();
     for (m, _, action) in &wanted {
         let name = m.name.get_ref();
         let product = products[name.as_str()];
-        let mut trust = trust_all.clone();
-        for (members, subject, der) in &extras {
-            if members.is_empty() || members.iter().any(|x| x == name) {
-                trust.push((subject.clone(), der.clone()));
-            }
-        }
+        let trust = &trust_of[name.as_str()];
         let dir = out.join(name);
         let files = match &stores[store_of(m)] {
             Some(store) if store.home().join("issued").join(name).exists() => {
                 let material = Material::load(store, name)?;
-                render(product, &material, &trust)?
+                render(product, &material, trust)?
             }
             _ => Vec::new(),
         };
@@ -322,19 +290,55 @@ pub fn apply(
     })
 }
 
+/// A trusted signer: its subject (for reports) and DER certificate.
+pub type TrustedSigner = (String, Vec<u8>);
+
+/// Every signer each member must trust, in a stable order: the cluster CA (or every
+/// member's signer, for mesh), then the extra signers that apply to it.
+pub(crate) fn member_trust(
+    manifest: &Manifest,
+    stores: &BTreeMap<String, Option<Store>>,
+) -> Result<BTreeMap<String, Vec<TrustedSigner>>> {
+    let mut all: Vec<TrustedSigner> = Vec::new();
+    for store in stores.values().flatten() {
+        let root_id = store.config().authorities[0].id.clone();
+        let der = store.cert_der(&root_id)?;
+        all.push((subject_of(&der), der));
+    }
+    let mut extras: Vec<(Vec<String>, TrustedSigner)> = Vec::new();
+    for x in &manifest.extra_trust {
+        let path = manifest.resolve(&x.cert);
+        for der in crate::x509::read_certs(&path)? {
+            extras.push((x.members.clone(), (subject_of(&der), der)));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let mut trust = all.clone();
+        for (members, signer) in &extras {
+            if members.is_empty() || members.iter().any(|x| x == name) {
+                trust.push(signer.clone());
+            }
+        }
+        out.insert(name.clone(), trust);
+    }
+    Ok(out)
+}
+
 /// Record of what was last pushed to a member, so unchanged files are not pushed again
 /// and a failed push is retried by the next run.
 #[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-struct Deployed {
-    host: String,
-    port: Option<u16>,
-    user: Option<String>,
-    dir: String,
+pub(crate) struct Deployed {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub dir: String,
     /// SHA-256 (hex) of each file as pushed.
-    files: BTreeMap<String, String>,
+    pub files: BTreeMap<String, String>,
 }
 
-const DEPLOYED: &str = ".certmesh-deployed.json";
+pub(crate) const DEPLOYED: &str = ".certmesh-deployed.json";
 
 /// Pushes a member's files that differ from what was last pushed, and reloads it.
 fn deploy_member(
@@ -392,7 +396,42 @@ fn deploy_member(
     Ok(report)
 }
 
-fn resolve_profiles<'a>(
+/// Where the CA store of signer `id` lives.
+fn store_dir(manifest: &Manifest, out: &Path, id: &str) -> PathBuf {
+    match manifest.trust {
+        TrustModel::SharedCa => out.join(PKI_DIR).join("ca"),
+        TrustModel::Mesh => out.join(PKI_DIR).join("signers").join(id),
+    }
+}
+
+/// The cluster's CA stores by signer id (`cluster`, or each member's name for mesh);
+/// `None` where a store does not exist yet.
+pub(crate) fn open_stores(
+    manifest: &Manifest,
+    out: &Path,
+) -> Result<BTreeMap<String, Option<Store>>> {
+    let ids: Vec<String> = match manifest.trust {
+        TrustModel::SharedCa => vec!["cluster".into()],
+        TrustModel::Mesh => manifest
+            .members
+            .iter()
+            .map(|m| m.name.get_ref().clone())
+            .collect(),
+    };
+    let mut stores = BTreeMap::new();
+    for id in ids {
+        let dir = store_dir(manifest, out, &id);
+        let store = if Store::config_path(&dir).exists() {
+            Some(Store::open(&dir)?)
+        } else {
+            None
+        };
+        stores.insert(id, store);
+    }
+    Ok(stores)
+}
+
+pub(crate) fn resolve_profiles<'a>(
     manifest: &'a Manifest,
     profiles: &'a Profiles,
 ) -> Result<BTreeMap<&'a str, &'a ProductProfile>> {

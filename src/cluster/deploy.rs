@@ -59,10 +59,15 @@ fn ssh_base(d: &Deploy) -> Command {
 /// Runs `script` on the host with `stdin` as its input; the error is ssh's or the
 /// script's last line of stderr.
 fn remote(d: &Deploy, script: &str, stdin: &[u8]) -> Result<(), String> {
+    remote_output(d, script, stdin).map(drop)
+}
+
+/// As [`remote`], returning what the script printed.
+pub fn remote_output(d: &Deploy, script: &str, stdin: &[u8]) -> Result<Vec<u8>, String> {
     let mut cmd = ssh_base(d);
     cmd.arg(script)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot run ssh: {e}"))?;
     if let Some(mut input) = child.stdin.take() {
@@ -71,7 +76,7 @@ fn remote(d: &Deploy, script: &str, stdin: &[u8]) -> Result<(), String> {
     }
     let out = child.wait_with_output().map_err(|e| format!("ssh: {e}"))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err

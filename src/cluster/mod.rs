@@ -2,3 +2,4 @@ pub mod apply;
 pub mod deploy;
 pub mod manifest;
 pub mod profile;
+pub mod status;
