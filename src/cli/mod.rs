@@ -7,6 +7,7 @@ mod inspect;
 mod issue;
 mod key;
 mod list;
+mod renew;
 mod secret;
 mod sign;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Issue(issue::IssueArgs),
     /// Sign a certificate signing request made by another tool.
     Sign(sign::SignArgs),
+    /// Renew what is due (run it from cron).
+    Renew(renew::RenewArgs),
     /// List issued certificates from the inventory.
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Issue(a) => issue::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
+        Command::Renew(a) => renew::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
     }

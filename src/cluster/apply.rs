@@ -101,6 +101,8 @@ pub struct Options<'a> {
     pub deploy: bool,
     /// Members deployed at once.
     pub parallel: usize,
+    /// Wait for another run's lock instead of failing with exit code 75.
+    pub wait: bool,
     pub progress: &'a dyn Progress,
 }
 
@@ -125,7 +127,7 @@ pub fn apply(
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
     let _lock = if out.exists() {
-        Some(StoreLock::acquire(&out.join(".lock"), false)?)
+        Some(StoreLock::acquire(&out.join(".lock"), opts.wait)?)
     } else {
         None
     };
