@@ -2,6 +2,7 @@
 //! cryptography happens here.
 
 mod ca;
+mod check;
 mod cluster;
 mod inspect;
 mod issue;
@@ -54,6 +55,8 @@ pub enum Command {
     /// Create, extend and show the certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Check expiry and chains for monitoring (Nagios exit codes, Prometheus metrics).
+    Check(check::CheckArgs),
     /// Converge a whole cluster from its manifest.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
+        Command::Check(a) => check::run(&ctx, a),
         Command::Cluster(c) => cluster::run(&ctx, c),
         Command::Issue(a) => issue::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
