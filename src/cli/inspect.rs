@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use certmesh::inspect::{inspect_file, CertReport, CsrReport, Object, Sans};
+use certmesh::inspect::{inspect_bytes, CertReport, CsrReport, Object, Sans};
 use certmesh::Result;
 
 use super::Context;
@@ -23,12 +23,20 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Password of PKCS#12 files (env:VAR, file:PATH, fd:N, stdin, pass:TEXT).
+    #[arg(long, value_name = "SPEC")]
+    pub pass: Option<String>,
 }
 
 pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     let many = a.files.len() > 1;
     for path in &a.files {
-        let report = inspect_file(path)?;
+        let data = certmesh::fsio::read(path)?;
+        if certmesh::keystore::pkcs12::looks_like_pkcs12(&data) {
+            super::export::inspect_p12(path, &data, a.pass.as_deref(), a.json)?;
+            continue;
+        }
+        let report = inspect_bytes(path, &data)?;
         if a.json {
             if many {
                 println!(

@@ -2,6 +2,7 @@
 //! cryptography happens here.
 
 mod ca;
+mod export;
 mod inspect;
 mod issue;
 mod list;
@@ -59,6 +60,9 @@ pub enum Command {
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
     Inspect(inspect::InspectArgs),
+    /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -73,6 +77,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Export(c) => export::run(&ctx, c),
     }
 }
 
