@@ -61,23 +61,35 @@ const TAG_IMPLICIT_0: u8 = 0x80;
 const TAG_CONSTRUCTED_IMPLICIT_0: u8 = 0xa0;
 
 /// True when `data` starts like a PKCS#12 file: a DER SEQUENCE holding version 3 and a
-/// pkcs7-data ContentInfo. Cheap, and never fails: used to recognise files by content.
+/// pkcs7-data ContentInfo. Only the first few bytes are looked at, so a truncated file is
+/// still recognised (and then reported as truncated rather than as "not a certificate").
 pub fn looks_like_pkcs12(data: &[u8]) -> bool {
-    let Ok((pfx, _)) = tlv(data) else {
+    let Some((TAG_SEQUENCE, inner)) = header(data) else {
         return false;
     };
-    if pfx.tag != TAG_SEQUENCE {
+    let Ok((version, rest)) = tlv(inner) else {
+        return false;
+    };
+    if integer(&version).ok() != Some(3) {
         return false;
     }
-    let mut r = Reader(pfx.body);
-    let version = r.next().ok().and_then(|v| integer(&v).ok());
-    let content_type = r
-        .next()
-        .ok()
-        .filter(|ci| ci.tag == TAG_SEQUENCE)
-        .and_then(|ci| Reader(ci.body).next().ok())
-        .and_then(|o| oid(&o).ok());
-    version == Some(3) && content_type.as_deref() == Some(OID_DATA)
+    let Some((TAG_SEQUENCE, ci)) = header(rest) else {
+        return false;
+    };
+    tlv(ci).ok().and_then(|(o, _)| oid(&o).ok()).as_deref() == Some(OID_DATA)
+}
+
+/// The tag of the element at the start of `data` and whatever of its content is present,
+/// which may be cut short.
+fn header(data: &[u8]) -> Option<(u8, &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let skip = match first {
+        0..=0x7f => 0,
+        0x81..=0x84 => usize::from(first & 0x7f),
+        _ => return None,
+    };
+    Some((tag, rest.get(skip..)?))
 }
 
 /// Reads the outline of a PKCS#12 file. Errors are short phrases for "PATH: problem".
@@ -141,10 +153,12 @@ pub fn outline(data: &[u8]) -> Result<Outline, String> {
                 oid(&eci.next()?)?;
                 let alg = eci.expect(TAG_SEQUENCE)?;
                 out.content_encryption.push(encryption(&alg)?);
-                match eci.next() {
-                    Ok(c) if c.tag == TAG_IMPLICIT_0 || c.tag == TAG_CONSTRUCTED_IMPLICIT_0 => {}
-                    Ok(_) => return Err("damaged PKCS#12 encrypted content".into()),
-                    Err(e) => return Err(e),
+                // encryptedContent [0] IMPLICIT is optional; BER may make it constructed.
+                if !eci.is_empty() {
+                    let c = eci.next()?;
+                    if c.tag != TAG_IMPLICIT_0 && c.tag != TAG_CONSTRUCTED_IMPLICIT_0 {
+                        return Err("damaged PKCS#12 encrypted content".into());
+                    }
                 }
             }
             other => return Err(format!("unsupported PKCS#12 content type {other}")),
@@ -414,6 +428,11 @@ mod tests {
     fn truncation_and_garbage_are_errors_not_panics() {
         assert!(!looks_like_pkcs12(b""));
         assert!(!looks_like_pkcs12(b"\x30\x82\x10"));
+        let head = b"\x30\x82\x08\x00\x02\x01\x03\x30\x82\x07\x00\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01";
+        assert!(
+            looks_like_pkcs12(head),
+            "a truncated file is still recognised"
+        );
         assert!(outline(b"\x30\x05\x02\x01\x03")
             .unwrap_err()
             .contains("truncated"));
