@@ -854,3 +854,66 @@ fn bad_files_fail_with_one_line_and_write_nothing() {
         }
     }
 }
+
+/// The first JSON block after `heading` in docs/json.md.
+fn documented(heading: &str) -> serde_json::Value {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md")).unwrap();
+    let section = &doc[doc.find(heading).expect("heading in docs/json.md")..];
+    let block = section
+        .split("```json")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    serde_json::from_str(block).unwrap()
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn inspect_json_matches_docs() {
+    let dir = tempdir();
+    let home = store(dir.path(), "p256");
+    let out = dir.path().join("n1.p12");
+    cm(
+        &home,
+        &[
+            "export",
+            "p12",
+            "n1",
+            "--out",
+            s(&out),
+            "--pass",
+            "env:P12_PASS",
+        ],
+    )
+    .assert_success();
+    let r = cm(
+        &home,
+        &["inspect", s(&out), "--pass", "env:P12_PASS", "--json"],
+    );
+    r.assert_success();
+    let got: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = documented("### PKCS#12 files");
+    assert_eq!(keys(&got), keys(&doc));
+    assert_eq!(keys(&got["protection"]), keys(&doc["protection"]));
+    assert_eq!(
+        keys(&got["protection"]["mac"]),
+        keys(&doc["protection"]["mac"])
+    );
+    for i in 0..2 {
+        assert_eq!(keys(&got["bags"][i]), keys(&doc["bags"][i]));
+        assert_eq!(got["bags"][i]["kind"], doc["bags"][i]["kind"]);
+    }
+    assert_eq!(got["bags"].as_array().unwrap().len(), 4);
+    assert_eq!(got["bags"][0]["alias"], "n1");
+    assert_eq!(
+        got["bags"][0]["local_key_id"],
+        got["bags"][1]["local_key_id"]
+    );
+    assert_eq!(got["protection"]["mac"]["algorithm"], "HMAC-SHA256");
+}

@@ -403,18 +403,40 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Prints a PKCS#12 file for `certmesh inspect`: its protection, then every bag.
-pub fn inspect_p12(path: &Path, data: &[u8], pass: Option<&str>, json: bool) -> Result<()> {
+/// Prints a PKCS#12 file for `certmesh inspect`: its protection, then every bag. With
+/// `json`, one pretty object, or one line per file when `many` files are inspected.
+pub fn inspect_p12(
+    path: &Path,
+    data: &[u8],
+    pass: Option<&str>,
+    json: bool,
+    many: bool,
+) -> Result<()> {
     let pass = secret::obtain(pass, "PKCS#12 password", "--pass", false)?;
     let decoded = pkcs12::decode(path, data, &pass)?;
     let bags = decoded.bags();
     if json {
-        print_json(&serde_json::json!({
-            "file": path.display().to_string(),
-            "format": "PKCS#12",
-            "protection": decoded.outline,
-            "bags": bags,
-        }));
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            file: String,
+            encoding: &'static str,
+            protection: &'a pkcs12::Outline,
+            bags: &'a [pkcs12::BagReport],
+        }
+        let report = Report {
+            file: path.display().to_string(),
+            encoding: "PKCS#12",
+            protection: &decoded.outline,
+            bags: &bags,
+        };
+        if many {
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serializes")
+            );
+        } else {
+            print_json(&report);
+        }
         return Ok(());
     }
     let keys = bags.iter().filter(|b| b.kind == "key").count();

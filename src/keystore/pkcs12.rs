@@ -140,10 +140,12 @@ impl Target {
         })
     }
 
-    /// The mode this consumer needs. Java before 11.0.12 (and 8u301) cannot read PBES2
-    /// keystores or SHA-256 MACs; Windows and macOS keychain import, IBM's JDK and GSKit
-    /// (IHS) only read the PKCS#12 PBE algorithms; OpenSSL 1.x has no PBES2 MAC support
-    /// problems but its `-legacy`-free 1.0.x builds predate AES-256 PBES2 in some distros.
+    /// The mode this consumer needs. `modern` where the reader is known to take PBES2
+    /// with AES and a SHA-256 MAC (Java 11.0.12+ and 17, OpenSSL 3); `legacy` everywhere
+    /// else: Java 8 before 8u301, Windows before 10 1709 / Server 2019, the macOS
+    /// Security framework, IBM's JDK and GSKit (IHS) only read the PKCS#12 PBE
+    /// algorithms, and OpenSSL 1.x writes legacy itself, so every tool built on it is
+    /// known to read that.
     pub fn compat(self) -> Compat {
         match self {
             Target::Java11 | Target::Java17 | Target::Openssl3 => Compat::Modern,
