@@ -45,7 +45,8 @@ pub struct P12Args {
     /// Certificate file (PEM or DER); extra certificates in it join the chain.
     #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "trust")]
     pub cert: Option<PathBuf>,
-    /// Private key file for --cert (PEM or DER, PKCS#8, encrypted or not).
+    /// Private key file for --cert (any key format certmesh reads; encrypted ones take
+    /// --key-pass).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
     /// CA certificates above --cert, issuing CA first (PEM bundle or DER).
@@ -138,6 +139,12 @@ fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
     let stash_path = a.out.with_extension("sth");
     let mut targets: Vec<&Path> = vec![&a.out];
     if a.ihs_stash {
+        if stash_path == a.out {
+            return Err(Error::Usage(format!(
+                "{}: the keystore cannot end in .sth when --ihs-stash writes the stash there",
+                a.out.display()
+            )));
+        }
         targets.push(&stash_path);
     }
     refuse_existing(&targets, a.force)?;
