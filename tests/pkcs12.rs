@@ -794,6 +794,22 @@ fn ihs_stash_holds_the_password() {
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     assert!(r.stderr.contains("lowercase"), "{r:?}");
     assert_eq!(snapshot(dir.path()), before);
+    // A keystore named like its own stash is a usage error.
+    let r = cm(
+        &home,
+        &[
+            "export",
+            "p12",
+            "n1",
+            "--out",
+            s(&dir.path().join("k3.sth")),
+            "--pass",
+            "env:P12_PASS",
+            "--ihs-stash",
+        ],
+    );
+    assert_eq!(r.status, 2, "{r:?}");
+    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
@@ -916,4 +932,55 @@ fn inspect_json_matches_docs() {
         got["bags"][1]["local_key_id"]
     );
     assert_eq!(got["protection"]["mac"]["algorithm"], "HMAC-SHA256");
+}
+
+/// Non-ASCII passwords: certmesh, openssl and Python agree (UTF-8 for PBES2, BMPString for
+/// the PKCS#12 KDF). keytool 17 refuses such passwords even on openssl's own files, which
+/// README.md points out.
+#[test]
+fn non_ascii_password_agrees_with_openssl_and_python() {
+    let dir = tempdir();
+    let home = store(dir.path(), "p256");
+    let pw = "pässwörd€";
+    for compat in MODES {
+        let out = dir.path().join(format!("u-{compat}.p12"));
+        run(certmesh()
+            .args(["--home", s(&home), "export", "p12", "n1", "--out", s(&out)])
+            .args(["--pass", "env:U", "--compat", compat])
+            .env("U", pw))
+        .assert_success();
+        run(Command::new("openssl")
+            .args([
+                "pkcs12",
+                "-in",
+                s(&out),
+                "-info",
+                "-noout",
+                "-passin",
+                "env:U",
+            ])
+            .env("U", pw))
+        .assert_success();
+        let py = run(Command::new(support::pkilint::venv_python())
+            .args(["-c", "import os,sys; from cryptography.hazmat.primitives.serialization import pkcs12; k,c,e = pkcs12.load_key_and_certificates(open(sys.argv[1],'rb').read(), os.environ['U'].encode()); print(len(e))", s(&out)])
+            .env("U", pw));
+        assert_eq!(py.assert_success().stdout, "2\n", "{compat}");
+    }
+    let from_openssl = dir.path().join("openssl-u.p12");
+    run(Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-in",
+            s(&issued(&home, "cert.pem")),
+            "-inkey",
+            s(&issued(&home, "key.pem")),
+        ])
+        .args(["-out", s(&from_openssl), "-passout", "env:U"])
+        .env("U", pw))
+    .assert_success();
+    run(certmesh()
+        .args(["inspect", s(&from_openssl), "--pass", "env:U"])
+        .env("U", pw))
+    .assert_success();
 }
