@@ -631,6 +631,33 @@ mod tests {
     }
 
     #[test]
+    fn save_removes_a_file_that_fails_its_read_back_check() {
+        let key = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let certs = vec![self_signed(&key, "c.example.com")];
+        let entry = KeyEntry {
+            alias: "c",
+            key: &key,
+            certs: &certs,
+        };
+        let pass = Secret::new("pw".into());
+        let bytes = key_store(&entry, Compat::Legacy, &pass).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.p12");
+        let err = save(
+            &path,
+            &bytes,
+            &Secret::new("other".into()),
+            Overwrite::Refuse,
+        );
+        assert!(err.unwrap_err().to_string().contains("wrong password"));
+        assert!(!path.exists(), "the unreadable file was removed");
+        save(&path, &bytes, &pass, Overwrite::Refuse).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
     fn mismatched_key_is_refused() {
         let key = PrivateKey::generate(KeyAlg::P256).unwrap();
         let other = PrivateKey::generate(KeyAlg::P256).unwrap();
