@@ -4,6 +4,7 @@
 mod ca;
 mod check;
 mod cluster;
+mod export;
 mod inspect;
 mod issue;
 mod key;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Generate keys, remove or add passphrases, convert encodings, match to certificates.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Renew(a) => renew::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
+        Command::Export(c) => export::run(&ctx, c),
     }
 }
 
