@@ -306,6 +306,30 @@ pub fn apply(
             }
         }
     }
+    // A CA rollover moves on once this run has put the new root in every truststore
+    // (phase 1 -> 2), and once no leaf chains to the old root any more (2 -> 3).
+    if !dry_run && !failed {
+        for store in stores.values_mut().flatten() {
+            let Some(r) = store.config().rollover.clone() else {
+                continue;
+            };
+            if r.phase == 1 {
+                let signer = store.signer(&r.new_root, &mut || {
+                    ca_pass.clone().ok_or_else(|| {
+                        Error::Secret(
+                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
+                        )
+                    })
+                })?;
+                let key = KeyAlg::parse(&manifest.ca.key)?;
+                store.rollover_switch(&signer, key, ca_pass.as_ref())?;
+                changed = true;
+            } else if r.phase == 2 && store.rollover_status()?.old_leaves == 0 {
+                store.rollover_finish(false)?;
+                changed = true;
+            }
+        }
+    }
     Ok(Report {
         cluster: manifest.name.clone(),
         dry_run,
@@ -327,9 +351,10 @@ pub(crate) fn member_trust(
 ) -> Result<BTreeMap<String, Vec<TrustedSigner>>> {
     let mut all: Vec<TrustedSigner> = Vec::new();
     for store in stores.values().flatten() {
-        let root_id = store.config().authorities[0].id.clone();
-        let der = store.cert_der(&root_id)?;
-        all.push((subject_of(&der), der));
+        for root_id in store.trust_anchors() {
+            let der = store.cert_der(&root_id)?;
+            all.push((subject_of(&der), der));
+        }
     }
     let mut extras: Vec<(Vec<String>, TrustedSigner)> = Vec::new();
     for x in &manifest.extra_trust {
