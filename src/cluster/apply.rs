@@ -237,6 +237,9 @@ pub fn apply(
         let product = products[name.as_str()];
         let trust = &trust_of[name.as_str()];
         let dir = out.join(name);
+        if !dry_run {
+            fsio::DirSwap::clean(&dir)?;
+        }
         let store = stores[store_of(m)].as_ref();
         let material = match store {
             Some(st) if st.home().join("issued").join(name).exists() => {
@@ -695,6 +698,7 @@ fn write_member_files(
         .unwrap_or_default();
     let mut state = old_state.clone();
     let mut actions = Vec::new();
+    let mut writes: Vec<(String, zeroize::Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for f in &product.files {
         let path = dir.join(&f.path);
         let mode = f.mode()?;
@@ -731,20 +735,24 @@ fn write_member_files(
                     b
                 }
             };
-            fsio::create_dir(
-                path.parent().expect("inside the member directory"),
-                PRIVATE_DIR,
-            )?;
-            fsio::write_file(&path, &bytes, mode, Overwrite::Replace)?;
+            writes.push((f.path.clone(), bytes, mode));
         }
         actions.push(FileAction {
             path: f.path.clone(),
             action: action.into(),
         });
     }
-    if state != old_state && !dry_run {
-        let json = serde_json::to_vec_pretty(&state).expect("state serializes");
-        fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
+    if !writes.is_empty() {
+        // All of a member's changes appear at once: a crash leaves the old set or the new.
+        let swap = fsio::DirSwap::begin(dir)?;
+        for (rel, bytes, mode) in &writes {
+            swap.write(rel, bytes, *mode)?;
+        }
+        if state != old_state {
+            let json = serde_json::to_vec_pretty(&state).expect("state serializes");
+            swap.write(STATE_FILE, &json, fsio::PRIVATE)?;
+        }
+        swap.commit()?;
     }
     Ok(actions)
 }
