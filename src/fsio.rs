@@ -224,64 +224,6 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn write_file_sets_mode_and_refuses_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("k.pem");
-        write_file(&p, b"one", PRIVATE, Overwrite::Refuse).unwrap();
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let err = write_file(&p, b"two", PRIVATE, Overwrite::Refuse).unwrap_err();
-        assert!(err.to_string().contains("already exists"), "{err}");
-        assert_eq!(fs::read(&p).unwrap(), b"one");
-        write_file(&p, b"two", PUBLIC, Overwrite::Replace).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o644
-        );
-    }
-
-    #[test]
-    fn staged_dir_appears_whole_and_backs_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("issued").join("node1");
-        let s = StagedDir::new(&target).unwrap();
-        s.write("key.pem", b"k", PRIVATE).unwrap();
-        assert!(!target.exists());
-        s.commit(None).unwrap();
-        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k");
-
-        let s = StagedDir::new(&target).unwrap();
-        s.write("key.pem", b"k2", PRIVATE).unwrap();
-        assert!(s.commit(None).is_err());
-        let s = StagedDir::new(&target).unwrap();
-        s.write("key.pem", b"k2", PRIVATE).unwrap();
-        let backup = dir.path().join("backup").join("node1");
-        s.commit(Some(&backup)).unwrap();
-        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k2");
-        assert_eq!(fs::read(backup.join("key.pem")).unwrap(), b"k");
-        // no staging directories are left behind
-        let left: Vec<_> = fs::read_dir(dir.path().join("issued")).unwrap().collect();
-        assert_eq!(left.len(), 1);
-    }
-
-    #[test]
-    fn second_lock_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(".lock");
-        let _a = StoreLock::acquire(&p, false).unwrap();
-        let err = StoreLock::acquire(&p, false).err().unwrap();
-        assert_eq!(err.exit_code(), 75);
-    }
-}
-
 /// A new version of a whole directory, built beside it and swapped in with one atomic
 /// `renameat2(RENAME_EXCHANGE)`, so readers (and a crash) see either every old file or
 /// every new one. Unchanged files are hard-linked from the current version, keeping their
@@ -396,5 +338,63 @@ fn crash_point() {
                 .status();
             std::process::abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_file_sets_mode_and_refuses_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.pem");
+        write_file(&p, b"one", PRIVATE, Overwrite::Refuse).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let err = write_file(&p, b"two", PRIVATE, Overwrite::Refuse).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        write_file(&p, b"two", PUBLIC, Overwrite::Replace).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+
+    #[test]
+    fn staged_dir_appears_whole_and_backs_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("issued").join("node1");
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k", PRIVATE).unwrap();
+        assert!(!target.exists());
+        s.commit(None).unwrap();
+        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k");
+
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k2", PRIVATE).unwrap();
+        assert!(s.commit(None).is_err());
+        let s = StagedDir::new(&target).unwrap();
+        s.write("key.pem", b"k2", PRIVATE).unwrap();
+        let backup = dir.path().join("backup").join("node1");
+        s.commit(Some(&backup)).unwrap();
+        assert_eq!(fs::read(target.join("key.pem")).unwrap(), b"k2");
+        assert_eq!(fs::read(backup.join("key.pem")).unwrap(), b"k");
+        // no staging directories are left behind
+        let left: Vec<_> = fs::read_dir(dir.path().join("issued")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".lock");
+        let _a = StoreLock::acquire(&p, false).unwrap();
+        let err = StoreLock::acquire(&p, false).err().unwrap();
+        assert_eq!(err.exit_code(), 75);
     }
 }
