@@ -72,8 +72,8 @@ fn renew_killed_at_every_write_leaves_pairs_intact_and_converges() {
     // From now on members get a year: one renewal makes them current.
     fs::write(&manifest_path, manifest().replace("days = 1\n", "")).unwrap();
 
-    let mut crashes = 0;
     for k in 1..200 {
+        let crashes = k - 1;
         let work = dir.path().join(format!("run-{k}"));
         let cp = Command::new("cp")
             .arg("-a")
@@ -103,7 +103,6 @@ fn renew_killed_at_every_write_leaves_pairs_intact_and_converges() {
             return;
         }
         assert_eq!(r.status, -1, "killed by the signal at write {k}: {r:?}");
-        crashes += 1;
         if let Err(e) = consistent(&out) {
             panic!("after a crash at write {k}: {e}");
         }
