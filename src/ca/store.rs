@@ -136,6 +136,9 @@ pub struct SignRequest {
 /// A signed CSR.
 #[derive(Debug, Clone)]
 pub struct Signed {
+    /// The inventory row, recorded by [`Store::record_signed`] once the certificate has
+    /// been written where the caller wants it.
+    pub record: Record,
     pub cert_pem: String,
     /// Intermediates above the leaf (no root), PEM.
     pub intermediates_pem: String,
@@ -791,11 +794,11 @@ impl Store {
             req.profile.name(),
             Vec::new(),
         )?;
-        self.inventory()?.record(&Record {
-            sans: names.all(),
-            ..rec.clone()
-        })?;
         Ok(Signed {
+            record: Record {
+                sans: names.all(),
+                ..rec.clone()
+            },
             cert_pem: to_pem("CERTIFICATE", cert.der()),
             intermediates_pem,
             serial: rec.serial,
@@ -803,6 +806,12 @@ impl Store {
             names: names.all(),
             warnings,
         })
+    }
+
+    /// Records a signed CSR in the inventory (after its certificate was written out, so a
+    /// failed write leaves the store unchanged).
+    pub fn record_signed(&self, signed: &Signed) -> Result<()> {
+        self.inventory()?.record(&signed.record)
     }
 
     /// A fresh backup directory name for this run (UTC timestamp).

@@ -124,6 +124,21 @@ pub fn apply(
             ));
         }
     }
+    // Everything the manifest asks for is checked before anything is created.
+    let mut wants = Vec::new();
+    for m in &manifest.members {
+        wants.push(Wanted::of(
+            manifest,
+            m,
+            products[m.name.get_ref().as_str()],
+        )?);
+    }
+    for x in &manifest.extra_trust {
+        crate::x509::read_certs(&manifest.resolve(&x.cert))?;
+    }
+    KeyAlg::parse(&manifest.ca.key)?;
+    Digest::parse(&manifest.ca.digest)?;
+    NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -162,9 +177,7 @@ pub fn apply(
 
     // Decide each member's certificate.
     let mut wanted = Vec::new();
-    for m in &manifest.members {
-        let product = products[m.name.get_ref().as_str()];
-        let want = Wanted::of(manifest, m, product)?;
+    for (m, want) in manifest.members.iter().zip(wants) {
         let action = match &stores[store_of(m)] {
             None => LeafAction::Issue,
             Some(store) => current_state(store, m.name.get_ref(), &want)?,
