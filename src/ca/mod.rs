@@ -20,6 +20,6 @@ mod store;
 pub use renew::{Problem, RenewReport, Renewed};
 pub use rollover::RolloverStatus;
 pub use store::{
-    AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest, Signed, Signer,
-    Store, StoreConfig,
+    check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest,
+    Signed, Signer, Store, StoreConfig,
 };

@@ -831,7 +831,7 @@ impl Store {
 }
 
 /// `issue NAME` becomes a directory name: keep it to one safe path component.
-fn check_entry_name(name: &str) -> Result<()> {
+pub fn check_entry_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')

@@ -341,16 +341,7 @@ fn trust_entries(files: &[PathBuf], alias: Option<&str>) -> Result<Vec<(String, 
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!("invalid entry name '{name}'")))
-    }
+    certmesh::ca::check_entry_name(name)
 }
 
 fn self_signed(der: &[u8]) -> bool {

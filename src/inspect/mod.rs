@@ -239,16 +239,7 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
 
 /// Describes one DER CSR, checking its signature.
 pub fn describe_csr_der(path: &Path, der: &[u8]) -> Result<CsrReport> {
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
-        .map_err(|e| {
-            Error::bad_file(
-                path,
-                format!(
-                    "not a valid certificate signing request ({})",
-                    crate::x509::short_err(&e)
-                ),
-            )
-        })?;
+    let csr = crate::cert::csr::decode(path, der)?;
     let info = &csr.certification_request_info;
     let mut r = CsrReport {
         subject: info.subject.to_string(),
