@@ -13,6 +13,7 @@ pub mod fsio;
 pub mod inspect;
 pub mod inventory;
 pub mod key;
+pub mod keystore;
 pub mod pass;
 pub mod x509;
 
