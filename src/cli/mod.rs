@@ -4,9 +4,11 @@
 mod ca;
 mod inspect;
 mod issue;
+mod keystore;
 mod list;
 mod secret;
 mod sign;
+mod truststore;
 
 use std::path::PathBuf;
 
@@ -59,6 +61,15 @@ pub enum Command {
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
     Inspect(inspect::InspectArgs),
+    /// Import, remove and list trusted certificates in Java truststores (JKS, JCEKS).
+    #[command(subcommand)]
+    Truststore(truststore::TruststoreCommand),
+    /// Create and list Java keystores holding a private key and its chain.
+    #[command(subcommand)]
+    Keystore(keystore::KeystoreCommand),
+    /// Export an issued key and chain for other software.
+    #[command(subcommand)]
+    Export(keystore::ExportCommand),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -73,6 +84,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Truststore(c) => truststore::run(&ctx, c),
+        Command::Keystore(c) => keystore::run(&ctx, c),
+        Command::Export(c) => keystore::run_export(&ctx, c),
     }
 }
 

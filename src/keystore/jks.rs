@@ -179,7 +179,11 @@ impl KeyStore {
         };
         let what = flavor.name();
         let version = r.u32().map_err(|e| bad(format!("{what} keystore {e}")))?;
-        if !(version == 1 || version == 2) || (flavor == Flavor::Jceks && version != 2) {
+        let supported = match flavor {
+            Flavor::Jks => version == 1 || version == 2,
+            Flavor::Jceks => version == 2,
+        };
+        if !supported {
             return Err(bad(format!(
                 "{what} keystore version {version} is not supported"
             )));
