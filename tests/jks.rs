@@ -249,6 +249,18 @@ fn export_jks_is_listed_by_keytool_and_serves_tls_from_java() {
     let (ty, fp) = &listed["wso2carbon"];
     assert_eq!(ty, "PrivateKeyEntry");
     assert_eq!(fp, &fingerprint(&issued(&home, "cert.pem")));
+    // pyjks, an independent implementation, recovers exactly our key and chain.
+    let r = run(Command::new(support::pkilint::venv_python()).args([
+        "-c",
+        "import jks,sys,base64\n\
+ks=jks.KeyStore.load(sys.argv[1], 'wso2carbon')\n\
+pk=ks.private_keys['wso2carbon']\n\
+pem=open(sys.argv[2]).read().split('-----')[2]\n\
+print(pk.is_decrypted(), pk.pkey_pkcs8 == base64.b64decode(pem), len(pk.cert_chain))",
+        s(&out),
+        s(&issued(&home, "key.pem")),
+    ]));
+    assert_eq!(r.stdout.trim(), "True True 2", "{r:?}");
 
     // Java loads it with KeyManagerFactory and serves TLS that openssl verifies.
     let mut child = Command::new("java")

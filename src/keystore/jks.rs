@@ -178,7 +178,7 @@ impl KeyStore {
             }
         };
         let what = flavor.name();
-        let version = r.u32().map_err(|e| bad(format!("{what} keystore {e}")))?;
+        let version = r.u32().map_err(|e| bad(format!("{what} keystore: {e}")))?;
         let supported = match flavor {
             Flavor::Jks => version == 1 || version == 2,
             Flavor::Jceks => version == 2,
@@ -188,12 +188,12 @@ impl KeyStore {
                 "{what} keystore version {version} is not supported"
             )));
         }
-        let count = r.u32().map_err(|e| bad(format!("{what} keystore {e}")))?;
+        let count = r.u32().map_err(|e| bad(format!("{what} keystore: {e}")))?;
         // No allocation from `count`: every entry is read from bytes that exist.
         let mut entries = Vec::new();
         for i in 0..count {
             let entry = read_entry(&mut r, flavor, version)
-                .map_err(|e| bad(format!("{what} keystore entry {}: {e}", i + 1)))?;
+                .map_err(|e| bad(format!("{what} keystore, entry {}: {e}", i + 1)))?;
             entries.push(entry);
         }
         let body_len = r.pos;
@@ -554,7 +554,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
         if self.data.len() - self.pos < n {
-            return Err("is truncated".into());
+            return Err("truncated".into());
         }
         let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
@@ -592,7 +592,7 @@ impl<'a> Reader<'a> {
 }
 
 fn decode_modified_utf8(b: &[u8]) -> std::result::Result<String, String> {
-    let bad = || "has a malformed alias or type name".to_string();
+    let bad = || "malformed alias or type name".to_string();
     let mut units = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -643,7 +643,7 @@ fn read_entry(
             let n = r.u32()?;
             if n > MAX_CHAIN {
                 return Err(format!(
-                    "('{alias}') claims a chain of {n} certificates; refusing more than {MAX_CHAIN}"
+                    "alias '{alias}' claims a chain of {n} certificates; refusing more than {MAX_CHAIN}"
                 ));
             }
             let mut chain = Vec::new();
@@ -659,14 +659,14 @@ fn read_entry(
         3 if flavor == Flavor::Jceks => {
             let n = super::jceks::sealed_object_len(r.rest()).map_err(|why| {
                 format!(
-                    "('{alias}') is a secret key whose serialized form certmesh cannot parse safely ({why}); refusing to read or rewrite this file"
+                    "alias '{alias}' is a secret key whose serialized form certmesh cannot parse safely ({why}); refusing to read or rewrite this file"
                 )
             })?;
             EntryBody::SecretKey {
                 sealed: r.take(n)?.to_vec(),
             }
         }
-        t => return Err(format!("('{alias}') has unknown entry type {t}")),
+        t => return Err(format!("alias '{alias}' has unknown entry type {t}")),
     };
     Ok(Entry {
         alias,
@@ -705,6 +705,23 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(KeyStore::parse(Path::new("t.jks"), &bytes[..cut], None).is_err());
         }
+    }
+
+    #[test]
+    fn version_1_has_no_certificate_types() {
+        let mut ks = KeyStore::new(Flavor::Jks);
+        ks.version = 1;
+        ks.set_trusted("a", vec![1, 2, 3], 5);
+        let bytes = ks.to_bytes(&pw("pw")).unwrap();
+        // magic, version, count, tag, alias "a", timestamp, then the length directly
+        assert_eq!(&bytes[4..8], &1u32.to_be_bytes());
+        assert_eq!(&bytes[27..31], &3u32.to_be_bytes());
+        let (back, _) = KeyStore::parse(Path::new("v1.jks"), &bytes, Some(&pw("pw"))).unwrap();
+        assert_eq!(back, ks);
+        assert_eq!(
+            back.entries[0].body.first_cert().unwrap().cert_type,
+            "X.509"
+        );
     }
 
     #[test]
