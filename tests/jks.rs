@@ -7,12 +7,13 @@ mod support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+use certmesh::keystore::jks::KeyStore;
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, openssl, s_client};
 use support::{certmesh, mode, run, run_with_timeout, snapshot, tempdir, Run};
@@ -460,6 +461,11 @@ fn keytool_jks_with_unknown_key_password_survives_an_import() {
     ])
     .assert_success();
     fs::set_permissions(&store, fs::Permissions::from_mode(0o640)).unwrap();
+    // As root, give the file to another owner: the rewrite must keep it.
+    let as_root = fs::metadata(dir.path()).unwrap().uid() == 0;
+    if as_root {
+        std::os::unix::fs::chown(&store, Some(65534), Some(65534)).unwrap();
+    }
     let before = keytool_list(&store, "storepass", "JKS");
     assert_eq!(before.len(), 2);
     let key_before = java_probe(&[
@@ -478,6 +484,10 @@ fn keytool_jks_with_unknown_key_password_survives_an_import() {
     let r = import(&store, "new-ca", &issued(&stranger, "ca.pem"), &pw, &[]);
     r.assert_success();
     assert_eq!(mode(&store), 0o640);
+    if as_root {
+        let m = fs::metadata(&store).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    }
     let backups: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -597,6 +607,17 @@ fn keytool_jceks_with_secret_key_survives_an_import() {
         "keypass2",
     ]);
     secret_before.assert_success();
+
+    // No damaged or cut-short copy of this file makes the parser panic.
+    let bytes = fs::read(&store).unwrap();
+    let pass = certmesh::pass::Secret::new("storepass".into());
+    for i in 0..bytes.len() {
+        let _ = KeyStore::parse(Path::new("x"), &bytes[..i], None);
+        let mut m = bytes.clone();
+        m[i] ^= 0x5a;
+        let _ = KeyStore::parse(Path::new("x"), &m, None);
+        let _ = KeyStore::parse(Path::new("x"), &m, Some(&pass));
+    }
 
     let pw = passfile(dir.path(), "storepass");
     let r = run(certmesh().args([
@@ -769,6 +790,32 @@ fn duplicate_and_conflicting_aliases() {
     let pw = passfile(dir.path(), "changeit");
     let store = dir.path().join("t.jks");
     import(&store, "ca", &issued(&home, "ca.pem"), &pw, &["--create"]).assert_success();
+    // Through a symbolic link, the file it points to is changed and the link stays.
+    let link = dir.path().join("link.jks");
+    std::os::unix::fs::symlink(&store, &link).unwrap();
+    import(&link, "via-link", &issued(&other, "chain.pem"), &pw, &[]).assert_success();
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(keytool_list(&store, "changeit", "JKS").contains_key("via-link"));
+    run(certmesh().args([
+        "truststore",
+        "remove",
+        "--store",
+        s(&link),
+        "--alias",
+        "via-link",
+        "--storepass",
+        &format!("file:{}", s(&pw)),
+    ]))
+    .assert_success();
+    for e in fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().contains(".bak-") {
+            fs::remove_file(p).unwrap();
+        }
+    }
 
     // A different certificate under an existing alias (any case) needs --replace.
     let snap = snapshot(dir.path());
