@@ -860,6 +860,20 @@ fn duplicate_and_conflicting_aliases() {
         r.stdout.contains(&fingerprint(&issued(&other, "ca.pem"))),
         "{r:?}"
     );
+    // While another run holds the keystore, a change fails at once with exit code 75.
+    let snap = snapshot(dir.path());
+    {
+        let _held = certmesh::fsio::StoreLock::acquire(&fresh, false).unwrap();
+        let r = import(
+            &fresh,
+            "c",
+            &issued(&home, "chain.pem"),
+            &pw,
+            &["--force-duplicate"],
+        );
+        assert_eq!(r.status, 75, "{r:?}");
+    }
+    assert_eq!(snapshot(dir.path()), snap);
     // Changing it without one, and no terminal, names the option.
     let r = run(certmesh().args(["truststore", "remove", "--store", s(&fresh), "--alias", "b"]));
     r.assert_failure();

@@ -211,7 +211,7 @@ fn write_key_store(
                 out.display()
             )));
         }
-        Some(StoreFile::open(out)?)
+        Some(StoreFile::open_for_update(out)?)
     } else {
         None
     };

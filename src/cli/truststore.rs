@@ -202,7 +202,7 @@ pub fn cert_facts(der: &[u8]) -> CertFacts {
 fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     let want = TypeArg::parse(&a.store_type)?;
     let certs = read_certs(&a.cert)?;
-    let existing = match StoreFile::open(&a.store) {
+    let existing = match StoreFile::open_for_update(&a.store) {
         Ok(f) => Some(f),
         Err(Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound && a.create =>
@@ -342,7 +342,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
 
 fn remove(ctx: &Context, a: RemoveArgs) -> Result<i32> {
     let want = TypeArg::parse(&a.store_type)?;
-    let f = StoreFile::open(&a.store)?;
+    let f = StoreFile::open_for_update(&a.store)?;
     flavor_of(&a.store, &f.data, want)?;
     let pass = storepass(a.storepass.as_deref(), false)?;
     let (mut ks, _) = KeyStore::parse(&a.store, &f.data, Some(&pass))?;

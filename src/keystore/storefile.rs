@@ -8,8 +8,8 @@
 //! cannot be rebuilt from anything else. A symbolic link is followed, so the file it
 //! points to is replaced and the link stays.
 
-use std::fs::{self, Permissions};
-use std::io::Write;
+use std::fs::{self, File, Permissions};
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -24,24 +24,66 @@ pub struct StoreFile {
     mode: u32,
     uid: u32,
     gid: u32,
+    /// The open file, holding an exclusive `flock` when opened for update.
+    _file: File,
 }
 
 impl StoreFile {
-    /// Reads `path`, following symbolic links.
+    /// Reads `path`, following symbolic links, without locking it.
     pub fn open(path: &Path) -> Result<Self> {
-        let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
-        let meta = fs::metadata(&real).map_err(|e| Error::io(path, e))?;
-        if !meta.is_file() {
-            return Err(Error::bad_file(path, "not a regular file"));
+        Self::open_inner(path, false)
+    }
+
+    /// Reads `path` for a change: an exclusive lock on the file is held until this value
+    /// is dropped, so two certmesh runs editing one truststore (cron and an operator) do
+    /// not lose each other's entries. A second run fails at once with exit code 75.
+    pub fn open_for_update(path: &Path) -> Result<Self> {
+        Self::open_inner(path, true)
+    }
+
+    fn open_inner(path: &Path, lock: bool) -> Result<Self> {
+        use fs4::fs_std::FileExt;
+        // The file we lock may be replaced (renamed over) by the run that held the lock
+        // before us; then we lock and read the new one.
+        for _ in 0..10 {
+            let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+            let mut file = File::open(&real).map_err(|e| Error::io(path, e))?;
+            let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+            if !meta.is_file() {
+                return Err(Error::bad_file(path, "not a regular file"));
+            }
+            if lock {
+                match file.try_lock_exclusive() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(Error::Locked(format!(
+                            "{}: another certmesh run is changing this keystore; try again later",
+                            path.display()
+                        )))
+                    }
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+                let now = fs::metadata(&real).map_err(|e| Error::io(path, e))?;
+                if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+                    continue;
+                }
+            }
+            let mut data = Vec::with_capacity(meta.len().min(1 << 26) as usize);
+            file.read_to_end(&mut data)
+                .map_err(|e| Error::io(path, e))?;
+            return Ok(StoreFile {
+                path: real,
+                data,
+                mode: meta.mode() & 0o7777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+                _file: file,
+            });
         }
-        let data = fsio::read(&real)?;
-        Ok(StoreFile {
-            path: real,
-            data,
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-        })
+        Err(Error::Locked(format!(
+            "{}: the file keeps being replaced by another program; try again later",
+            path.display()
+        )))
     }
 
     /// Copies the current content to `FILE.bak-<UTC timestamp>` (same mode) and returns
