@@ -64,6 +64,9 @@ impl Inventory {
     /// Opens (creating if needed) the inventory at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        // Several threads of one run may record at once; let them queue, not fail.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
         Ok(Inventory {
             conn,

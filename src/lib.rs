@@ -7,6 +7,7 @@
 
 pub mod ca;
 pub mod cert;
+pub mod cluster;
 pub mod duration;
 pub mod error;
 pub mod fsio;

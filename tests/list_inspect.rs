@@ -416,3 +416,73 @@ fn json_output_matches_docs() {
         documented_keys("## `certmesh sign REQ --json`", 0)
     );
 }
+
+#[test]
+fn inspect_describes_keys_without_needing_their_passphrase() {
+    let dir = tempdir();
+    let d = dir.path();
+    let key = d.join("server.key");
+    openssl(&[
+        "genrsa",
+        "-des3",
+        "-traditional",
+        "-passout",
+        "pass:seedpass",
+        "-out",
+        key.to_str().unwrap(),
+        "2048",
+    ])
+    .assert_success();
+    // No passphrase: the encryption is named from the headers; nothing is asked.
+    let v = json(&run(certmesh().args([
+        "inspect",
+        key.to_str().unwrap(),
+        "--json",
+    ])));
+    let k = &v["objects"][0];
+    assert_eq!(k["type"], "key");
+    assert_eq!(k["encrypted"], true);
+    assert_eq!(k["format"], "PKCS#1");
+    assert_eq!(k["encryption"], "legacy PEM DES-EDE3-CBC");
+    assert_eq!(k["key_type"], "RSA");
+    assert!(k.get("public_key_sha256").is_none());
+    // With it: size and the public-key fingerprint, which is openssl's too.
+    let r = run(certmesh()
+        .args([
+            "inspect",
+            key.to_str().unwrap(),
+            "--json",
+            "--pass",
+            "env:P",
+        ])
+        .env("P", "seedpass"));
+    let k = json(&r)["objects"][0].clone();
+    assert_eq!(k["bits"], 2048);
+    let pubder = d.join("pub.der");
+    openssl(&[
+        "pkey",
+        "-in",
+        key.to_str().unwrap(),
+        "-passin",
+        "pass:seedpass",
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        pubder.to_str().unwrap(),
+    ])
+    .assert_success();
+    let dgst = openssl(&["dgst", "-sha256", "-c", pubder.to_str().unwrap()]).stdout;
+    let hex = dgst.trim().rsplit(' ').next().unwrap().to_ascii_uppercase();
+    assert_eq!(k["public_key_sha256"].as_str().unwrap(), hex);
+    // Wrong passphrase: one line, exit 1.
+    let r = run(certmesh()
+        .args(["inspect", key.to_str().unwrap(), "--pass", "env:P"])
+        .env("P", "nope"));
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("server.key") && r.stderr.contains("passphrase"),
+        "{r:?}"
+    );
+    assert_eq!(r.stderr.lines().count(), 1);
+}

@@ -198,7 +198,6 @@ impl Store {
         cert_der: &[u8],
         key: PrivateKey,
         key_pass: Option<&Secret>,
-        allow_weak: bool,
     ) -> Result<(Self, Vec<String>)> {
         let (_, cert) = X509Certificate::from_der(cert_der)
             .map_err(|_| Error::bad_file(cert_path, "not a valid X.509 certificate"))?;
@@ -246,19 +245,12 @@ impl Store {
                 format!("the CA certificate expired on {}", report.not_after),
             ));
         }
-        let weak_key = report.key.kind == "RSA" && report.key.bits < 2048;
-        if weak_key && !allow_weak {
+        if report.key.kind == "RSA" && report.key.bits < 2048 {
             return Err(Error::Refused(format!(
-                "{}: refusing to adopt an RSA-{} CA (below 2048 bits); create a new CA with `certmesh ca init`, or pass --allow-weak",
+                "{}: refusing to adopt an RSA-{} CA: keys below 2048 bits are too weak to sign with; create a new CA with `certmesh ca init` (the old one can stay in truststores while members move over)",
                 cert_path.display(),
                 report.key.bits
             )));
-        }
-        if weak_key {
-            warnings.push(format!(
-                "adopting a weak RSA-{} CA because --allow-weak was given",
-                report.key.bits
-            ));
         }
         if crate::inspect::is_weak_signature(&report.signature_algorithm) {
             warnings.push(format!(
@@ -550,6 +542,17 @@ impl Store {
 
     /// Issues a leaf with a new key into `issued/NAME/`.
     pub fn issue(&self, signer: &Signer, req: &IssueRequest) -> Result<Issued> {
+        self.issue_with_key(signer, req, PrivateKey::generate(req.key)?)
+    }
+
+    /// Issues a leaf for a key generated beforehand, so that callers issuing many
+    /// certificates can generate the keys in parallel.
+    pub fn issue_with_key(
+        &self,
+        signer: &Signer,
+        req: &IssueRequest,
+        key: PrivateKey,
+    ) -> Result<Issued> {
         check_entry_name(&req.name)?;
         Self::check_constraints(signer, &req.names)?;
         let validity = Validity::new(req.days, Some(signer.not_after))?;
@@ -560,7 +563,6 @@ impl Store {
                 target.display()
             )));
         }
-        let key = PrivateKey::generate(req.key)?;
         let cn = req
             .names
             .dns

@@ -53,6 +53,16 @@ impl Profile {
         }
     }
 
+    /// The extendedKeyUsage names this profile puts in certificates, as `inspect`
+    /// reports them.
+    pub fn eku_names(self) -> &'static [&'static str] {
+        match self {
+            Profile::Server => &["serverAuth"],
+            Profile::Client => &["clientAuth"],
+            Profile::Peer => &["serverAuth", "clientAuth"],
+        }
+    }
+
     fn extended_key_usages(self) -> Vec<ExtendedKeyUsagePurpose> {
         match self {
             Profile::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],

@@ -116,9 +116,6 @@ pub struct ImportArgs {
     /// Encrypt the key in the store with this passphrase; without a value, ask.
     #[arg(long = "key-pass", value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
     pub key_pass: Option<String>,
-    /// Adopt a CA with an RSA key below 2048 bits anyway (with a warning).
-    #[arg(long = "allow-weak")]
-    pub allow_weak: bool,
     /// Print the CA certificate description as JSON.
     #[arg(long)]
     pub json: bool,
@@ -160,28 +157,40 @@ fn init(ctx: &Context, a: InitArgs) -> Result<i32> {
         constraints,
     };
     let store = Store::init(&ctx.home, &opts, pass.as_ref())?;
-    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
-    if a.common.json {
-        print_json(&root);
-    } else {
-        ctx.say(format!(
-            "created CA '{}' in {} ({}, expires {}, key {})",
-            opts.name,
-            ctx.home.display(),
-            root.key,
-            &root.not_after[..10],
-            if pass.is_some() {
-                "encrypted"
-            } else {
-                "unencrypted, 0600"
-            }
-        ));
-        ctx.say(format!(
-            "  SHA-256 fingerprint {}",
-            root.fingerprints.sha256
-        ));
-    }
+    report_root(ctx, &store, "created", pass.is_some(), a.common.json)?;
     Ok(0)
+}
+
+/// Reports a new root: its description as JSON, or one line and its fingerprint.
+fn report_root(
+    ctx: &Context,
+    store: &Store,
+    verb: &str,
+    encrypted: bool,
+    json: bool,
+) -> Result<()> {
+    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
+    if json {
+        print_json(&root);
+        return Ok(());
+    }
+    ctx.say(format!(
+        "{verb} CA '{}' in {} ({}, expires {}, key {})",
+        root.subject.trim_start_matches("CN="),
+        ctx.home.display(),
+        root.key,
+        &root.not_after[..10],
+        if encrypted {
+            "encrypted"
+        } else {
+            "unencrypted, 0600"
+        }
+    ));
+    ctx.say(format!(
+        "  SHA-256 fingerprint {}",
+        root.fingerprints.sha256
+    ));
+    Ok(())
 }
 
 fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
@@ -249,34 +258,11 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         )
     })?;
     let pass = key_pass(&a.key_pass)?;
-    let (store, warnings) = Store::import(
-        &ctx.home,
-        &a.cert,
-        &certs[0],
-        key,
-        pass.as_ref(),
-        a.allow_weak,
-    )?;
+    let (store, warnings) = Store::import(&ctx.home, &a.cert, &certs[0], key, pass.as_ref())?;
     for w in warnings {
         warn(w);
     }
-    let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
-    if a.json {
-        print_json(&root);
-    } else {
-        ctx.say(format!(
-            "imported CA '{}' into {} ({}, expires {}, key {})",
-            root.subject,
-            ctx.home.display(),
-            root.key,
-            &root.not_after[..10],
-            if pass.is_some() {
-                "encrypted"
-            } else {
-                "unencrypted, 0600"
-            }
-        ));
-    }
+    report_root(ctx, &store, "imported", pass.is_some(), a.json)?;
     Ok(0)
 }
 

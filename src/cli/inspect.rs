@@ -20,6 +20,10 @@ pub struct InspectArgs {
     /// Files to describe: certificates, chains and CSRs, PEM or DER.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Passphrase for encrypted keys (only asked for when given: without it, an encrypted
+    /// key is described from its headers).
+    #[arg(long, value_name = "SPEC")]
+    pub pass: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -28,7 +32,14 @@ pub struct InspectArgs {
 pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     let many = a.files.len() > 1;
     for path in &a.files {
-        let report = inspect_file(path)?;
+        let mut prompt =
+            || super::secret::obtain(a.pass.as_deref(), "key passphrase", "--pass", false);
+        let pass: Option<certmesh::key::PassPrompt<'_>> = if a.pass.is_some() {
+            Some(&mut prompt)
+        } else {
+            None
+        };
+        let report = inspect_file(path, pass)?;
         if a.json {
             if many {
                 println!(
@@ -51,6 +62,7 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
             match obj {
                 Object::Certificate(c) => print_cert(i, c),
                 Object::Csr(c) => print_csr(c),
+                Object::Key(k) => print_key(k),
             }
         }
     }
@@ -142,5 +154,17 @@ fn print_csr(c: &CsrReport) {
     println!("  SAN:           {}", sans_line(&c.san));
     if c.requests_ca {
         println!("  requests CA:   yes");
+    }
+}
+
+fn print_key(k: &certmesh::key::KeyFileInfo) {
+    println!("{k}");
+    if let Some(why) = &k.unsupported_reason {
+        println!("  not readable: {why}");
+    }
+    if let Some(fp) = &k.public_key_sha256 {
+        println!("  public key SHA-256: {fp}");
+    } else if k.encrypted {
+        println!("  (give --pass to see the key type and public-key fingerprint)");
     }
 }

@@ -4,12 +4,12 @@ use std::net::IpAddr;
 
 use clap::Args;
 
-use certmesh::ca::{IssueRequest, Store};
+use certmesh::ca::IssueRequest;
 use certmesh::cert::{Profile, SubjectNames};
 use certmesh::key::KeyAlg;
 use certmesh::Result;
 
-use super::{print_json, secret, warn, Context};
+use super::{print_json, warn, Context};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -58,17 +58,7 @@ pub fn run(ctx: &Context, a: IssueArgs) -> Result<i32> {
         key: KeyAlg::parse(&a.key)?,
         replace: a.force,
     };
-    let store = Store::open(&ctx.home)?;
-    let _lock = store.lock()?;
-    let issuing = store.issuing().id.clone();
-    let signer = store.signer(&issuing, &mut || {
-        secret::obtain(
-            a.ca_pass.as_deref(),
-            "CA key passphrase",
-            "--ca-pass",
-            false,
-        )
-    })?;
+    let (store, _lock, signer) = super::issuing_signer(ctx, a.ca_pass.as_deref())?;
     let issued = store.issue(&signer, &req)?;
     for w in &issued.warnings {
         warn(w);

@@ -2,8 +2,10 @@
 //! cryptography happens here.
 
 mod ca;
+mod cluster;
 mod inspect;
 mod issue;
+mod key;
 mod keystore;
 mod list;
 mod secret;
@@ -53,6 +55,9 @@ pub enum Command {
     /// Create, extend and show the certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Converge a whole cluster from its manifest.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Issue a key and certificate signed by the issuing CA.
     Issue(issue::IssueArgs),
     /// Sign a certificate signing request made by another tool.
@@ -61,6 +66,9 @@ pub enum Command {
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
     Inspect(inspect::InspectArgs),
+    /// Generate keys, remove or add passphrases, convert encodings, match to certificates.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Import, remove and list trusted certificates in Java truststores (JKS, JCEKS).
     #[command(subcommand)]
     Truststore(truststore::TruststoreCommand),
@@ -80,10 +88,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
+        Command::Cluster(c) => cluster::run(&ctx, c),
         Command::Issue(a) => issue::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Key(c) => key::run(&ctx, c),
         Command::Truststore(c) => truststore::run(&ctx, c),
         Command::Keystore(c) => keystore::run(&ctx, c),
         Command::Export(c) => keystore::run_export(&ctx, c),
@@ -103,6 +113,25 @@ impl Context {
             println!("{}", line.as_ref());
         }
     }
+}
+
+/// Opens the store, takes its lock and loads the issuing CA, asking for its passphrase
+/// (from `ca_pass`, or the terminal) only when its key is encrypted.
+pub fn issuing_signer(
+    ctx: &Context,
+    ca_pass: Option<&str>,
+) -> Result<(
+    certmesh::ca::Store,
+    certmesh::fsio::StoreLock,
+    certmesh::ca::Signer,
+)> {
+    let store = certmesh::ca::Store::open(&ctx.home)?;
+    let lock = store.lock()?;
+    let issuing = store.issuing().id.clone();
+    let signer = store.signer(&issuing, &mut || {
+        secret::obtain(ca_pass, "CA key passphrase", "--ca-pass", false)
+    })?;
+    Ok((store, lock, signer))
 }
 
 /// Prints a warning on stderr; warnings are shown even with `--quiet`.

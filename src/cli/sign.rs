@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use certmesh::ca::{SignRequest, Store};
+use certmesh::ca::SignRequest;
 use certmesh::cert::{csr, Profile};
 use certmesh::fsio::{self, Overwrite, PUBLIC};
 use certmesh::Result;
 
-use super::{print_json, secret, warn, Context};
+use super::{print_json, warn, Context};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -77,17 +77,7 @@ pub fn run(ctx: &Context, a: SignArgs) -> Result<i32> {
             a.out.display()
         )));
     }
-    let store = Store::open(&ctx.home)?;
-    let _lock = store.lock()?;
-    let issuing = store.issuing().id.clone();
-    let signer = store.signer(&issuing, &mut || {
-        secret::obtain(
-            a.ca_pass.as_deref(),
-            "CA key passphrase",
-            "--ca-pass",
-            false,
-        )
-    })?;
+    let (store, _lock, signer) = super::issuing_signer(ctx, a.ca_pass.as_deref())?;
     let req = SignRequest {
         csr: info,
         profile,

@@ -28,6 +28,8 @@ pub struct FileReport {
 pub enum Object {
     Certificate(Box<CertReport>),
     Csr(Box<CsrReport>),
+    /// A private key, described without its passphrase unless one is given.
+    Key(Box<crate::key::KeyFileInfo>),
 }
 
 /// subjectAltName entries by type.
@@ -89,13 +91,17 @@ pub struct CsrReport {
 
 /// Describes every certificate and CSR in a file (PEM with any number of blocks, or one
 /// DER object).
-pub fn inspect_file(path: &Path) -> Result<FileReport> {
-    let data = crate::fsio::read(path)?;
-    inspect_bytes(path, &data)
+pub fn inspect_file(path: &Path, pass: Option<crate::key::PassPrompt<'_>>) -> Result<FileReport> {
+    let data = zeroize::Zeroizing::new(crate::fsio::read(path)?);
+    inspect_bytes(path, &data, pass)
 }
 
 /// As [`inspect_file`], from bytes already read.
-pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<FileReport> {
+pub fn inspect_bytes(
+    path: &Path,
+    data: &[u8],
+    pass: Option<crate::key::PassPrompt<'_>>,
+) -> Result<FileReport> {
     let mut objects = Vec::new();
     let pem = crate::x509::looks_like_pem(data);
     if pem {
@@ -106,26 +112,39 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<FileReport> {
         }
         for b in &blocks {
             match b.tag() {
-                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
-                    objects.push(Object::Certificate(Box::new(describe_cert_der(path, b.contents())?)))
-                }
+                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => objects.push(
+                    Object::Certificate(Box::new(describe_cert_der(path, b.contents())?)),
+                ),
                 t if t.ends_with("CERTIFICATE REQUEST") => {
                     objects.push(Object::Csr(Box::new(describe_csr_der(path, b.contents())?)))
                 }
                 t if t.contains("PRIVATE KEY") => {
-                    return Err(Error::bad_file(path, "holds a private key; key files are described by `certmesh inspect` once key support is built in"))
+                    // A key file is described as a whole (its headers carry the encryption).
+                    let info = crate::key::describe_key_file(path, data, pass)?;
+                    return Ok(FileReport {
+                        file: path.display().to_string(),
+                        encoding: "PEM".into(),
+                        objects: vec![Object::Key(Box::new(info))],
+                    });
                 }
-                other => return Err(Error::bad_file(path, format!("unsupported PEM block '{other}'"))),
+                other => {
+                    return Err(Error::bad_file(
+                        path,
+                        format!("unsupported PEM block '{other}'"),
+                    ))
+                }
             }
         }
     } else if let Ok(c) = describe_cert_der(path, data) {
         objects.push(Object::Certificate(Box::new(c)));
     } else if let Ok(c) = describe_csr_der(path, data) {
         objects.push(Object::Csr(Box::new(c)));
+    } else if let Ok(k) = crate::key::describe_key_file(path, data, pass) {
+        objects.push(Object::Key(Box::new(k)));
     } else {
         return Err(Error::bad_file(
             path,
-            "not a certificate or CSR in PEM or DER form",
+            "not a certificate, CSR or private key in PEM or DER form",
         ));
     }
     Ok(FileReport {
@@ -173,7 +192,14 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
         days_left,
         expired: na < now,
         not_yet_valid: nb > now,
-        self_signed: cert.subject() == cert.issuer() && cert.verify_signature(None).is_ok(),
+        self_signed: cert.subject() == cert.issuer()
+            && crate::x509::verify_signature(
+                cert.public_key(),
+                &cert.signature_algorithm,
+                &cert.signature_value.data,
+                cert.tbs_certificate.as_ref(),
+            )
+            .is_ok(),
         is_ca: false,
         path_len: None,
         key: describe_spki(cert.public_key()),

@@ -4,15 +4,27 @@
 //! encoding is converted at the edge. That keeps one representation for signing,
 //! matching and export, whatever tool made the file.
 
+mod armor;
+mod cbc_cipher;
+mod describe;
+mod detect;
+mod legacy;
+mod pair;
+mod pbe;
 mod read;
+mod traditional;
+mod write;
 
-pub use read::{read_private_key, PassPrompt};
+pub use describe::{describe_key_file, KeyFileInfo};
+pub use pair::{match_certificate, CertMatch};
+pub use read::{load_private_key, load_private_key_file, read_private_key, LoadedKey, PassPrompt};
+pub use write::{KeyOutput, Protection};
 
 use rcgen::{KeyPair, SignatureAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
-use crate::x509::KeyDesc;
+use crate::x509::{self, KeyDesc};
 use crate::{Error, Result};
 
 /// Key algorithms certmesh generates.
@@ -71,6 +83,25 @@ impl KeyAlg {
     }
 }
 
+impl KeyAlg {
+    /// The shape of keys of this type, to compare with an existing key.
+    pub fn describe(self) -> KeyDesc {
+        let (kind, bits, curve) = match self {
+            KeyAlg::P256 => ("EC", 256, Some("P-256")),
+            KeyAlg::P384 => ("EC", 384, Some("P-384")),
+            KeyAlg::Ed25519 => ("Ed25519", 256, None),
+            KeyAlg::Rsa2048 => ("RSA", 2048, None),
+            KeyAlg::Rsa3072 => ("RSA", 3072, None),
+            KeyAlg::Rsa4096 => ("RSA", 4096, None),
+        };
+        KeyDesc {
+            kind: kind.into(),
+            bits,
+            curve: curve.map(str::to_string),
+        }
+    }
+}
+
 impl std::fmt::Display for KeyAlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -102,6 +133,103 @@ impl Digest {
             _ => Err(Error::Usage(format!(
                 "unknown digest '{name}': expected sha256, sha384 or sha512"
             ))),
+        }
+    }
+}
+
+/// PEM text or binary DER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Encoding {
+    #[serde(rename = "PEM")]
+    Pem,
+    #[serde(rename = "DER")]
+    Der,
+}
+
+impl Encoding {
+    /// Parses `pem` or `der` (case-insensitive).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "pem" => Ok(Encoding::Pem),
+            "der" => Ok(Encoding::Der),
+            _ => Err(Error::Usage(format!(
+                "unknown encoding '{name}': expected pem or der"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Pem => "PEM",
+            Encoding::Der => "DER",
+        })
+    }
+}
+
+/// How the key itself is encoded inside the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyFormat {
+    /// PKCS#8 `PrivateKeyInfo` (`BEGIN PRIVATE KEY`): one format for every key type.
+    #[default]
+    Pkcs8,
+    /// PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RSA, SEC1 (`BEGIN EC PRIVATE KEY`) for EC:
+    /// what OpenSSL 1.x wrote and some consumers still require.
+    Traditional,
+}
+
+impl KeyFormat {
+    /// Parses `pkcs8` or `traditional` (also `pkcs1`, `sec1`).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().replace(['#', '-'], "").as_str() {
+            "pkcs8" => Ok(KeyFormat::Pkcs8),
+            "traditional" | "pkcs1" | "sec1" => Ok(KeyFormat::Traditional),
+            _ => Err(Error::Usage(format!(
+                "unknown key format '{name}': expected pkcs8 or traditional"
+            ))),
+        }
+    }
+}
+
+/// Ciphers certmesh encrypts keys with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cipher {
+    /// AES-256-CBC: the default.
+    #[default]
+    Aes256,
+    /// AES-128-CBC.
+    Aes128,
+    /// DES-EDE3-CBC (3DES), for consumers that know nothing newer.
+    Des3,
+}
+
+impl Cipher {
+    /// Parses `aes256`, `aes128` or `des3`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "aes256" | "aes256cbc" => Ok(Cipher::Aes256),
+            "aes128" | "aes128cbc" => Ok(Cipher::Aes128),
+            "des3" | "3des" | "desede3" | "desede3cbc" => Ok(Cipher::Des3),
+            "des" | "descbc" => Err(Error::Refused(
+                "refusing single DES: its 56-bit key is brute-forced in hours; use aes256, aes128 or des3".into(),
+            )),
+            _ => Err(Error::Usage(format!(
+                "unknown cipher '{name}': expected aes256, aes128 or des3"
+            ))),
+        }
+    }
+
+    /// The OpenSSL name, e.g. `AES-256-CBC`.
+    pub fn name(self) -> &'static str {
+        self.cbc().name()
+    }
+
+    fn cbc(self) -> cbc_cipher::CbcCipher {
+        match self {
+            Cipher::Aes256 => cbc_cipher::CbcCipher::Aes256,
+            Cipher::Aes128 => cbc_cipher::CbcCipher::Aes128,
+            Cipher::Des3 => cbc_cipher::CbcCipher::DesEde3,
         }
     }
 }
@@ -156,10 +284,56 @@ impl PrivateKey {
     }
 
     /// Adopts an unencrypted PKCS#8 DER key, checking that the crypto provider can use it.
+    /// When it cannot, the error says why: the key type or curve, the RSA size, or damage.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let kp = KeyPair::try_from(der)
-            .map_err(|_| Error::Crypto("unsupported or damaged PKCS#8 private key".into()))?;
-        Self::from_key_pair(&kp)
+        let info = pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| {
+            let why = match e {
+                pkcs8::Error::Asn1(d) => detect::der_problem(&d),
+                other => x509::short_err(&other),
+            };
+            Error::Crypto(format!("damaged PKCS#8 private key ({why})"))
+        })?;
+        match KeyPair::try_from(der) {
+            Ok(kp) => Self::from_key_pair(&kp),
+            Err(_) => match Self::weak_rsa(der, &info) {
+                Some(key) => Ok(key),
+                None => Err(Error::Crypto(rejection_reason(&info))),
+            },
+        }
+    }
+
+    /// RSA keys below 2048 bits (the seeds' `genrsa -des3 ... 1024`) are outside what
+    /// the crypto provider loads, yet operators must still be able to strip, convert,
+    /// match and inspect them. Such a key is held for those uses only: its public half is
+    /// derived from the PKCS#1 values here, and [`PrivateKey::signing_key`] refuses it.
+    fn weak_rsa(der: &[u8], info: &pkcs8::PrivateKeyInfo<'_>) -> Option<Self> {
+        use pkcs8::der::asn1::BitStringRef;
+        use pkcs8::der::Encode;
+        if info.algorithm.oid != traditional::RSA_ENCRYPTION {
+            return None;
+        }
+        let rsa = pkcs1::RsaPrivateKey::try_from(info.private_key).ok()?;
+        let public = pkcs1::RsaPublicKey {
+            modulus: rsa.modulus,
+            public_exponent: rsa.public_exponent,
+        }
+        .to_der()
+        .ok()?;
+        let spki = pkcs8::spki::SubjectPublicKeyInfoRef {
+            algorithm: info.algorithm,
+            subject_public_key: BitStringRef::from_bytes(&public).ok()?,
+        }
+        .to_der()
+        .ok()?;
+        let desc = x509::describe_spki_der(&spki).ok()?;
+        if desc.kind != "RSA" || !(512..2048).contains(&desc.bits) {
+            return None;
+        }
+        Some(PrivateKey {
+            pkcs8: Zeroizing::new(der.to_vec()),
+            desc,
+            spki,
+        })
     }
 
     /// The key as unencrypted PKCS#8 DER.
@@ -179,7 +353,7 @@ impl PrivateKey {
 
     /// Unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`).
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(crate::x509::to_pem("PRIVATE KEY", &self.pkcs8))
+        armor::encode("PRIVATE KEY", &[], &self.pkcs8)
     }
 
     /// Encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`): PBES2 with
@@ -189,27 +363,25 @@ impl PrivateKey {
         pass: &Secret,
         iterations: u32,
     ) -> Result<Zeroizing<String>> {
-        let mut salt = [0u8; 16];
-        let mut iv = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;
-        aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Crypto("no randomness".into()))?;
-        let params =
-            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
-                .map_err(|e| Error::Crypto(format!("PBES2 parameters: {e}")))?;
-        let info = pkcs8::PrivateKeyInfo::try_from(self.pkcs8.as_slice())
-            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))?;
-        let doc = info
-            .encrypt_with_params(params, pass.as_bytes())
-            .map_err(|e| Error::Crypto(format!("key encryption failed: {e}")))?;
-        Ok(Zeroizing::new(crate::x509::to_pem(
-            "ENCRYPTED PRIVATE KEY",
-            doc.as_bytes(),
-        )))
+        let der = pbe::encrypt(&self.pkcs8, pass, Cipher::Aes256, iterations)?;
+        Ok(armor::encode("ENCRYPTED PRIVATE KEY", &[], &der))
+    }
+
+    /// SHA-256 of the public key (DER SubjectPublicKeyInfo), as colon-separated hex: the
+    /// same value for the key, its CSR and its certificates.
+    pub fn public_key_sha256(&self) -> String {
+        x509::colon_hex(&x509::sha256(&self.spki))
     }
 
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
     pub fn signing_key(&self, digest: Digest) -> Result<KeyPair> {
+        if self.desc.kind == "RSA" && self.desc.bits < 2048 {
+            return Err(Error::Refused(format!(
+                "RSA-{} keys are too weak to sign with (at least 2048 bits are needed)",
+                self.desc.bits
+            )));
+        }
         let alg: &'static SignatureAlgorithm =
             match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
                 ("RSA", _) => match digest {
@@ -232,6 +404,60 @@ impl PrivateKey {
         KeyPair::from_pkcs8_der_and_sign_algo(&der, alg)
             .map_err(|e| Error::Crypto(format!("cannot use {} key for signing: {e}", self.desc)))
     }
+}
+
+/// Why the crypto provider refused a structurally valid PKCS#8 key.
+fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
+    use traditional::{curve_name, EC_PUBLIC_KEY, ED25519, RSA_ENCRYPTION};
+    let oid = info.algorithm.oid;
+    if oid == RSA_ENCRYPTION {
+        return match pkcs1::RsaPrivateKey::try_from(info.private_key) {
+            Ok(rsa) => {
+                let bytes = rsa.modulus.as_bytes();
+                let bits = (bytes.len() * 8)
+                    .saturating_sub(bytes.first().map_or(8, |b| b.leading_zeros() as usize));
+                if !(2048..=8192).contains(&bits) {
+                    format!("RSA {bits}-bit keys are not supported (RSA keys must have 2048 to 8192 bits)")
+                } else {
+                    format!("damaged RSA {bits} private key: its values are inconsistent")
+                }
+            }
+            Err(_) => {
+                "damaged RSA private key: the PKCS#1 structure inside the PKCS#8 is invalid".into()
+            }
+        };
+    }
+    if oid == EC_PUBLIC_KEY {
+        return match info.algorithm.parameters_oid() {
+            Ok(c) if [traditional::P256, traditional::P384, traditional::P521].contains(&c) => {
+                format!(
+                    "damaged EC {} private key: not a valid key on that curve",
+                    curve_name(&c)
+                )
+            }
+            Ok(c) => format!(
+                "EC curve {} is not supported (certmesh uses P-256, P-384 and P-521)",
+                curve_name(&c)
+            ),
+            Err(_) => {
+                "EC keys with explicit curve parameters are not supported; use a named curve".into()
+            }
+        };
+    }
+    if oid == ED25519 {
+        return "damaged Ed25519 private key".into();
+    }
+    let name = match oid.to_string().as_str() {
+        "1.2.840.10040.4.1" => "DSA".to_string(),
+        "1.3.101.110" => "X25519".to_string(),
+        "1.3.101.111" => "X448".to_string(),
+        "1.3.101.113" => "Ed448".to_string(),
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS".to_string(),
+        "1.2.840.113549.1.3.1" | "1.2.840.10046.2.1" => "Diffie-Hellman".to_string(),
+        "1.2.156.10197.1.301" => "SM2".to_string(),
+        other => format!("algorithm {other}"),
+    };
+    format!("{name} keys are not supported (certmesh uses RSA, EC P-256/P-384/P-521 and Ed25519)")
 }
 
 /// Re-encodes PKCS#8 v2 (RFC 5958, with the public key attached, as aws-lc writes

@@ -1,0 +1,693 @@
+//! Converging a cluster on disk: the CA (or one signer per member), one certificate per
+//! member, and each member's files in the form its product needs.
+//!
+//! `plan` and `apply` are one computation; `plan` stops before writing. A second `apply`
+//! with nothing due writes nothing: a file is rewritten only when its bytes would differ.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::deploy::{push, DeployReport, PushFile};
+use super::manifest::{Manifest, Member, TrustModel};
+use super::profile::{Content, ProductProfile, Profiles};
+use crate::ca::{CaInit, IntermediateInit, IssueRequest, Signer, Store};
+use crate::cert::constraints::NameConstraintsSpec;
+use crate::cert::{Profile as CertProfile, SubjectNames};
+use crate::duration::RenewWindow;
+use crate::fsio::{self, Overwrite, StoreLock, PRIVATE_DIR};
+use crate::key::{read_private_key, Digest, KeyAlg, KeyOutput, PrivateKey, Protection};
+use crate::pass::{PassSource, Secret};
+use crate::x509::to_pem;
+use crate::{Error, Result};
+
+/// Where the cluster's CA stores live inside the output directory.
+const PKI_DIR: &str = "pki";
+
+/// What happened (or would happen) to a member's certificate.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum LeafAction {
+    Keep,
+    Issue,
+    Renew { reason: String },
+}
+
+/// What happened (or would happen) to one file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileAction {
+    pub path: String,
+    /// `create`, `update` or `unchanged`.
+    pub action: String,
+}
+
+/// One member's part of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberReport {
+    pub name: String,
+    pub profile: String,
+    pub certificate: LeafAction,
+    /// Subjects of the signers the member's truststores hold.
+    pub trusts: Vec<String>,
+    pub files: Vec<FileAction>,
+    /// The push to the member's host, with `--deploy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployReport>,
+}
+
+/// The result of `plan` or `apply`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cluster: String,
+    pub dry_run: bool,
+    /// CA stores created in this run.
+    pub created_cas: Vec<String>,
+    pub members: Vec<MemberReport>,
+    /// True when anything was (or would be) written.
+    pub changed: bool,
+    /// True when a deploy failed.
+    pub failed: bool,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Compute and report only (`cluster plan`).
+    pub dry_run: bool,
+    /// Push changed files to members that have a `deploy` section, and reload them.
+    pub deploy: bool,
+    /// Members deployed at once.
+    pub parallel: usize,
+}
+
+/// Runs (or with `dry_run`, plans) the convergence of `manifest` into `out`.
+pub fn apply(
+    manifest: &Manifest,
+    profiles: &Profiles,
+    out: &Path,
+    opts: Options,
+) -> Result<Report> {
+    let dry_run = opts.dry_run;
+    let products = resolve_profiles(manifest, profiles)?;
+    for m in &manifest.members {
+        if m.name.get_ref() == PKI_DIR {
+            return Err(manifest.member_error(
+                m,
+                format!("the member name '{PKI_DIR}' is reserved for the CA store"),
+            ));
+        }
+    }
+    if !dry_run {
+        fsio::create_dir(out, PRIVATE_DIR)?;
+    }
+    let _lock = if out.exists() {
+        Some(StoreLock::acquire(&out.join(".lock"), false)?)
+    } else {
+        None
+    };
+    let ca_pass = match &manifest.ca.key_pass {
+        Some(spec) => Some(spec.parse::<PassSource>()?.read()?),
+        None => None,
+    };
+
+    let mut created_cas = Vec::new();
+    let mut stores = open_stores(manifest, out)?;
+    for (id, store) in stores.iter_mut() {
+        if store.is_none() {
+            created_cas.push(id.clone());
+            if !dry_run {
+                *store = Some(create_ca(
+                    manifest,
+                    id,
+                    &store_dir(manifest, out, id),
+                    ca_pass.as_ref(),
+                )?);
+            }
+        }
+    }
+    fn store_of(trust: TrustModel, m: &Member) -> &str {
+        match trust {
+            TrustModel::SharedCa => "cluster",
+            TrustModel::Mesh => m.name.get_ref(),
+        }
+    }
+    let store_of = |m| store_of(manifest.trust, m);
+
+    // Decide each member's certificate.
+    let mut wanted = Vec::new();
+    for m in &manifest.members {
+        let product = products[m.name.get_ref().as_str()];
+        let want = Wanted::of(manifest, m, product)?;
+        let action = match &stores[store_of(m)] {
+            None => LeafAction::Issue,
+            Some(store) => current_state(store, m.name.get_ref(), &want)?,
+        };
+        wanted.push((m, want, action));
+    }
+
+    // Signers: loaded once per store.
+    let mut signers: BTreeMap<String, Signer> = BTreeMap::new();
+    if !dry_run {
+        for (id, store) in &stores {
+            let store = store.as_ref().expect("created above");
+            let issuing = store.issuing().id.clone();
+            let needed = wanted
+                .iter()
+                .any(|(m, _, a)| store_of(m) == id && *a != LeafAction::Keep);
+            if needed {
+                let signer = store.signer(&issuing, &mut || {
+                    ca_pass.clone().ok_or_else(|| {
+                        Error::Secret(format!(
+                            "the CA key in {} is encrypted: set [ca] key_pass in the manifest",
+                            store.home().display()
+                        ))
+                    })
+                })?;
+                signers.insert(id.clone(), signer);
+            }
+        }
+        // Key generation dominates: do it on every core.
+        let keys: Vec<Result<Option<PrivateKey>>> = wanted
+            .par_iter()
+            .map(|(_, w, a)| match a {
+                LeafAction::Keep => Ok(None),
+                _ => PrivateKey::generate(w.key).map(Some),
+            })
+            .collect();
+        for ((m, w, _), key) in wanted.iter().zip(keys) {
+            if let Some(key) = key? {
+                let id = store_of(m);
+                let store = stores[id].as_ref().expect("created above");
+                let req = IssueRequest {
+                    name: m.name.get_ref().clone(),
+                    names: w.names.clone(),
+                    profile: w.cert_profile,
+                    days: w.days,
+                    key: w.key,
+                    replace: true,
+                };
+                store.issue_with_key(&signers[id], &req, key)?;
+            }
+        }
+    }
+
+    let trust_of = member_trust(manifest, &stores)?;
+
+    let mut reports = Vec::new();
+    let mut changed = !created_cas.is_empty();
+    for (m, _, action) in &wanted {
+        let name = m.name.get_ref();
+        let product = products[name.as_str()];
+        let trust = &trust_of[name.as_str()];
+        let dir = out.join(name);
+        let files = match &stores[store_of(m)] {
+            Some(store) if store.home().join("issued").join(name).exists() => {
+                let material = Material::load(store, name)?;
+                render(product, &material, trust)?
+            }
+            _ => Vec::new(),
+        };
+        let mut file_actions = Vec::new();
+        if files.is_empty() {
+            for f in &product.files {
+                file_actions.push(FileAction {
+                    path: f.path.clone(),
+                    action: "create".into(),
+                });
+            }
+        }
+        for OutFile {
+            path: rel,
+            bytes,
+            mode,
+        } in files
+        {
+            let path = dir.join(&rel);
+            let action = match std::fs::read(&path) {
+                Ok(old) if old == *bytes && file_mode(&path) == Some(mode) => "unchanged",
+                Ok(_) => "update",
+                Err(_) => "create",
+            };
+            if action != "unchanged" && !dry_run {
+                fsio::create_dir(
+                    path.parent().expect("inside the member directory"),
+                    PRIVATE_DIR,
+                )?;
+                fsio::write_file(&path, &bytes, mode, Overwrite::Replace)?;
+            }
+            file_actions.push(FileAction {
+                path: rel,
+                action: action.into(),
+            });
+        }
+        changed |=
+            *action != LeafAction::Keep || file_actions.iter().any(|f| f.action != "unchanged");
+        reports.push(MemberReport {
+            name: name.clone(),
+            profile: product.name.clone(),
+            certificate: action.clone(),
+            trusts: trust.iter().map(|(s, _)| s.clone()).collect(),
+            files: file_actions,
+            deploy: None,
+        });
+    }
+    let mut failed = false;
+    if opts.deploy && !dry_run {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.parallel.max(1))
+            .build()
+            .map_err(|e| Error::Crypto(format!("cannot start deploy threads: {e}")))?;
+        let results: Vec<Option<Result<DeployReport>>> = pool.install(|| {
+            manifest
+                .members
+                .par_iter()
+                .map(|m| {
+                    let d = m.deploy.as_ref()?;
+                    let product = products[m.name.get_ref().as_str()];
+                    Some(deploy_member(&out.join(m.name.get_ref()), d, product))
+                })
+                .collect()
+        });
+        for (report, result) in reports.iter_mut().zip(results) {
+            if let Some(r) = result {
+                let r = r?;
+                failed |= r.error.is_some();
+                changed |= !r.files.is_empty();
+                report.deploy = Some(r);
+            }
+        }
+    }
+    Ok(Report {
+        cluster: manifest.name.clone(),
+        dry_run,
+        created_cas,
+        members: reports,
+        changed,
+        failed,
+    })
+}
+
+/// A trusted signer: its subject (for reports) and DER certificate.
+pub type TrustedSigner = (String, Vec<u8>);
+
+/// Every signer each member must trust, in a stable order: the cluster CA (or every
+/// member's signer, for mesh), then the extra signers that apply to it.
+pub(crate) fn member_trust(
+    manifest: &Manifest,
+    stores: &BTreeMap<String, Option<Store>>,
+) -> Result<BTreeMap<String, Vec<TrustedSigner>>> {
+    let mut all: Vec<TrustedSigner> = Vec::new();
+    for store in stores.values().flatten() {
+        let root_id = store.config().authorities[0].id.clone();
+        let der = store.cert_der(&root_id)?;
+        all.push((subject_of(&der), der));
+    }
+    let mut extras: Vec<(Vec<String>, TrustedSigner)> = Vec::new();
+    for x in &manifest.extra_trust {
+        let path = manifest.resolve(&x.cert);
+        for der in crate::x509::read_certs(&path)? {
+            extras.push((x.members.clone(), (subject_of(&der), der)));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let mut trust = all.clone();
+        for (members, signer) in &extras {
+            if members.is_empty() || members.iter().any(|x| x == name) {
+                trust.push(signer.clone());
+            }
+        }
+        out.insert(name.clone(), trust);
+    }
+    Ok(out)
+}
+
+/// Record of what was last pushed to a member, so unchanged files are not pushed again
+/// and a failed push is retried by the next run.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub(crate) struct Deployed {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub dir: String,
+    /// SHA-256 (hex) of each file as pushed.
+    pub files: BTreeMap<String, String>,
+}
+
+pub(crate) const DEPLOYED: &str = ".certmesh-deployed.json";
+
+/// Pushes a member's files that differ from what was last pushed, and reloads it.
+fn deploy_member(
+    dir: &Path,
+    d: &super::manifest::Deploy,
+    product: &ProductProfile,
+) -> Result<DeployReport> {
+    let state_path = dir.join(DEPLOYED);
+    let before: Deployed = std::fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|s: &Deployed| {
+            s.host == d.host && s.port == d.port && s.user == d.user && s.dir == d.dir
+        })
+        .unwrap_or_default();
+    let mut now = Deployed {
+        host: d.host.clone(),
+        port: d.port,
+        user: d.user.clone(),
+        dir: d.dir.clone(),
+        files: BTreeMap::new(),
+    };
+    let mut contents = Vec::new();
+    for f in &product.files {
+        let path = dir.join(&f.path);
+        let bytes = zeroize::Zeroizing::new(fsio::read(&path)?);
+        let digest = hex::encode(crate::x509::sha256(&bytes));
+        now.files.insert(f.path.clone(), digest.clone());
+        if before.files.get(&f.path) != Some(&digest) {
+            contents.push((f.path.as_str(), bytes, f.mode()?));
+        }
+    }
+    if contents.is_empty() {
+        return Ok(DeployReport {
+            host: d.host.clone(),
+            files: Vec::new(),
+            reloaded: false,
+            error: None,
+        });
+    }
+    let files: Vec<PushFile<'_>> = contents
+        .iter()
+        .map(|(p, b, m)| PushFile {
+            path: p,
+            bytes: b,
+            mode: *m,
+        })
+        .collect();
+    let reload = d.reload.as_deref().or(product.reload.as_deref());
+    let report = push(d, &files, reload);
+    if report.error.is_none() {
+        let json = serde_json::to_vec_pretty(&now).expect("state serializes");
+        fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
+    }
+    Ok(report)
+}
+
+/// Where the CA store of signer `id` lives.
+fn store_dir(manifest: &Manifest, out: &Path, id: &str) -> PathBuf {
+    match manifest.trust {
+        TrustModel::SharedCa => out.join(PKI_DIR).join("ca"),
+        TrustModel::Mesh => out.join(PKI_DIR).join("signers").join(id),
+    }
+}
+
+/// The cluster's CA stores by signer id (`cluster`, or each member's name for mesh);
+/// `None` where a store does not exist yet.
+pub(crate) fn open_stores(
+    manifest: &Manifest,
+    out: &Path,
+) -> Result<BTreeMap<String, Option<Store>>> {
+    let ids: Vec<String> = match manifest.trust {
+        TrustModel::SharedCa => vec!["cluster".into()],
+        TrustModel::Mesh => manifest
+            .members
+            .iter()
+            .map(|m| m.name.get_ref().clone())
+            .collect(),
+    };
+    let mut stores = BTreeMap::new();
+    for id in ids {
+        let dir = store_dir(manifest, out, &id);
+        let store = if Store::config_path(&dir).exists() {
+            Some(Store::open(&dir)?)
+        } else {
+            None
+        };
+        stores.insert(id, store);
+    }
+    Ok(stores)
+}
+
+pub(crate) fn resolve_profiles<'a>(
+    manifest: &'a Manifest,
+    profiles: &'a Profiles,
+) -> Result<BTreeMap<&'a str, &'a ProductProfile>> {
+    let mut out = BTreeMap::new();
+    for m in &manifest.members {
+        let name = manifest.profile_of(m);
+        let p = profiles.get(name).ok_or_else(|| {
+            manifest.member_error(
+                m,
+                format!(
+                    "unknown profile '{name}' (available: {})",
+                    profiles.names().join(", ")
+                ),
+            )
+        })?;
+        out.insert(m.name.get_ref().as_str(), p);
+    }
+    Ok(out)
+}
+
+fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -> Result<Store> {
+    let ca = &manifest.ca;
+    let base = ca
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{} CA", manifest.name));
+    let name = match manifest.trust {
+        TrustModel::SharedCa => base,
+        TrustModel::Mesh => format!("{base} {id}"),
+    };
+    let constraints = NameConstraintsSpec::permit(&ca.permit_dns, &ca.permit_ip)?;
+    let digest = Digest::parse(&ca.digest)?;
+    let key = KeyAlg::parse(&ca.key)?;
+    let mut store = Store::init(
+        dir,
+        &CaInit {
+            name: name.clone(),
+            key,
+            days: ca.days,
+            digest,
+            constraints: constraints.clone(),
+        },
+        pass,
+    )?;
+    if ca.intermediate {
+        let root = store.signer("root", &mut || {
+            pass.cloned()
+                .ok_or_else(|| Error::Secret("CA passphrase missing".into()))
+        })?;
+        store.add_intermediate(
+            &IntermediateInit {
+                name: format!("{name} Intermediate"),
+                key,
+                days: ca.days / 2,
+                digest,
+                constraints: NameConstraintsSpec::default(),
+            },
+            &root,
+            pass,
+        )?;
+    }
+    Ok(store)
+}
+
+/// What a member's certificate should be.
+struct Wanted {
+    names: SubjectNames,
+    cert_profile: CertProfile,
+    key: KeyAlg,
+    days: u32,
+    window: RenewWindow,
+}
+
+impl Wanted {
+    fn of(manifest: &Manifest, m: &Member, product: &ProductProfile) -> Result<Self> {
+        let err = |e: Error| manifest.member_error(m, e.to_string());
+        let cert_profile = match m
+            .cert_profile
+            .as_deref()
+            .or(manifest.defaults.cert_profile.as_deref())
+        {
+            Some(p) => CertProfile::parse(p).map_err(err)?,
+            None => product.cert_profile()?,
+        };
+        Ok(Wanted {
+            names: SubjectNames::new(&m.dns, &m.ip).map_err(err)?,
+            cert_profile,
+            key: KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?,
+            days: m.days.unwrap_or(manifest.defaults.days),
+            window: RenewWindow::parse(
+                m.renew_before
+                    .as_deref()
+                    .unwrap_or(&manifest.defaults.renew_before),
+            )
+            .map_err(err)?,
+        })
+    }
+}
+
+/// Compares what is issued with what is wanted, and says why a certificate must be
+/// replaced.
+fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction> {
+    let dir = store.home().join("issued").join(name);
+    if !dir.exists() {
+        return Ok(LeafAction::Issue);
+    }
+    let renew = |reason: String| Ok(LeafAction::Renew { reason });
+    let der = match crate::x509::read_certs(&dir.join("cert.pem")) {
+        Ok(mut v) => v.remove(0),
+        Err(e) => return renew(format!("current certificate unreadable ({e})")),
+    };
+    let (_, cert) = X509Certificate::from_der(&der)
+        .map_err(|_| Error::bad_file(dir.join("cert.pem"), "not a valid certificate"))?;
+    let report = crate::inspect::describe_cert(&cert, &der);
+    let mut have: Vec<String> = report
+        .san
+        .dns
+        .iter()
+        .chain(report.san.ip.iter())
+        .cloned()
+        .collect();
+    let mut wanted = want.names.all();
+    have.sort();
+    wanted.sort();
+    if have != wanted {
+        return renew(format!(
+            "names changed ({} -> {})",
+            have.join(","),
+            wanted.join(",")
+        ));
+    }
+    let want_key = want.key.describe();
+    if report.key != want_key {
+        return renew(format!("key type changed ({} -> {want_key})", report.key));
+    }
+    if report.extended_key_usage != want.cert_profile.eku_names() {
+        return renew(format!(
+            "certificate profile changed to {}",
+            want.cert_profile.name()
+        ));
+    }
+    let issuing = store.cert_der(&store.issuing().id)?;
+    let (_, ca) = X509Certificate::from_der(&issuing).map_err(|_| {
+        Error::bad_file(
+            store.cert_path(&store.issuing().id),
+            "not a valid certificate",
+        )
+    })?;
+    if cert.verify_signature(Some(ca.public_key())).is_err() {
+        return renew("not signed by the current issuing CA".into());
+    }
+    let key_path = dir.join("key.pem");
+    let key_ok = fsio::read(&key_path)
+        .ok()
+        .and_then(|data| {
+            read_private_key(&key_path, &zeroize::Zeroizing::new(data), &mut || {
+                Err(Error::Secret(String::new()))
+            })
+            .ok()
+        })
+        .is_some_and(|k| k.public_key_der() == cert.public_key().raw);
+    if !key_ok {
+        return renew("key.pem is missing or does not match the certificate".into());
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (nb, na) = (
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    );
+    if want.window.is_due(nb, na, now) {
+        return renew(format!("expires in {} days", (na - now).div_euclid(86_400)));
+    }
+    Ok(LeafAction::Keep)
+}
+
+/// A member's issued key and certificates, read from the store.
+struct Material {
+    key: PrivateKey,
+    leaf: Vec<u8>,
+    /// CA certificates above the leaf, issuing first, root last.
+    chain: Vec<Vec<u8>>,
+}
+
+impl Material {
+    fn load(store: &Store, name: &str) -> Result<Self> {
+        let dir = store.home().join("issued").join(name);
+        let key_path = dir.join("key.pem");
+        let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
+        let key = read_private_key(&key_path, &data, &mut || {
+            Err(Error::Secret("issued keys are not encrypted".into()))
+        })?;
+        let leaf = crate::x509::read_certs(&dir.join("cert.pem"))?.remove(0);
+        let chain = crate::x509::read_certs(&dir.join("chain.pem"))?;
+        Ok(Material { key, leaf, chain })
+    }
+}
+
+/// One rendered file of a member.
+struct OutFile {
+    /// Path inside the member's directory.
+    path: String,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+    mode: u32,
+}
+
+/// The files of a product profile.
+fn render(
+    product: &ProductProfile,
+    m: &Material,
+    trust: &[(String, Vec<u8>)],
+) -> Result<Vec<OutFile>> {
+    let pem =
+        |ders: &[&Vec<u8>]| -> String { ders.iter().map(|d| to_pem("CERTIFICATE", d)).collect() };
+    let intermediates: Vec<&Vec<u8>> = m.chain[..m.chain.len() - 1].iter().collect();
+    let mut fullchain = vec![&m.leaf];
+    fullchain.extend(intermediates.iter().copied());
+    let mut out = Vec::new();
+    for f in &product.files {
+        let key_pem = || -> Result<zeroize::Zeroizing<String>> {
+            let bytes = m.key.encode(&KeyOutput {
+                encoding: crate::key::Encoding::Pem,
+                format: f.key_format()?,
+                protection: Protection::None,
+            })?;
+            Ok(zeroize::Zeroizing::new(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        };
+        let text: zeroize::Zeroizing<String> = match f.content {
+            Content::Key => key_pem()?,
+            Content::CertKey => format!("{}{}", pem(&[&m.leaf]), key_pem()?.as_str()).into(),
+            Content::Cert => pem(&[&m.leaf]).into(),
+            Content::Chain => pem(&m.chain.iter().collect::<Vec<_>>()).into(),
+            Content::Fullchain => pem(&fullchain).into(),
+            Content::FullchainKey => format!("{}{}", pem(&fullchain), key_pem()?.as_str()).into(),
+            Content::Root => pem(&[m.chain.last().expect("chain ends with the root")]).into(),
+            Content::TrustBundle => pem(&trust.iter().map(|(_, d)| d).collect::<Vec<_>>()).into(),
+        };
+        out.push(OutFile {
+            path: f.path.clone(),
+            bytes: zeroize::Zeroizing::new(text.as_bytes().to_vec()),
+            mode: f.mode()?,
+        });
+    }
+    Ok(out)
+}
+
+fn subject_of(der: &[u8]) -> String {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c.subject().to_string())
+        .unwrap_or_default()
+}
+
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}

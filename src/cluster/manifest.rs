@@ -1,0 +1,323 @@
+//! `cluster.toml`: the one description of a cluster that everything else is derived from.
+//!
+//! Parsing is strict: an unknown key, a duplicate member or a bad address is an error
+//! naming the manifest and the line, because a typo in a file that drives certificate
+//! distribution must not be silently ignored.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{Error, Result};
+
+/// How members come to trust each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustModel {
+    /// One cluster CA signs every member; every truststore holds that CA.
+    #[default]
+    SharedCa,
+    /// Every member has its own signer CA; every truststore holds every member's signer.
+    Mesh,
+}
+
+/// `[ca]`: settings of the cluster CA (shared-ca) or of every member's signer (mesh).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaSettings {
+    /// Common name; for mesh signers the member name is appended.
+    pub name: Option<String>,
+    pub key: String,
+    pub days: u32,
+    pub digest: String,
+    /// Also create an intermediate that signs the leaves.
+    pub intermediate: bool,
+    pub permit_dns: Vec<String>,
+    pub permit_ip: Vec<String>,
+    /// Passphrase source for encrypting the CA key at rest (`env:`, `file:`).
+    pub key_pass: Option<String>,
+}
+
+impl Default for CaSettings {
+    fn default() -> Self {
+        CaSettings {
+            name: None,
+            key: "p256".into(),
+            days: 3650,
+            digest: "sha256".into(),
+            intermediate: false,
+            permit_dns: Vec::new(),
+            permit_ip: Vec::new(),
+            key_pass: None,
+        }
+    }
+}
+
+/// `[defaults]`: what every member gets unless it says otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Defaults {
+    pub key: String,
+    pub days: u32,
+    /// Renew when less than this remains: a duration (`30d`) or a fraction of the
+    /// lifetime (`1/3`).
+    pub renew_before: String,
+    /// Product profile.
+    pub profile: Option<String>,
+    /// Certificate profile: server, client or peer.
+    pub cert_profile: Option<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            key: "p256".into(),
+            days: 365,
+            renew_before: "30d".into(),
+            profile: None,
+            cert_profile: None,
+        }
+    }
+}
+
+/// `[member.deploy]`: where a member's files go.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    pub host: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// Remote directory the member's files are written into.
+    pub dir: String,
+    /// `user[:group]` to own the files on the remote side.
+    pub owner: Option<String>,
+    /// Command run on the remote side after the files changed (overrides the profile's).
+    pub reload: Option<String>,
+}
+
+/// `[[member]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub ip: Vec<IpAddr>,
+    pub profile: Option<Spanned<String>>,
+    pub cert_profile: Option<String>,
+    pub key: Option<String>,
+    pub days: Option<u32>,
+    pub renew_before: Option<String>,
+    /// Passphrase source for the member's keystores; generated when absent.
+    pub password: Option<String>,
+    /// A truststore the product ships (WSO2's client-truststore.jks) to merge into.
+    pub base_truststore: Option<PathBuf>,
+    pub deploy: Option<Deploy>,
+}
+
+/// `[[extra_trust]]`: a signer from outside the cluster that members must trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTrust {
+    pub name: String,
+    /// PEM or DER certificate file, relative to the manifest.
+    pub cert: PathBuf,
+    /// Members that trust it; all of them when empty.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A parsed and checked manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    #[serde(default)]
+    pub trust: TrustModel,
+    #[serde(default)]
+    pub ca: CaSettings,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub extra_trust: Vec<ExtraTrust>,
+    #[serde(rename = "member", default)]
+    pub members: Vec<Member>,
+    /// Directory of the manifest; relative paths in it are resolved against this.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Manifest {
+    /// Reads and checks a manifest file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks manifest text; `path` is used in messages and to resolve
+    /// relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let mut m: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            at_line(path, line, e.message())
+        })?;
+        m.path = path.to_path_buf();
+        m.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        m.text = text.to_string();
+        m.check()?;
+        Ok(m)
+    }
+
+    /// The line a member's name stands on, for messages about that member.
+    pub fn member_line(&self, m: &Member) -> usize {
+        line_of(&self.text, m.name.span().start)
+    }
+
+    /// An error about a member, naming the manifest line.
+    pub fn member_error(&self, m: &Member, problem: impl Into<String>) -> Error {
+        at_line(&self.path, self.member_line(m), &problem.into())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(at_line(&self.path, 1, "the cluster needs a name"));
+        }
+        if self.members.is_empty() {
+            return Err(at_line(&self.path, 1, "no [[member]] entries"));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for m in &self.members {
+            let name = m.name.get_ref();
+            let ok = !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ok {
+                return Err(self.member_error(
+                    m,
+                    format!("invalid member name '{name}': use letters, digits, '.', '-' and '_'"),
+                ));
+            }
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                return Err(self.member_error(m, format!("duplicate member '{name}'")));
+            }
+            seen.push(name.clone());
+            if m.dns.is_empty() && m.ip.is_empty() {
+                return Err(self.member_error(
+                    m,
+                    format!("member '{name}' needs at least one dns or ip name"),
+                ));
+            }
+            crate::cert::SubjectNames::new(&m.dns, &m.ip)
+                .map_err(|e| self.member_error(m, e.to_string()))?;
+            if m.profile.is_none() && self.defaults.profile.is_none() {
+                return Err(self.member_error(
+                    m,
+                    format!("member '{name}' has no profile and [defaults] names none"),
+                ));
+            }
+        }
+        for x in &self.extra_trust {
+            for n in &x.members {
+                if !seen.iter().any(|s| s == n) {
+                    return Err(at_line(
+                        &self.path,
+                        1,
+                        &format!("extra_trust '{}' names unknown member '{n}'", x.name),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The member's product profile name.
+    pub fn profile_of<'a>(&'a self, m: &'a Member) -> &'a str {
+        m.profile
+            .as_ref()
+            .map(|p| p.get_ref().as_str())
+            .or(self.defaults.profile.as_deref())
+            .expect("checked on load")
+    }
+
+    /// Resolves a path from the manifest against its directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn at_line(path: &Path, line: usize, problem: &str) -> Error {
+    let problem = problem.split_whitespace().collect::<Vec<_>>().join(" ");
+    Error::BadFile {
+        path: PathBuf::from(format!("{}:{line}", path.display())),
+        problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "demo"
+trust = "mesh"
+[defaults]
+profile = "nginx"
+[[member]]
+name = "a"
+dns = ["a.example.com"]
+[[member]]
+name = "b"
+ip = ["10.0.0.2"]
+"#;
+
+    #[test]
+    fn parses_and_defaults() {
+        let m = Manifest::parse(Path::new("c.toml"), OK).unwrap();
+        assert_eq!(m.trust, TrustModel::Mesh);
+        assert_eq!(m.members.len(), 2);
+        assert_eq!(m.profile_of(&m.members[1]), "nginx");
+        assert_eq!(m.defaults.days, 365);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = OK.replace(
+            "dns = [\"a.example.com\"]",
+            "dns = [\"a.example.com\"]\ncolour = \"red\"",
+        );
+        let e = Manifest::parse(Path::new("c.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:9:") && e.contains("colour"), "{e}");
+        let dup = OK.replace("name = \"b\"", "name = \"a\"");
+        let e = Manifest::parse(Path::new("c.toml"), &dup)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:10:") && e.contains("duplicate"),
+            "{e}"
+        );
+        let ip = OK.replace("10.0.0.2", "10.0.0.300");
+        let e = Manifest::parse(Path::new("c.toml"), &ip)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:11:"), "{e}");
+    }
+}

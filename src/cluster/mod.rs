@@ -1,0 +1,5 @@
+pub mod apply;
+pub mod deploy;
+pub mod manifest;
+pub mod profile;
+pub mod status;

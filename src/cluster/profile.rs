@@ -1,0 +1,223 @@
+//! Product profiles: which files a product needs, in which format and mode.
+//!
+//! The profiles shipped in `profiles/` are compiled into the binary so certmesh works
+//! wherever it is copied; `--profiles DIR` adds more and overrides shipped ones by name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::cert::Profile as CertProfile;
+use crate::{Error, Result};
+
+/// What goes into one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    /// The private key, PEM (`format = "pkcs8"` (default) or `"traditional"`).
+    Key,
+    /// Leaf then its key in traditional form (PKCS#1/SEC1), as Apache's
+    /// `SSLProxyMachineCertificateFile` requires.
+    CertKey,
+    /// The member's certificate alone.
+    Cert,
+    /// The CA certificates above the leaf, issuing CA first, root last.
+    Chain,
+    /// Leaf then intermediates (no root): what TLS servers send.
+    Fullchain,
+    /// Leaf, intermediates, then the key in one file (HAProxy `crt`).
+    FullchainKey,
+    /// The root of the member's own chain.
+    Root,
+    /// Every signer the member trusts, PEM, one after another in a stable order.
+    TrustBundle,
+}
+
+/// One file of a profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Path inside the member's directory.
+    pub path: String,
+    pub content: Content,
+    /// Octal mode; keys default to 0600, everything else to 0644.
+    pub mode: Option<String>,
+    /// For keys: `pkcs8` or `traditional` (PKCS#1 / SEC1).
+    pub format: Option<String>,
+}
+
+impl FileSpec {
+    /// The key encoding for files that hold a key.
+    pub fn key_format(&self) -> Result<crate::key::KeyFormat> {
+        match self.format.as_deref() {
+            None | Some("pkcs8") => Ok(crate::key::KeyFormat::Pkcs8),
+            Some("traditional") => Ok(crate::key::KeyFormat::Traditional),
+            Some(other) => Err(Error::Usage(format!(
+                "{}: unknown key format '{other}' (pkcs8 or traditional)",
+                self.path
+            ))),
+        }
+    }
+
+    /// The file's mode.
+    pub fn mode(&self) -> Result<u32> {
+        match &self.mode {
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| Error::Usage(format!("{}: invalid mode '{m}'", self.path))),
+            None if matches!(
+                self.content,
+                Content::Key | Content::FullchainKey | Content::CertKey
+            ) =>
+            {
+                Ok(crate::fsio::PRIVATE)
+            }
+            None => Ok(crate::fsio::PUBLIC),
+        }
+    }
+}
+
+/// A product profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductProfile {
+    pub name: String,
+    pub description: String,
+    /// Certificate profile members of this product get (server, client, peer).
+    pub cert_profile: Option<String>,
+    /// Command that makes the product load new files.
+    pub reload: Option<String>,
+    #[serde(rename = "file")]
+    pub files: Vec<FileSpec>,
+}
+
+impl ProductProfile {
+    /// The certificate profile for this product's members (peer when unset: cluster
+    /// members usually both serve and call each other).
+    pub fn cert_profile(&self) -> Result<CertProfile> {
+        CertProfile::parse(self.cert_profile.as_deref().unwrap_or("peer"))
+    }
+
+    fn parse(origin: &Path, text: &str) -> Result<Self> {
+        let p: ProductProfile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0);
+            Error::bad_file(
+                format!("{}:{line}", origin.display()),
+                e.message().split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })?;
+        let mut seen = Vec::new();
+        for f in &p.files {
+            f.mode()?;
+            f.key_format()?;
+            let bad = f.path.is_empty()
+                || f.path.starts_with('/')
+                || f.path.split('/').any(|c| c == ".." || c.is_empty());
+            if bad {
+                return Err(Error::bad_file(
+                    origin,
+                    format!(
+                        "file path '{}' must stay inside the member's directory",
+                        f.path
+                    ),
+                ));
+            }
+            if seen.contains(&f.path) {
+                return Err(Error::bad_file(
+                    origin,
+                    format!("file '{}' is listed twice", f.path),
+                ));
+            }
+            seen.push(f.path.clone());
+        }
+        p.cert_profile()?;
+        Ok(p)
+    }
+}
+
+/// The profiles shipped with certmesh.
+const SHIPPED: &[(&str, &str)] = &[
+    ("nginx.toml", include_str!("../../profiles/nginx.toml")),
+    ("haproxy.toml", include_str!("../../profiles/haproxy.toml")),
+    (
+        "apache-httpd.toml",
+        include_str!("../../profiles/apache-httpd.toml"),
+    ),
+];
+
+/// Every available profile by name.
+pub struct Profiles {
+    by_name: BTreeMap<String, ProductProfile>,
+}
+
+impl Profiles {
+    /// The shipped profiles, then those in `extra` directories (later ones win).
+    pub fn load(extra: &[&Path]) -> Result<Self> {
+        let mut by_name = BTreeMap::new();
+        for (file, text) in SHIPPED {
+            let p = ProductProfile::parse(Path::new(&format!("profiles/{file}")), text)?;
+            by_name.insert(p.name.clone(), p);
+        }
+        for dir in extra {
+            let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+            let mut paths: Vec<_> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                let p = ProductProfile::parse(&path, &text)?;
+                by_name.insert(p.name.clone(), p);
+            }
+        }
+        Ok(Profiles { by_name })
+    }
+
+    /// A profile by name.
+    pub fn get(&self, name: &str) -> Option<&ProductProfile> {
+        self.by_name.get(name)
+    }
+
+    /// Names of every profile, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_profiles_parse() {
+        let p = Profiles::load(&[]).unwrap();
+        assert!(p.names().contains(&"nginx"));
+        let n = p.get("nginx").unwrap();
+        assert_eq!(
+            n.files
+                .iter()
+                .find(|f| f.content == Content::Key)
+                .unwrap()
+                .mode()
+                .unwrap(),
+            0o600
+        );
+    }
+
+    #[test]
+    fn paths_must_stay_inside() {
+        let t = "name='x'\ndescription='d'\n[[file]]\npath='../etc/passwd'\ncontent='cert'\n";
+        assert!(ProductProfile::parse(Path::new("x.toml"), t).is_err());
+        let t = "name='x'\ndescription='d'\n[[file]]\npath='a.pem'\ncontent='cert'\ncolour=1\n";
+        let e = ProductProfile::parse(Path::new("x.toml"), t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:6:"), "{e}");
+    }
+}

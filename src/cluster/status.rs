@@ -1,0 +1,206 @@
+//! `cluster status`: per member, when its certificate expires, whether its truststores
+//! hold exactly the signers they should, and whether the files on its host are the ones
+//! certmesh last wrote.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::apply::{member_trust, open_stores, resolve_profiles, Deployed, DEPLOYED};
+use super::deploy::{remote_output, shell_quote};
+use super::manifest::{Manifest, TrustModel};
+use super::profile::{Content, Profiles};
+use crate::x509::{colon_hex, sha256};
+use crate::Result;
+
+/// A member's certificate.
+#[derive(Debug, Serialize)]
+pub struct CertStatus {
+    pub subject: String,
+    pub serial: String,
+    pub not_after: String,
+    pub days_left: i64,
+}
+
+/// A truststore file compared with what it should hold.
+#[derive(Debug, Serialize)]
+pub struct TrustStatus {
+    pub file: String,
+    /// Subjects of signers that should be there and are not.
+    pub missing: Vec<String>,
+    /// Subjects of certificates there that the cluster does not call for.
+    pub unexpected: Vec<String>,
+}
+
+/// The files on a member's host.
+#[derive(Debug, Serialize)]
+pub struct DeployStatus {
+    pub host: String,
+    /// `current`, `stale` (local files changed since the last push), `never`, or with
+    /// `--remote`, `mismatch` / `unreachable`.
+    pub state: String,
+    /// Files that differ.
+    pub files: Vec<String>,
+}
+
+/// One member.
+#[derive(Debug, Serialize)]
+pub struct MemberStatus {
+    pub name: String,
+    pub profile: String,
+    pub certificate: Option<CertStatus>,
+    pub truststores: Vec<TrustStatus>,
+    pub deploy: Option<DeployStatus>,
+}
+
+/// Reports every member of `manifest` as written under `out`. With `remote`, deployed
+/// files are compared with the host's copies over SSH instead of the local record.
+pub fn status(
+    manifest: &Manifest,
+    profiles: &Profiles,
+    out: &Path,
+    remote: bool,
+) -> Result<Vec<MemberStatus>> {
+    let products = resolve_profiles(manifest, profiles)?;
+    let stores = open_stores(manifest, out)?;
+    let trust = member_trust(manifest, &stores)?;
+    let mut result = Vec::new();
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let product = products[name.as_str()];
+        let store = match manifest.trust {
+            TrustModel::SharedCa => stores["cluster"].as_ref(),
+            TrustModel::Mesh => stores[name.as_str()].as_ref(),
+        };
+        let certificate = store.and_then(|s| {
+            let der = crate::x509::read_certs(&s.home().join("issued").join(name).join("cert.pem"))
+                .ok()?
+                .remove(0);
+            let (_, c) = X509Certificate::from_der(&der).ok()?;
+            let r = crate::inspect::describe_cert(&c, &der);
+            Some(CertStatus {
+                subject: r.subject,
+                serial: r.serial,
+                not_after: r.not_after,
+                days_left: r.days_left,
+            })
+        });
+        let expected: BTreeSet<(String, String)> = trust[name.as_str()]
+            .iter()
+            .map(|(s, d)| (colon_hex(&sha256(d)), s.clone()))
+            .collect();
+        let mut truststores = Vec::new();
+        for f in product
+            .files
+            .iter()
+            .filter(|f| f.content == Content::TrustBundle)
+        {
+            let path = out.join(name).join(&f.path);
+            let have: BTreeSet<(String, String)> = crate::x509::read_certs(&path)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| (colon_hex(&sha256(d)), subject(d)))
+                .collect();
+            truststores.push(TrustStatus {
+                file: f.path.clone(),
+                missing: expected.difference(&have).map(|(_, s)| s.clone()).collect(),
+                unexpected: have.difference(&expected).map(|(_, s)| s.clone()).collect(),
+            });
+        }
+        let deploy = m.deploy.as_ref().map(|d| {
+            let dir = out.join(name);
+            let record: Option<Deployed> = std::fs::read(dir.join(DEPLOYED))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let local: Vec<(String, String)> = product
+                .files
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        std::fs::read(dir.join(&f.path))
+                            .map(|b| hex::encode(sha256(&b)))
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            if remote {
+                let list: Vec<String> = local.iter().map(|(p, _)| shell_quote(p)).collect();
+                let script = format!(
+                    "cd {} && sha256sum {} 2>/dev/null; true",
+                    shell_quote(&d.dir),
+                    list.join(" ")
+                );
+                return match remote_output(d, &script, b"") {
+                    Ok(out) => {
+                        let text = String::from_utf8_lossy(&out);
+                        let differing: Vec<String> = local
+                            .iter()
+                            .filter(|(p, h)| {
+                                !text.lines().any(|l| {
+                                    l.starts_with(h.as_str()) && l.trim_end().ends_with(p.as_str())
+                                })
+                            })
+                            .map(|(p, _)| p.clone())
+                            .collect();
+                        DeployStatus {
+                            host: d.host.clone(),
+                            state: if differing.is_empty() {
+                                "current"
+                            } else {
+                                "mismatch"
+                            }
+                            .into(),
+                            files: differing,
+                        }
+                    }
+                    Err(e) => DeployStatus {
+                        host: d.host.clone(),
+                        state: "unreachable".into(),
+                        files: vec![e],
+                    },
+                };
+            }
+            match record {
+                None => DeployStatus {
+                    host: d.host.clone(),
+                    state: "never".into(),
+                    files: local.into_iter().map(|(p, _)| p).collect(),
+                },
+                Some(r) => {
+                    let differing: Vec<String> = local
+                        .into_iter()
+                        .filter(|(p, h)| r.files.get(p) != Some(h))
+                        .map(|(p, _)| p)
+                        .collect();
+                    DeployStatus {
+                        host: d.host.clone(),
+                        state: if differing.is_empty() {
+                            "current"
+                        } else {
+                            "stale"
+                        }
+                        .into(),
+                        files: differing,
+                    }
+                }
+            }
+        });
+        result.push(MemberStatus {
+            name: name.clone(),
+            profile: product.name.clone(),
+            certificate,
+            truststores,
+            deploy,
+        });
+    }
+    Ok(result)
+}
+
+fn subject(der: &[u8]) -> String {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c.subject().to_string())
+        .unwrap_or_default()
+}

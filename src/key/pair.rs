@@ -1,0 +1,72 @@
+//! Does a private key belong to a certificate? The question behind most "SSL handshake
+//! failed" tickets after a manual key or certificate swap.
+//!
+//! The comparison is on the public key itself (algorithm, curve and key bits), not on
+//! file names or subjects, so it answers correctly whatever tool made either file.
+
+use x509_parser::prelude::*;
+
+use super::PrivateKey;
+use crate::x509::{common_name, describe_spki};
+use crate::Result;
+
+/// The answer, with a one-line reason either way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertMatch {
+    pub matches: bool,
+    pub reason: String,
+}
+
+/// Compares `key` with the certificate in `cert_der`. Fails only when the certificate
+/// cannot be parsed.
+pub fn match_certificate(key: &PrivateKey, cert_der: &[u8]) -> Result<CertMatch> {
+    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| {
+        crate::Error::Crypto(format!(
+            "not a valid X.509 certificate ({})",
+            crate::x509::short_err(&e)
+        ))
+    })?;
+    let (_, key_spki) = SubjectPublicKeyInfo::from_der(key.public_key_der())
+        .map_err(|e| crate::Error::Crypto(format!("cannot parse the key's public half ({e})")))?;
+    let cert_spki = cert.public_key();
+    let name = common_name(&cert)
+        .map(|cn| format!("certificate CN={cn}"))
+        .unwrap_or_else(|| "certificate".to_string());
+    let key_desc = key.describe();
+    let cert_desc = describe_spki(cert_spki);
+    let same = key_spki.algorithm.algorithm == cert_spki.algorithm.algorithm
+        && curve(&key_spki) == curve(cert_spki)
+        && key_spki.subject_public_key.data == cert_spki.subject_public_key.data;
+    let reason = if same {
+        format!("the key ({key_desc}) matches the {name}")
+    } else if *key_desc != cert_desc {
+        format!(
+            "the key is {key_desc} but the {name} has {} {cert_desc} public key",
+            article(&cert_desc.kind)
+        )
+    } else {
+        format!("the {name} holds a different {cert_desc} public key than this key")
+    };
+    Ok(CertMatch {
+        matches: same,
+        reason,
+    })
+}
+
+/// The named curve of an EC public key; `None` for other types (RSA's NULL parameter is
+/// sometimes omitted, so it must not count).
+fn curve(spki: &SubjectPublicKeyInfo<'_>) -> Option<String> {
+    spki.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+}
+
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['A', 'E', 'I', 'O', 'U', 'R']) {
+        "an"
+    } else {
+        "a"
+    }
+}

@@ -1,0 +1,507 @@
+//! Encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`): naming the scheme a file uses, decrypting
+//! the ones certmesh supports, and writing PBES2.
+//!
+//! Supported for reading:
+//! - PBES2 with PBKDF2 (HMAC-SHA1/224/256/384/512) or scrypt, and AES-128/192/256-CBC,
+//!   DES-EDE3-CBC or DES-CBC (via the `pkcs5` crate). This covers OpenSSL 3 `genrsa -des3`,
+//!   `genpkey -aes256`, `pkcs8 -topk8 -v2 ...` and OpenSSL 1.x `-v2prf hmacWithSHA1` output.
+//! - PKCS#12 PBE `pbeWithSHAAnd3-KeyTripleDES-CBC` and `pbeWithSHAAnd2-KeyTripleDES-CBC`
+//!   (`openssl pkcs8 -v1 PBE-SHA1-3DES` / `PBE-SHA1-2DES`), the PBES1 schemes OpenSSL 3
+//!   still writes without its legacy provider, via the `pkcs12` crate's key derivation.
+//!
+//! Named but not supported: PKCS#5 v1.5 PBES1 (`pbeWithMD5AndDES-CBC` and friends: no
+//! maintained crate decrypts them, and their 56-bit keys protect nothing) and the PKCS#12
+//! RC2/RC4 schemes. The file is never sent to the passphrase prompt in those cases.
+
+use der::asn1::{ObjectIdentifier, OctetStringRef};
+use der::{Decode, Encode, Reader, SliceReader, Tagged};
+use pkcs5::pbes2::{self, Kdf, Pbkdf2Params, Pbkdf2Prf};
+use pkcs8::spki::AlgorithmIdentifierRef;
+use zeroize::Zeroizing;
+
+use super::cbc_cipher::CbcCipher;
+use super::Cipher;
+use crate::pass::Secret;
+use crate::{Error, Result};
+
+/// An `EncryptedPrivateKeyInfo`, parsed but not decrypted.
+pub(crate) struct EncryptedKey<'a> {
+    scheme: Scheme<'a>,
+    data: &'a [u8],
+}
+
+enum Scheme<'a> {
+    Pbes2(pbes2::Parameters<'a>),
+    Pkcs12 {
+        name: &'static str,
+        cipher: CbcCipher,
+        salt: &'a [u8],
+        iterations: u32,
+    },
+    Unsupported {
+        description: String,
+        reason: String,
+    },
+}
+
+/// Why a decryption failed.
+pub(crate) enum DecryptError {
+    /// The padding check failed: the passphrase is wrong (or the ciphertext damaged).
+    BadPadding,
+    /// The scheme's parameters are invalid (damaged file).
+    Damaged(String),
+}
+
+/// Upper bound on PKCS#12 PBE iterations, so that a hostile file cannot hang a run
+/// (OpenSSL writes 2048; PBES2's bound comes from the `pkcs5` crate).
+const MAX_PKCS12_ITERATIONS: u32 = 10_000_000;
+
+const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
+
+/// Fewest PBKDF2 iterations certmesh writes: below this a passphrase is guessed too
+/// cheaply to call the key protected (OpenSSL's own default is 2048).
+const MIN_PBKDF2_ITERATIONS: u32 = 1000;
+
+/// PKCS#12 PBE (RFC 7292 Appendix C) and PKCS#5 v1.5 PBES1 (RFC 8018 Appendix A.3).
+const PBE_SCHEMES: &[(&str, &str, Option<CbcCipher>)] = &[
+    ("1.2.840.113549.1.12.1.1", "pbeWithSHAAnd128BitRC4", None),
+    ("1.2.840.113549.1.12.1.2", "pbeWithSHAAnd40BitRC4", None),
+    (
+        "1.2.840.113549.1.12.1.3",
+        "pbeWithSHAAnd3-KeyTripleDES-CBC",
+        Some(CbcCipher::DesEde3),
+    ),
+    (
+        "1.2.840.113549.1.12.1.4",
+        "pbeWithSHAAnd2-KeyTripleDES-CBC",
+        Some(CbcCipher::DesEde2),
+    ),
+    (
+        "1.2.840.113549.1.12.1.5",
+        "pbeWithSHAAnd128BitRC2-CBC",
+        None,
+    ),
+    ("1.2.840.113549.1.12.1.6", "pbeWithSHAAnd40BitRC2-CBC", None),
+    ("1.2.840.113549.1.5.1", "pbeWithMD2AndDES-CBC", None),
+    ("1.2.840.113549.1.5.3", "pbeWithMD5AndDES-CBC", None),
+    ("1.2.840.113549.1.5.4", "pbeWithMD2AndRC2-CBC", None),
+    ("1.2.840.113549.1.5.6", "pbeWithMD5AndRC2-CBC", None),
+    ("1.2.840.113549.1.5.10", "pbeWithSHA1AndDES-CBC", None),
+    ("1.2.840.113549.1.5.11", "pbeWithSHA1AndRC2-CBC", None),
+];
+
+/// Names for the parts of PBES2 parameters, for describing schemes `pkcs5` cannot parse.
+const OID_NAMES: &[(&str, &str)] = &[
+    ("1.2.840.113549.1.5.12", "PBKDF2"),
+    ("1.3.6.1.4.1.11591.4.11", "scrypt"),
+    ("1.2.840.113549.2.7", "HMAC-SHA1"),
+    ("1.2.840.113549.2.8", "HMAC-SHA224"),
+    ("1.2.840.113549.2.9", "HMAC-SHA256"),
+    ("1.2.840.113549.2.10", "HMAC-SHA384"),
+    ("1.2.840.113549.2.11", "HMAC-SHA512"),
+    ("1.2.840.113549.2.12", "HMAC-SHA512/224"),
+    ("1.2.840.113549.2.13", "HMAC-SHA512/256"),
+    ("1.2.156.10197.1.401.2", "HMAC-SM3"),
+    ("2.16.840.1.101.3.4.1.2", "AES-128-CBC"),
+    ("2.16.840.1.101.3.4.1.22", "AES-192-CBC"),
+    ("2.16.840.1.101.3.4.1.42", "AES-256-CBC"),
+    ("2.16.840.1.101.3.4.1.6", "AES-128-GCM"),
+    ("2.16.840.1.101.3.4.1.26", "AES-192-GCM"),
+    ("2.16.840.1.101.3.4.1.46", "AES-256-GCM"),
+    ("1.2.840.113549.3.7", "DES-EDE3-CBC"),
+    ("1.3.14.3.2.7", "DES-CBC"),
+    ("1.2.840.113549.3.2", "RC2-CBC"),
+    ("1.2.392.200011.61.1.1.1.2", "CAMELLIA-128-CBC"),
+    ("1.2.392.200011.61.1.1.1.3", "CAMELLIA-192-CBC"),
+    ("1.2.392.200011.61.1.1.1.4", "CAMELLIA-256-CBC"),
+    ("1.2.410.200046.1.1.2", "ARIA-128-CBC"),
+    ("1.2.410.200046.1.1.12", "ARIA-256-CBC"),
+    ("1.2.156.10197.1.104.2", "SM4-CBC"),
+];
+
+fn oid_name(oid: &ObjectIdentifier) -> String {
+    let s = oid.to_string();
+    OID_NAMES
+        .iter()
+        .find(|(o, _)| *o == s)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or(s)
+}
+
+impl<'a> EncryptedKey<'a> {
+    /// Parses `EncryptedPrivateKeyInfo` DER. Errors are one-line problem descriptions.
+    pub fn parse(der: &'a [u8]) -> std::result::Result<Self, String> {
+        let (alg, data) = decode_outer(der).map_err(|e| {
+            format!(
+                "damaged encrypted PKCS#8 key ({})",
+                super::detect::der_problem(&e)
+            )
+        })?;
+        let scheme = if alg.oid == PBES2_OID {
+            pbes2_scheme(alg)
+        } else if let Some((_, name, cipher)) = PBE_SCHEMES
+            .iter()
+            .find(|(o, _, _)| *o == alg.oid.to_string())
+        {
+            pbe_scheme(alg, name, *cipher)?
+        } else {
+            Scheme::Unsupported {
+                description: format!("PKCS#8 with unknown encryption scheme {}", alg.oid),
+                reason: format!("encryption scheme {} is not supported", alg.oid),
+            }
+        };
+        Ok(EncryptedKey { scheme, data })
+    }
+
+    /// How the key is encrypted, e.g. "PKCS#8 PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC, 2048
+    /// iterations".
+    pub fn describe(&self) -> String {
+        match &self.scheme {
+            Scheme::Pbes2(p) => describe_pbes2(p),
+            Scheme::Pkcs12 {
+                name, iterations, ..
+            } => {
+                format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
+            }
+            Scheme::Unsupported { description, .. } => description.clone(),
+        }
+    }
+
+    /// Why certmesh cannot decrypt this key, when it cannot.
+    pub fn unsupported_reason(&self) -> Option<&str> {
+        match &self.scheme {
+            Scheme::Unsupported { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Decrypts to `PrivateKeyInfo` DER.
+    pub fn decrypt(&self, pass: &Secret) -> std::result::Result<Zeroizing<Vec<u8>>, DecryptError> {
+        match &self.scheme {
+            Scheme::Pbes2(params) => {
+                let mut buf = Zeroizing::new(self.data.to_vec());
+                let n = params
+                    .decrypt_in_place(pass.as_bytes(), &mut buf)
+                    .map_err(|e| match e {
+                        // pkcs5 0.7 reports bad padding as `EncryptFailed`.
+                        pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
+                            DecryptError::BadPadding
+                        }
+                        other => {
+                            DecryptError::Damaged(format!("invalid PBES2 parameters ({other})"))
+                        }
+                    })?
+                    .len();
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Scheme::Pkcs12 {
+                cipher,
+                salt,
+                iterations,
+                ..
+            } => {
+                use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+                let rounds = *iterations as i32;
+                let derive = |kind, len| {
+                    derive_key_utf8::<sha1::Sha1>(pass.expose(), salt, kind, rounds, len)
+                        .map(Zeroizing::new)
+                        .map_err(|_| {
+                            DecryptError::Damaged("passphrase cannot be encoded for PKCS#12".into())
+                        })
+                };
+                let key = derive(Pkcs12KeyType::EncryptionKey, cipher.key_len())?;
+                let iv = derive(Pkcs12KeyType::Iv, cipher.block_len())?;
+                cipher
+                    .decrypt(&key, &iv, self.data)
+                    .map_err(|_| DecryptError::BadPadding)
+            }
+            Scheme::Unsupported { reason, .. } => Err(DecryptError::Damaged(reason.clone())),
+        }
+    }
+}
+
+fn decode_outer(der: &[u8]) -> der::Result<(AlgorithmIdentifierRef<'_>, &[u8])> {
+    let mut r = SliceReader::new(der)?;
+    let out = r.sequence(|r| {
+        let alg = AlgorithmIdentifierRef::decode(r)?;
+        let data = OctetStringRef::decode(r)?;
+        Ok((alg, data.as_bytes()))
+    })?;
+    r.finish(out)
+}
+
+fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
+    match alg
+        .parameters
+        .and_then(|any| pbes2::Parameters::try_from(any).ok())
+    {
+        Some(p) => match scrypt_too_costly(&p) {
+            Some(reason) => Scheme::Unsupported {
+                description: describe_pbes2(&p),
+                reason,
+            },
+            None => Scheme::Pbes2(p),
+        },
+        None => {
+            let parts = alg
+                .parameters
+                .and_then(|any| describe_pbes2_parts(&any.to_der().ok()?));
+            let description = match &parts {
+                Some((kdf, cipher)) => format!("PKCS#8 PBES2 {kdf} {cipher}"),
+                None => "PKCS#8 PBES2 with damaged parameters".to_string(),
+            };
+            let reason = match parts {
+                Some(_) => format!(
+                    "encrypted with {description}, which certmesh does not support (it reads PBES2 with PBKDF2 or scrypt and AES-CBC, DES-EDE3-CBC or DES-CBC); re-encrypt it first: openssl pkcs8 -topk8 -v2 aes256 -in FILE -out NEW"
+                ),
+                None => "damaged encrypted PKCS#8 key: its PBES2 parameters cannot be parsed".to_string(),
+            };
+            Scheme::Unsupported {
+                description,
+                reason,
+            }
+        }
+    }
+}
+
+/// scrypt's memory use is 128·N·r bytes; a hostile or mistaken file must not make
+/// certmesh allocate gigabytes. OpenSSL's own default limit is 32 MiB; this allows 1 GiB.
+fn scrypt_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
+    let Kdf::Scrypt(s) = &p.kdf else {
+        return None;
+    };
+    let memory = 128u128 * u128::from(s.cost_parameter) * u128::from(s.block_size);
+    (memory > 1 << 30 || s.parallelization > 16).then(|| {
+        format!(
+            "damaged or hostile encrypted PKCS#8 key: scrypt parameters N={}, r={}, p={} would need {} MiB or more",
+            s.cost_parameter,
+            s.block_size,
+            s.parallelization,
+            memory >> 20
+        )
+    })
+}
+
+/// Names the KDF (with PRF) and cipher of PBES2 parameters that `pkcs5` rejected.
+fn describe_pbes2_parts(der: &[u8]) -> Option<(String, String)> {
+    let mut r = SliceReader::new(der).ok()?;
+    let (kdf, cipher) = r
+        .sequence(|r| {
+            let kdf = AlgorithmIdentifierRef::decode(r)?;
+            let enc = AlgorithmIdentifierRef::decode(r)?;
+            let mut kdf_name = oid_name(&kdf.oid);
+            if kdf.oid == pbes2::PBKDF2_OID {
+                // PBKDF2-params: salt, iterationCount, keyLength OPTIONAL, prf DEFAULT SHA1.
+                let prf = kdf
+                    .parameters
+                    .and_then(|p| p.to_der().ok())
+                    .and_then(|d| pbkdf2_prf_oid(&d))
+                    .map(|o| oid_name(&o))
+                    .unwrap_or_else(|| "HMAC-SHA1".into());
+                kdf_name = format!("PBKDF2-{prf}");
+            }
+            Ok((kdf_name, oid_name(&enc.oid)))
+        })
+        .ok()?;
+    Some((kdf, cipher))
+}
+
+fn pbkdf2_prf_oid(der: &[u8]) -> Option<ObjectIdentifier> {
+    let mut r = SliceReader::new(der).ok()?;
+    r.sequence(|r| {
+        let _salt = der::asn1::AnyRef::decode(r)?;
+        let _iterations = der::asn1::AnyRef::decode(r)?;
+        let mut prf = None;
+        while !r.is_finished() {
+            let any = der::asn1::AnyRef::decode(r)?;
+            if any.tag() == der::Tag::Sequence {
+                prf = any
+                    .decode_as::<AlgorithmIdentifierRef<'_>>()
+                    .ok()
+                    .map(|a| a.oid);
+            }
+        }
+        Ok(prf)
+    })
+    .ok()
+    .flatten()
+}
+
+fn pbe_scheme<'a>(
+    alg: AlgorithmIdentifierRef<'a>,
+    name: &'static str,
+    cipher: Option<CbcCipher>,
+) -> std::result::Result<Scheme<'a>, String> {
+    let damaged = || format!("damaged encrypted PKCS#8 key: invalid {name} parameters");
+    let params = alg.parameters.ok_or_else(damaged)?;
+    let (salt, iterations) = params
+        .decode_as::<PbeParams<'_>>()
+        .map(|p| (p.salt, p.iterations))
+        .map_err(|_| damaged())?;
+    let pkcs5_v15 = alg.oid.to_string().starts_with("1.2.840.113549.1.5.");
+    Ok(match cipher {
+        Some(cipher) if (1..=MAX_PKCS12_ITERATIONS).contains(&iterations) => Scheme::Pkcs12 {
+            name,
+            cipher,
+            salt,
+            iterations,
+        },
+        Some(_) => Scheme::Unsupported {
+            description: format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations"),
+            reason: format!(
+                "damaged encrypted PKCS#8 key: {iterations} iterations is out of range for {name}"
+            ),
+        },
+        None => {
+            let description = if pkcs5_v15 {
+                format!("PKCS#8 PBES1 {name}, {iterations} iterations")
+            } else {
+                format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
+            };
+            let why = if pkcs5_v15 {
+                "PKCS#5 v1.5 schemes have no maintained Rust implementation and their 56/64-bit keys give no real protection"
+            } else {
+                "RC2 and RC4 PKCS#12 schemes are obsolete and have no maintained Rust implementation"
+            };
+            Scheme::Unsupported {
+                reason: format!(
+                    "encrypted with PKCS#8 PBES1 {name}, which certmesh does not support ({why}); \
+                     re-encrypt it first: openssl pkcs8 -topk8 -v2 aes256 -provider legacy -provider default -in FILE -out NEW"
+                ),
+                description,
+            }
+        }
+    })
+}
+
+/// `PBEParameter` / `pkcs-12PbeParams`: `SEQUENCE { salt OCTET STRING, iterations INTEGER }`.
+struct PbeParams<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+}
+
+impl<'a> der::DecodeValue<'a> for PbeParams<'a> {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            let salt = OctetStringRef::decode(r)?.as_bytes();
+            let iterations = u32::decode(r)?;
+            Ok(PbeParams { salt, iterations })
+        })
+    }
+}
+
+impl der::FixedTag for PbeParams<'_> {
+    const TAG: der::Tag = der::Tag::Sequence;
+}
+
+fn describe_pbes2(p: &pbes2::Parameters<'_>) -> String {
+    let cipher = match p.encryption {
+        pbes2::EncryptionScheme::Aes128Cbc { .. } => "AES-128-CBC",
+        pbes2::EncryptionScheme::Aes192Cbc { .. } => "AES-192-CBC",
+        pbes2::EncryptionScheme::Aes256Cbc { .. } => "AES-256-CBC",
+        pbes2::EncryptionScheme::DesEde3Cbc { .. } => "DES-EDE3-CBC",
+        pbes2::EncryptionScheme::DesCbc { .. } => "DES-CBC",
+        _ => "(unknown cipher)",
+    };
+    match &p.kdf {
+        Kdf::Pbkdf2(k) => {
+            let prf = match k.prf {
+                Pbkdf2Prf::HmacWithSha1 => "SHA1",
+                Pbkdf2Prf::HmacWithSha224 => "SHA224",
+                Pbkdf2Prf::HmacWithSha256 => "SHA256",
+                Pbkdf2Prf::HmacWithSha384 => "SHA384",
+                Pbkdf2Prf::HmacWithSha512 => "SHA512",
+                _ => "(unknown)",
+            };
+            format!(
+                "PKCS#8 PBES2 PBKDF2-HMAC-{prf} {cipher}, {} iterations",
+                k.iteration_count
+            )
+        }
+        Kdf::Scrypt(s) => format!(
+            "PKCS#8 PBES2 scrypt (N=2^{}, r={}, p={}) {cipher}",
+            s.cost_parameter.trailing_zeros(),
+            s.block_size,
+            s.parallelization
+        ),
+        _ => format!("PKCS#8 PBES2 (unknown KDF) {cipher}"),
+    }
+}
+
+/// Encrypts `PrivateKeyInfo` DER as PBES2 with PBKDF2-HMAC-SHA256 and `cipher`, returning
+/// `EncryptedPrivateKeyInfo` DER.
+pub(crate) fn encrypt(
+    pkcs8_der: &[u8],
+    pass: &Secret,
+    cipher: Cipher,
+    iterations: u32,
+) -> Result<Vec<u8>> {
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;
+    aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Crypto("no randomness".into()))?;
+    if !(MIN_PBKDF2_ITERATIONS..=Pbkdf2Params::MAX_ITERATION_COUNT).contains(&iterations) {
+        return Err(Error::Usage(format!(
+            "PBKDF2 iteration count {iterations} is out of range ({MIN_PBKDF2_ITERATIONS} to {})",
+            Pbkdf2Params::MAX_ITERATION_COUNT
+        )));
+    }
+    let kdf: Kdf<'_> = Pbkdf2Params::hmac_with_sha256(iterations, &salt)
+        .map_err(|_| {
+            Error::Usage(format!(
+                "PBKDF2 iteration count {iterations} is out of range"
+            ))
+        })?
+        .into();
+    let iv8: [u8; 8] = [iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7]];
+    let encryption = match cipher {
+        Cipher::Aes256 => pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+        Cipher::Aes128 => pbes2::EncryptionScheme::Aes128Cbc { iv: &iv },
+        Cipher::Des3 => pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 },
+    };
+    let params = pbes2::Parameters { kdf, encryption };
+    let ct = params
+        .encrypt(pass.as_bytes(), pkcs8_der)
+        .map_err(|e| Error::Crypto(format!("key encryption failed: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: params.into(),
+        encrypted_data: &ct,
+    };
+    info.to_der()
+        .map_err(|e| Error::Crypto(format!("encoding encrypted PKCS#8 failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pbes2_round_trip_and_description() {
+        let pass = Secret::new("pw".into());
+        let der = encrypt(b"0123456789abcdef-plaintext", &pass, Cipher::Des3, 1000).unwrap();
+        let k = EncryptedKey::parse(&der).unwrap();
+        assert_eq!(
+            k.describe(),
+            "PKCS#8 PBES2 PBKDF2-HMAC-SHA256 DES-EDE3-CBC, 1000 iterations"
+        );
+        assert!(k.unsupported_reason().is_none());
+        assert_eq!(
+            k.decrypt(&pass).ok().unwrap().as_slice(),
+            b"0123456789abcdef-plaintext"
+        );
+        let wrong = Secret::new("nope".into());
+        let failures = (0..5)
+            .filter(|_| matches!(k.decrypt(&wrong), Err(DecryptError::BadPadding)))
+            .count();
+        assert_eq!(failures, 5);
+    }
+
+    #[test]
+    fn damaged_input_is_reported() {
+        let pass = Secret::new("pw".into());
+        let der = encrypt(b"plaintext", &pass, Cipher::Aes256, 1000).unwrap();
+        let err = EncryptedKey::parse(&der[..der.len() - 5]).err().unwrap();
+        assert!(err.starts_with("damaged encrypted PKCS#8 key"), "{err}");
+    }
+}

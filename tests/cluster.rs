@@ -1,0 +1,467 @@
+//! `certmesh cluster plan|apply`: manifests, trust models, idempotence, and real nginx
+//! members talking mutual TLS to each other with the files certmesh wrote.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use support::nginx::Nginx;
+use support::openssl::{openssl, verify};
+use support::{certmesh, mode, run, run_with_timeout, tempdir, Run};
+
+fn apply(manifest: &Path, out: &Path) -> Run {
+    run(certmesh()
+        .args(["cluster", "apply"])
+        .arg(manifest)
+        .arg("--out")
+        .arg(out))
+}
+
+fn mesh_manifest(members: &[&str]) -> String {
+    let mut m =
+        String::from("name = \"mesh-demo\"\ntrust = \"mesh\"\n\n[defaults]\nprofile = \"nginx\"\n");
+    for name in members {
+        m.push_str(&format!("\n[[member]]\nname = \"{name}\"\ndns = [\"{name}.cluster.test\"]\nip = [\"127.0.0.1\"]\n"));
+    }
+    m
+}
+
+/// GET `path` from the member on `port` as `host`, presenting `cert`/`key`.
+fn get(port: u16, ca: &Path, host: &str, cert: &Path, key: &Path, path: &str) -> Run {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-servername",
+        host,
+        "-verify_return_error",
+        "-verify_hostname",
+        host,
+        "-ign_eof",
+    ])
+    .arg("-CAfile")
+    .arg(ca)
+    .arg("-cert")
+    .arg(cert)
+    .arg("-key")
+    .arg(key);
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    run_with_timeout(&mut cmd, Some(req.as_bytes()), Duration::from_secs(10))
+}
+
+/// nginx directives for a member: require client certificates signed by a trusted
+/// signer, answer /whoami, and proxy /to-X to other members with mutual TLS.
+fn member_conf(dir: &Path, name: &str, upstreams: &[(&str, u16)]) -> String {
+    let f = |n: &str| dir.join(n).display().to_string();
+    let mut conf = format!(
+        "ssl_client_certificate {trust};\nssl_verify_client on;\nlocation = /whoami {{ return 200 \"{name}\\n\"; }}\n",
+        trust = f("trust.pem")
+    );
+    for (peer, port) in upstreams {
+        conf.push_str(&format!(
+            "location = /to-{peer} {{\n proxy_pass https://127.0.0.1:{port}/whoami;\n proxy_ssl_certificate {cert};\n proxy_ssl_certificate_key {key};\n proxy_ssl_trusted_certificate {trust};\n proxy_ssl_verify on;\n proxy_ssl_server_name on;\n proxy_ssl_name {peer}.cluster.test;\n}}\n",
+            cert = f("fullchain.pem"),
+            key = f("privkey.pem"),
+            trust = f("trust.pem"),
+        ));
+    }
+    conf
+}
+
+#[test]
+fn mesh_members_trust_each_other_over_mutual_tls() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, mesh_manifest(&["a", "b", "c"])).unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+
+    // Every truststore holds exactly the three signers; every member's certificate
+    // verifies against every other member's bundle.
+    for m in ["a", "b", "c"] {
+        let bundle = fs::read_to_string(out.join(m).join("trust.pem")).unwrap();
+        assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 3, "{m}");
+        assert_eq!(mode(&out.join(m).join("privkey.pem")), 0o600);
+        for other in ["a", "b", "c"] {
+            let r = verify(
+                &out.join(other).join("trust.pem"),
+                None,
+                &out.join(m).join("fullchain.pem"),
+                &["-verify_hostname", &format!("{m}.cluster.test")],
+            );
+            assert!(r.success(), "{m} against {other}'s truststore: {r:?}");
+        }
+    }
+
+    // c, then b proxying to c, then a proxying to b and c: each pair once, both ways
+    // verified (server certificate by the caller, client certificate by the callee).
+    let d = |m: &str| out.join(m);
+    let c = Nginx::serve_with(
+        &d("c").join("fullchain.pem"),
+        &d("c").join("privkey.pem"),
+        &member_conf(&d("c"), "c", &[]),
+    );
+    let b = Nginx::serve_with(
+        &d("b").join("fullchain.pem"),
+        &d("b").join("privkey.pem"),
+        &member_conf(&d("b"), "b", &[("c", c.port())]),
+    );
+    let a = Nginx::serve_with(
+        &d("a").join("fullchain.pem"),
+        &d("a").join("privkey.pem"),
+        &member_conf(&d("a"), "a", &[("b", b.port()), ("c", c.port())]),
+    );
+    let call = |port: u16, host: &str, as_member: &str, path: &str| {
+        get(
+            port,
+            &d(as_member).join("trust.pem"),
+            host,
+            &d(as_member).join("fullchain.pem"),
+            &d(as_member).join("privkey.pem"),
+            path,
+        )
+    };
+    for (port, host, path, expect) in [
+        (a.port(), "a.cluster.test", "/to-b", "b\n"),
+        (a.port(), "a.cluster.test", "/to-c", "c\n"),
+        (b.port(), "b.cluster.test", "/to-c", "c\n"),
+    ] {
+        let r = call(port, host, "a", path);
+        assert!(
+            r.stdout.contains("HTTP/1.1 200") && r.stdout.contains(&format!("\r\n\r\n{expect}")),
+            "{host}{path}: {r:?}\n{}\n{}\n{}",
+            a.logs(),
+            b.logs(),
+            c.logs()
+        );
+    }
+
+    // Remove c from the cluster: a's and b's truststores drop c's signer, and a new a
+    // refuses to talk to the old c.
+    fs::write(&manifest, mesh_manifest(&["a", "b"])).unwrap();
+    apply(&manifest, &out).assert_success();
+    assert_eq!(
+        fs::read_to_string(d("a").join("trust.pem"))
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2
+    );
+    drop(a);
+    let a = Nginx::serve_with(
+        &d("a").join("fullchain.pem"),
+        &d("a").join("privkey.pem"),
+        &member_conf(&d("a"), "a", &[("b", b.port()), ("c", c.port())]),
+    );
+    let r = call(a.port(), "a.cluster.test", "a", "/to-b");
+    assert!(r.stdout.contains("HTTP/1.1 200"), "{r:?}");
+    let r = call(a.port(), "a.cluster.test", "a", "/to-c");
+    assert!(
+        r.stdout.contains("HTTP/1.1 502"),
+        "c's signer is no longer trusted: {r:?}"
+    );
+}
+
+fn mtimes(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
+    let mut out = BTreeMap::new();
+    for (rel, bytes) in support::snapshot(dir) {
+        if rel.file_name().is_some_and(|n| n == ".lock") {
+            continue;
+        }
+        let t = fs::metadata(dir.join(&rel)).unwrap().modified().unwrap();
+        out.insert(rel, (bytes, t));
+    }
+    out
+}
+
+#[test]
+fn a_second_apply_changes_nothing_and_a_new_member_changes_only_what_it_must() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, mesh_manifest(&["a", "b", "c"])).unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+    let before = mtimes(&out);
+    let r = apply(&manifest, &out);
+    r.assert_success();
+    assert!(r.stdout.contains("nothing to do"), "{r:?}");
+    assert_eq!(mtimes(&out), before, "a second apply wrote something");
+    let plan = run(certmesh()
+        .args(["cluster", "plan"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(v["changed"], false, "{plan:?}");
+
+    // A fourth member: its own files, its signer, and the others' truststores.
+    fs::write(&manifest, mesh_manifest(&["a", "b", "c", "d"])).unwrap();
+    let plan = run(certmesh()
+        .args(["cluster", "plan"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    plan.assert_success();
+    assert!(
+        plan.stdout.contains("d (nginx): certificate to issue"),
+        "{plan:?}"
+    );
+    assert_eq!(mtimes(&out), before, "plan wrote something");
+    apply(&manifest, &out).assert_success();
+    let after = mtimes(&out);
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, _)| k.display().to_string())
+        .filter(|k| !k.starts_with("pki/signers/d/") && !k.starts_with("d/"))
+        .collect();
+    assert_eq!(changed, ["a/trust.pem", "b/trust.pem", "c/trust.pem"]);
+    assert!(
+        after.keys().any(|k| k.starts_with("d/"))
+            && after.keys().any(|k| k.starts_with("pki/signers/d/"))
+    );
+
+    // Changing a member's names renews only that member.
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "dns = [\"b.cluster.test\"]",
+        "dns = [\"b.cluster.test\", \"b2.cluster.test\"]",
+    );
+    fs::write(&manifest, text).unwrap();
+    let r = apply(&manifest, &out);
+    r.assert_success();
+    assert!(
+        r.stdout
+            .contains("b (nginx): certificate renewed (names changed"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("a (nginx): certificate kept; files unchanged"),
+        "{r:?}"
+    );
+    let san = openssl(&[
+        "x509",
+        "-in",
+        out.join("b/fullchain.pem").to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ])
+    .stdout;
+    assert!(san.contains("b2.cluster.test"), "{san}");
+}
+
+#[test]
+fn shared_ca_signs_every_member_and_every_truststore_holds_it() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(
+        &manifest,
+        r#"name = "shared"
+[ca]
+name = "Shared Cluster CA"
+intermediate = true
+[defaults]
+profile = "apache-httpd"
+key = "rsa2048"
+[[member]]
+name = "lb"
+dns = ["lb.cluster.test"]
+[[member]]
+name = "n1"
+dns = ["n1.cluster.test"]
+profile = "haproxy"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+    let root = out.join("pki/ca/ca/root/cert.pem");
+    for bundle in [out.join("lb/ca-bundle.crt"), out.join("n1/ca.pem")] {
+        assert_eq!(
+            fs::read_to_string(&bundle).unwrap(),
+            fs::read_to_string(&root).unwrap()
+        );
+    }
+    // Apache: server.crt is leaf + intermediate; the machine file is cert + PKCS#1 key.
+    let server = out.join("lb/server.crt");
+    assert_eq!(
+        fs::read_to_string(&server)
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2
+    );
+    verify(
+        &root,
+        Some(&server),
+        &server,
+        &["-verify_hostname", "lb.cluster.test"],
+    )
+    .assert_success();
+    let machine = fs::read_to_string(out.join("lb/proxy-machine.pem")).unwrap();
+    assert!(
+        machine.contains("BEGIN CERTIFICATE") && machine.contains("BEGIN RSA PRIVATE KEY"),
+        "{machine}"
+    );
+    assert_eq!(mode(&out.join("lb/proxy-machine.pem")), 0o600);
+    openssl(&[
+        "rsa",
+        "-in",
+        out.join("lb/proxy-machine.pem").to_str().unwrap(),
+        "-check",
+        "-noout",
+    ])
+    .assert_success();
+    // HAProxy: one file with the chain and the key.
+    let combined = fs::read_to_string(out.join("n1/haproxy.pem")).unwrap();
+    assert_eq!(combined.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(combined.contains("BEGIN PRIVATE KEY"));
+}
+
+#[test]
+fn invalid_manifests_name_the_line() {
+    let dir = tempdir();
+    let good = mesh_manifest(&["a", "b"]);
+    let cases = [
+        (
+            good.replace("trust = \"mesh\"", "trust = \"mesh\"\ncolour = \"red\""),
+            ":3:",
+            "colour",
+        ),
+        (
+            good.replace("name = \"b\"", "name = \"a\""),
+            ":13:",
+            "duplicate member 'a'",
+        ),
+        (
+            good.replace("profile = \"nginx\"", "profile = \"nginy\""),
+            ":8:",
+            "unknown profile 'nginy'",
+        ),
+        (
+            good.replace(
+                "ip = [\"127.0.0.1\"]\n\n[[member]]\nname = \"b\"",
+                "ip = [\"127.0.0.300\"]\n\n[[member]]\nname = \"b\"",
+            ),
+            ":10:",
+            "invalid IP address",
+        ),
+        (
+            good.replace("dns = [\"b.cluster.test\"]", "dns = [\"b cluster\"]"),
+            ":13:",
+            "invalid DNS name",
+        ),
+    ];
+    for (text, line, expect) in cases {
+        let manifest = dir.path().join("bad.toml");
+        fs::write(&manifest, &text).unwrap();
+        let out = dir.path().join("out");
+        let r = apply(&manifest, &out);
+        assert_eq!(r.status, 1, "{text}\n{r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+        assert!(
+            r.stderr.contains(&format!("bad.toml{line}")),
+            "{expect}: {r:?}"
+        );
+        assert!(r.stderr.contains(expect), "{r:?}");
+        assert!(!out.exists(), "nothing is written for a bad manifest");
+    }
+}
+
+#[test]
+fn status_compares_truststores_with_what_they_should_hold() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, mesh_manifest(&["a", "b", "c"])).unwrap();
+    let out = dir.path().join("out");
+    let status = || {
+        let r = run(certmesh()
+            .args(["cluster", "status"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json"));
+        r.assert_success();
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let v = status();
+    assert!(v[0]["certificate"].is_null(), "nothing applied yet: {v}");
+    apply(&manifest, &out).assert_success();
+    let v = status();
+    for m in v.as_array().unwrap() {
+        assert!(
+            m["certificate"]["days_left"].as_i64().unwrap() >= 364,
+            "{m}"
+        );
+        assert_eq!(
+            m["truststores"][0]["missing"].as_array().unwrap().len(),
+            0,
+            "{m}"
+        );
+        assert_eq!(
+            m["truststores"][0]["unexpected"].as_array().unwrap().len(),
+            0,
+            "{m}"
+        );
+    }
+    // Someone edits b's truststore by hand: c's signer goes, a stranger comes in.
+    let stranger = dir.path().join("stranger");
+    run(certmesh()
+        .arg("--home")
+        .arg(&stranger)
+        .args(["ca", "init", "--name", "Stranger CA"]))
+    .assert_success();
+    let bundle = fs::read_to_string(out.join("b/trust.pem")).unwrap();
+    let blocks: Vec<&str> = bundle
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .collect();
+    let edited = format!(
+        "{}{}{}",
+        blocks[0],
+        blocks[1],
+        fs::read_to_string(stranger.join("ca/root/cert.pem")).unwrap()
+    );
+    fs::write(out.join("b/trust.pem"), edited).unwrap();
+    let v = status();
+    let b = &v[1]["truststores"][0];
+    assert_eq!(
+        b["missing"],
+        serde_json::json!(["CN=mesh-demo CA c"]),
+        "{b}"
+    );
+    assert_eq!(
+        b["unexpected"],
+        serde_json::json!(["CN=Stranger CA"]),
+        "{b}"
+    );
+    let text = run(certmesh()
+        .args(["cluster", "status"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    assert!(
+        text.stdout.contains("b (nginx): CN=b.cluster.test expires"),
+        "{text:?}"
+    );
+    assert!(
+        text.stdout
+            .contains("trust.pem: missing CN=mesh-demo CA c, unexpected CN=Stranger CA"),
+        "{text:?}"
+    );
+    // apply repairs it.
+    apply(&manifest, &out).assert_success();
+    assert_eq!(
+        status()[1]["truststores"][0]["missing"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
