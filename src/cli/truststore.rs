@@ -8,6 +8,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use certmesh::keystore::detect::{detect, StoreFormat};
 use certmesh::keystore::jks::{now_millis, EntryBody, Flavor, Integrity, KeyStore};
 use certmesh::keystore::storefile::StoreFile;
+use certmesh::keystore::trust::{import_certs, ImportOptions, Outcome};
 use certmesh::pass::Secret;
 use certmesh::x509::{colon_hex, read_certs, rfc3339, sha256};
 use certmesh::{Error, Result};
@@ -238,68 +239,36 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         }
     };
 
-    let now = now_millis();
+    let opts = ImportOptions {
+        replace: a.replace,
+        force_duplicate: a.force_duplicate,
+    };
+    let outcomes = import_certs(&mut ks, &a.store, &a.alias, &certs, opts, now_millis())?;
     let mut added = Vec::new();
-    for (i, der) in certs.into_iter().enumerate() {
-        let alias = if i == 0 {
-            a.alias.clone()
-        } else {
-            format!("{}-{}", a.alias, i + 1)
-        };
-        let facts = cert_facts(&der);
-        if let Some(e) = ks.get(&alias) {
-            match &e.body {
-                EntryBody::TrustedCert(c) if c.der == der => {
-                    ctx.say(format!(
-                        "'{}' already holds this certificate ({}); nothing to change for it",
-                        e.alias, facts.subject
-                    ));
-                    continue;
-                }
-                EntryBody::TrustedCert(_) if a.replace => {}
-                EntryBody::TrustedCert(_) => {
-                    return Err(Error::Refused(format!(
-                        "{}: alias '{}' already holds a different certificate; add --replace to replace it",
-                        a.store.display(),
-                        e.alias
-                    )))
-                }
-                other => {
-                    return Err(Error::Refused(format!(
-                        "{}: alias '{}' is a {}, not a trusted certificate; not replaced",
-                        a.store.display(),
-                        e.alias,
-                        other.type_name()
-                    )))
-                }
-            }
-        }
-        let others: Vec<String> = ks
-            .aliases_with_cert(&der)
-            .into_iter()
-            .filter(|x| !x.eq_ignore_ascii_case(&alias))
-            .map(str::to_string)
-            .collect();
-        if !others.is_empty() {
-            if !a.force_duplicate {
-                warn(format!(
-                    "{}: {} is already trusted as '{}'; not added as '{}' (use --force-duplicate to add it anyway)",
-                    a.store.display(),
-                    facts.subject,
-                    others.join("', '"),
-                    alias
-                ));
-                continue;
-            }
-            warn(format!(
-                "{}: {} is also trusted as '{}'",
+    for ((alias, outcome), der) in outcomes.iter().zip(&certs) {
+        let facts = cert_facts(der);
+        match outcome {
+            Outcome::AlreadyPresent => ctx.say(format!(
+                "'{alias}' already holds this certificate ({}); nothing to change for it",
+                facts.subject
+            )),
+            Outcome::DuplicateSkipped { trusted_as } => warn(format!(
+                "{}: {} is already trusted as '{}'; not added as '{alias}' (use --force-duplicate to add it anyway)",
                 a.store.display(),
                 facts.subject,
-                others.join("', '")
-            ));
+                trusted_as.join("', '"),
+            )),
+            Outcome::DuplicateAdded { trusted_as } => {
+                warn(format!(
+                    "{}: {} is also trusted as '{}'",
+                    a.store.display(),
+                    facts.subject,
+                    trusted_as.join("', '")
+                ));
+                added.push((alias.clone(), facts));
+            }
+            Outcome::Added | Outcome::Replaced => added.push((alias.clone(), facts)),
         }
-        ks.set_trusted(&alias, der, now);
-        added.push((alias, facts));
     }
 
     if added.is_empty() {

@@ -4,3 +4,4 @@ pub mod detect;
 pub mod jceks;
 pub mod jks;
 pub mod storefile;
+pub mod trust;
