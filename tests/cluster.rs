@@ -465,3 +465,35 @@ fn status_compares_truststores_with_what_they_should_hold() {
         0
     );
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    let mut text = String::from("name = \"big\"\n[defaults]\nprofile = \"nginx\"\n");
+    for i in 0..10 {
+        text.push_str(&format!(
+            "[[member]]\nname = \"m{i}\"\ndns = [\"m{i}.cluster.test\"]\n"
+        ));
+    }
+    fs::write(&manifest, text).unwrap();
+    let out = dir.path().join("out");
+    let r = run(Command::new("script")
+        .arg("-qec")
+        .arg(format!(
+            "'{}' cluster apply '{}' --out '{}'",
+            env!("CARGO_BIN_EXE_certmesh"),
+            manifest.display(),
+            out.display()
+        ))
+        .arg("/dev/null"));
+    r.assert_success();
+    assert!(r.stdout.contains("generating keys ["), "{r:?}");
+    let out2 = dir.path().join("out2");
+    let r = apply(&manifest, &out2);
+    r.assert_success();
+    assert!(
+        !r.stderr.contains("generating keys") && !r.stdout.contains("generating keys"),
+        "{r:?}"
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use certmesh::cluster::apply::{apply, LeafAction, Options, Report};
+use certmesh::cluster::apply::{apply, LeafAction, Options, Progress, Report};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
 use certmesh::Result;
@@ -81,10 +81,12 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
     let profiles = Profiles::load(&dirs)?;
+    let bar = Bar::new(ctx.quiet || a.json);
     let opts = Options {
         dry_run,
         deploy: a.deploy,
         parallel: a.parallel,
+        progress: &bar,
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;
     if a.json {
@@ -190,4 +192,46 @@ fn status(a: StatusArgs) -> Result<i32> {
         println!("{} ({}): {}", m.name, m.profile, parts.join("; "));
     }
     Ok(0)
+}
+
+/// A progress bar on stderr, shown only on a terminal and only for runs long enough to
+/// need one.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        Bar {
+            bar: indicatif::ProgressBar::hidden(),
+            quiet,
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        use std::io::IsTerminal;
+        if self.quiet || total < 8 || !std::io::stderr().is_terminal() {
+            return;
+        }
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar.set_length(total);
+        self.bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        self.bar.set_message("generating keys");
+    }
+
+    fn step(&self) {
+        self.bar.inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -72,15 +72,36 @@ pub struct Report {
     pub failed: bool,
 }
 
+/// Told about progress through the slow part of a run (key generation and signing), so a
+/// front end can show it; the library itself never prints.
+pub trait Progress: Sync {
+    /// `total` certificates are about to be issued.
+    fn start(&self, total: u64);
+    /// One more is done.
+    fn step(&self);
+    /// All are done.
+    fn finish(&self);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: u64) {}
+    fn step(&self) {}
+    fn finish(&self) {}
+}
+
 /// How to run.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
     /// Compute and report only (`cluster plan`).
     pub dry_run: bool,
     /// Push changed files to members that have a `deploy` section, and reload them.
     pub deploy: bool,
     /// Members deployed at once.
     pub parallel: usize,
+    pub progress: &'a dyn Progress,
 }
 
 /// Runs (or with `dry_run`, plans) the convergence of `manifest` into `out`.
@@ -88,7 +109,7 @@ pub fn apply(
     manifest: &Manifest,
     profiles: &Profiles,
     out: &Path,
-    opts: Options,
+    opts: Options<'_>,
 ) -> Result<Report> {
     let dry_run = opts.dry_run;
     let products = resolve_profiles(manifest, profiles)?;
@@ -170,13 +191,23 @@ pub fn apply(
             }
         }
         // Key generation dominates: do it on every core.
+        let due = wanted
+            .iter()
+            .filter(|(_, _, a)| *a != LeafAction::Keep)
+            .count();
+        opts.progress.start(due as u64);
         let keys: Vec<Result<Option<PrivateKey>>> = wanted
             .par_iter()
             .map(|(_, w, a)| match a {
                 LeafAction::Keep => Ok(None),
-                _ => PrivateKey::generate(w.key).map(Some),
+                _ => {
+                    let k = PrivateKey::generate(w.key).map(Some);
+                    opts.progress.step();
+                    k
+                }
             })
             .collect();
+        opts.progress.finish();
         for ((m, w, _), key) in wanted.iter().zip(keys) {
             if let Some(key) = key? {
                 let id = store_of(m);

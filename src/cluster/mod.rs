@@ -2,4 +2,5 @@ pub mod apply;
 pub mod deploy;
 pub mod manifest;
 pub mod profile;
+pub mod secrets;
 pub mod status;

@@ -182,7 +182,7 @@ mod tests {
             "EC P-256 private key, PKCS#8 PEM, not encrypted"
         );
         let json = serde_json::to_value(&info).unwrap();
-        assert_eq!(json["type"], "EC");
+        assert_eq!(json["key_type"], "EC");
         assert_eq!(json["encoding"], "PEM");
     }
 }
