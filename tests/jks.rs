@@ -852,6 +852,31 @@ fn duplicate_and_conflicting_aliases() {
     let listed = keytool_list(&fresh, "changeit", "JKS");
     assert_eq!(listed.keys().collect::<Vec<_>>(), ["b", "b-2"]);
 
+    // --type must agree with the content.
+    let snap = snapshot(dir.path());
+    let r = import(
+        &fresh,
+        "c",
+        &issued(&home, "chain.pem"),
+        &pw,
+        &["--type", "jceks"],
+    );
+    r.assert_failure();
+    assert!(r.stderr.contains("is a JKS keystore"), "{r:?}");
+    assert_eq!(snapshot(dir.path()), snap);
+    // A new JCEKS store is one keytool reads.
+    let jceks = dir.path().join("new.jceks");
+    import(
+        &jceks,
+        "ca",
+        &issued(&home, "ca.pem"),
+        &pw,
+        &["--create", "--type", "jceks"],
+    )
+    .assert_success();
+    let listed = keytool_list(&jceks, "changeit", "JCEKS");
+    assert_eq!(listed["ca"].1, fingerprint(&issued(&home, "ca.pem")));
+    fs::remove_file(&jceks).unwrap();
     // Listing without a password warns that integrity was not checked.
     let r = run(certmesh().args(["truststore", "list", "--store", s(&fresh)]));
     r.assert_success();

@@ -725,6 +725,31 @@ mod tests {
     }
 
     #[test]
+    fn jceks_secret_key_that_cannot_be_walked_is_refused() {
+        let mut d = Vec::new();
+        d.extend_from_slice(&JCEKS_MAGIC.to_be_bytes());
+        d.extend_from_slice(&2u32.to_be_bytes());
+        d.extend_from_slice(&1u32.to_be_bytes());
+        d.extend_from_slice(&3u32.to_be_bytes());
+        d.extend_from_slice(&[0, 1, b's']);
+        d.extend_from_slice(&0i64.to_be_bytes());
+        // A serialization stream holding an exception object: not something to guess at.
+        d.extend_from_slice(&[0xac, 0xed, 0x00, 0x05, 0x7b]);
+        d.extend_from_slice(&[0u8; DIGEST_LEN]);
+        let e = KeyStore::parse(Path::new("s.jceks"), &d, None).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("s.jceks: JCEKS keystore, entry 1: alias 's' is a secret key"),
+            "{msg}"
+        );
+        assert!(msg.contains("refusing to read or rewrite"), "{msg}");
+        // A JKS file cannot hold one at all.
+        d[..4].copy_from_slice(&JKS_MAGIC.to_be_bytes());
+        let e = KeyStore::parse(Path::new("s.jks"), &d, None).unwrap_err();
+        assert!(e.to_string().contains("unknown entry type 3"), "{e}");
+    }
+
+    #[test]
     fn huge_counts_do_not_allocate() {
         let mut d = Vec::new();
         d.extend_from_slice(&JKS_MAGIC.to_be_bytes());
