@@ -329,6 +329,35 @@ fn keystore_create_with_separate_key_password() {
     let r = java_probe(&["getkey", "JKS", s(&out), "storepass", "tomcat", "storepass"]);
     r.assert_failure();
 
+    // An existing file is replaced only with --force; a world-readable one loses that.
+    let create = |extra: &[&str]| {
+        run(certmesh()
+            .args([
+                "keystore",
+                "create",
+                "--cert",
+                s(&issued(&home, "cert.pem")),
+            ])
+            .args(["--key", s(&issued(&home, "key.pem")), "--out", s(&out)])
+            .args(["--type", "jks", "--alias", "again", "--storepass"])
+            .arg(format!("file:{}", s(&sp)))
+            .args(extra))
+    };
+    let r = create(&[]);
+    r.assert_failure();
+    assert!(r.stderr.contains("--force"), "{r:?}");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o644)).unwrap();
+    let r = create(&["--force"]);
+    r.assert_success();
+    assert_eq!(mode(&out), 0o640, "{r:?}");
+    assert!(r.stderr.contains("holds a private key"), "{r:?}");
+    assert_eq!(
+        keytool_list(&out, "storepass", "JKS")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["again"]
+    );
+
     // A key that is not the certificate's is refused before anything is written.
     let other = ca_with_n1(dir.path(), "other");
     let bad = dir.path().join("bad.jks");

@@ -229,8 +229,16 @@ fn write_key_store(
     ks.set_private_key(alias, key.pkcs8_der(), chain, &keypass, now_millis())?;
     let bytes = ks.to_bytes(&storepass)?;
     match existing {
-        Some(f) => {
+        Some(mut f) => {
             let b = f.backup()?;
+            let old_mode = f.mode();
+            if f.restrict_others() {
+                warn(format!(
+                    "{}: was mode {old_mode:o}; now {:o}, since it holds a private key",
+                    out.display(),
+                    f.mode()
+                ));
+            }
             f.replace(&bytes)?;
             ctx.say(format!(
                 "previous {} kept as {}",

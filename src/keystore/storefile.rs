@@ -86,6 +86,20 @@ impl StoreFile {
         )))
     }
 
+    /// The file's permission bits.
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// Takes away access for others from the replacement (not from the backup, which is
+    /// the old content): a file that now holds a private key must not stay
+    /// world-readable. Returns whether anything was taken away.
+    pub fn restrict_others(&mut self) -> bool {
+        let before = self.mode;
+        self.mode &= !0o007;
+        before != self.mode
+    }
+
     /// Copies the current content to `FILE.bak-<UTC timestamp>` (same mode) and returns
     /// that path. Called only once the new content is ready, so a refused edit leaves no
     /// backup behind.
