@@ -153,23 +153,36 @@ public class JksProbe {
 }
 "#;
 
-/// The probe compiled once per test run into the target's temporary directory.
+/// The probe, compiled once into the target's temporary directory under a name that
+/// depends on its source (so a changed probe is recompiled, and runs do not pile up).
 fn probe_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("jks-probe-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("JksProbe.java"), PROBE).unwrap();
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        PROBE.hash(&mut h);
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = base.join(format!("jks-probe-{:016x}", h.finish()));
+        if dir.join("JksProbe.class").exists() {
+            return dir;
+        }
+        let build = base.join(format!("jks-probe-build-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&build);
+        fs::create_dir_all(&build).unwrap();
+        fs::write(build.join("JksProbe.java"), PROBE).unwrap();
         let r = run_with_timeout(
             Command::new("javac")
                 .arg("-d")
-                .arg(&dir)
-                .arg(dir.join("JksProbe.java")),
+                .arg(&build)
+                .arg(build.join("JksProbe.java")),
             None,
             JAVA_TIMEOUT,
         );
         r.assert_success();
+        // Another test process may have won the race; either copy will do.
+        if fs::rename(&build, &dir).is_err() {
+            let _ = fs::remove_dir_all(&build);
+        }
         dir
     })
 }
@@ -292,6 +305,47 @@ print(pk.is_decrypted(), pk.pkey_pkcs8 == base64.b64decode(pem), len(pk.cert_cha
     let _ = child.kill();
     let _ = child.wait();
     assert!(handshake_ok(&r), "{r:?}");
+}
+
+#[test]
+fn export_jks_for_every_key_type_gives_java_the_same_key() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "T"]).assert_success();
+    let pw = passfile(dir.path(), "changeit");
+    for key in ["p384", "ed25519", "rsa2048"] {
+        let name = format!("n-{key}");
+        cm(
+            &home,
+            &["issue", &name, "--dns", "n.example.com", "--key", key],
+        )
+        .assert_success();
+        let out = dir.path().join(format!("{key}.jks"));
+        cm(
+            &home,
+            &[
+                "export",
+                "jks",
+                &name,
+                "--out",
+                s(&out),
+                "--storepass",
+                &format!("file:{}", s(&pw)),
+            ],
+        )
+        .assert_success();
+        let r = java_probe(&["getkey", "JKS", s(&out), "changeit", &name, "changeit"]);
+        r.assert_success();
+        let pkcs8 = fs::read_to_string(home.join("issued").join(&name).join("key.pem")).unwrap();
+        let b64: String = pkcs8.lines().filter(|l| !l.starts_with("-----")).collect();
+        let java_hex = r.stdout.split_whitespace().nth(2).unwrap().to_string();
+        let r = run(Command::new("python3").args([
+            "-c",
+            "import base64,sys; print(base64.b64decode(sys.argv[1]).hex())",
+            &b64,
+        ]));
+        assert_eq!(java_hex, r.stdout.trim(), "{key}");
+    }
 }
 
 #[test]
