@@ -220,9 +220,7 @@ fn write_key_store(
         Some(s) => secret::obtain(Some(s), "key password", "--keypass", true)?,
         None => storepass.clone(),
     };
-    if storepass.expose().chars().count() < 6 {
-        warn("keytool refuses store passwords shorter than 6 characters; Java itself accepts them");
-    }
+    super::truststore::warn_short_storepass(&storepass);
     let facts = cert_facts(&chain[0]);
     let n = chain.len();
     let mut ks = KeyStore::new(Flavor::Jks);

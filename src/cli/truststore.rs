@@ -173,6 +173,14 @@ pub fn flavor_of(path: &Path, data: &[u8], want: TypeArg) -> Result<Flavor> {
     Ok(flavor)
 }
 
+/// keytool refuses to make stores with passwords under 6 characters (Java itself does
+/// not mind), so a store made with one may surprise the operator later.
+pub fn warn_short_storepass(pass: &Secret) {
+    if pass.expose().chars().count() < 6 {
+        warn("keytool refuses store passwords shorter than 6 characters; Java itself accepts them");
+    }
+}
+
 fn storepass(spec: Option<&str>, confirm: bool) -> Result<Secret> {
     secret::obtain(spec, "keystore password", "--storepass", confirm)
 }
@@ -220,10 +228,9 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     };
     let (mut ks, pass) = match &existing {
         Some(f) => {
-            let flavor = flavor_of(&a.store, &f.data, want)?;
+            flavor_of(&a.store, &f.data, want)?;
             let pass = storepass(a.storepass.as_deref(), false)?;
             let (ks, _) = KeyStore::parse(&a.store, &f.data, Some(&pass))?;
-            debug_assert_eq!(ks.flavor, flavor);
             (ks, pass)
         }
         None => {
@@ -232,10 +239,9 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
                 TypeArg::Jceks => Flavor::Jceks,
                 TypeArg::Pkcs12 => return Err(pkcs12_not_yet(&a.store)),
             };
-            (
-                KeyStore::new(flavor),
-                storepass(a.storepass.as_deref(), true)?,
-            )
+            let pass = storepass(a.storepass.as_deref(), true)?;
+            warn_short_storepass(&pass);
+            (KeyStore::new(flavor), pass)
         }
     };
 
