@@ -7,6 +7,7 @@
 
 pub mod ca;
 pub mod cert;
+pub mod check;
 pub mod cluster;
 pub mod duration;
 pub mod error;

@@ -235,3 +235,13 @@ pub fn verify_signature(
         .verify(data, signature)
         .map_err(|_| "the signature does not verify".to_string())
 }
+
+/// A serial number as lower-case hex of its magnitude (no sign octet, no leading zeros),
+/// the form `inspect`, `list` and the inventory all use.
+pub fn serial_hex(raw: &[u8]) -> String {
+    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    if start == raw.len() {
+        return "0".into();
+    }
+    hex::encode(&raw[start..])
+}

@@ -13,8 +13,10 @@
 //! .lock                      held by the run that changes the store
 //! ```
 
+mod renew;
 mod store;
 
+pub use renew::{Problem, RenewReport, Renewed};
 pub use store::{
     AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest, Signed, Signer,
     Store, StoreConfig,

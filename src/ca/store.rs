@@ -412,6 +412,11 @@ impl Store {
         Self::lock_at(&self.home)
     }
 
+    /// Takes the store's lock, waiting for another run to finish.
+    pub fn lock_wait(&self) -> Result<StoreLock> {
+        StoreLock::acquire(&self.home.join(".lock"), true)
+    }
+
     fn lock_at(home: &Path) -> Result<StoreLock> {
         StoreLock::acquire(&home.join(".lock"), false)
     }
@@ -592,7 +597,15 @@ impl Store {
         )?;
         staged.write("ca.pem", root_pem.as_bytes(), PUBLIC)?;
         let backup = if target.exists() {
-            Some(self.backup_dir().join("issued").join(&req.name))
+            // Two replacements within one second get distinct backups.
+            let base = self.backup_dir().join("issued");
+            let mut path = base.join(&req.name);
+            let mut n = 2;
+            while path.exists() {
+                path = base.join(format!("{}.{n}", req.name));
+                n += 1;
+            }
+            Some(path)
         } else {
             None
         };
@@ -798,7 +811,7 @@ fn record_for(
     let mut sans = report.san.dns.clone();
     sans.extend(report.san.ip.iter().cloned());
     Ok(Record {
-        serial: hex::encode(cert.raw_serial()),
+        serial: crate::x509::serial_hex(cert.raw_serial()),
         name: name.to_string(),
         kind: kind.to_string(),
         subject: report.subject,
@@ -807,7 +820,7 @@ fn record_for(
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
         sha256: colon_hex(&sha256(der)),
-        issuer_serial: hex::encode(issuer.raw_serial()),
+        issuer_serial: crate::x509::serial_hex(issuer.raw_serial()),
         paths,
         status: "valid".into(),
     })

@@ -86,6 +86,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         dry_run,
         deploy: a.deploy,
         parallel: a.parallel,
+        wait: false,
         progress: &bar,
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;

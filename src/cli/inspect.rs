@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use certmesh::inspect::{inspect_file, CertReport, CsrReport, Object, Sans};
+use certmesh::inspect::{inspect_bytes, CertReport, CsrReport, Object, Sans};
 use certmesh::Result;
 
 use super::Context;
@@ -20,8 +20,8 @@ pub struct InspectArgs {
     /// Files to describe: certificates, chains and CSRs, PEM or DER.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Passphrase for encrypted keys (only asked for when given: without it, an encrypted
-    /// key is described from its headers).
+    /// Passphrase of encrypted keys and PKCS#12 files (env:VAR, file:PATH, fd:N, stdin,
+    /// pass:TEXT). Keys are described from their headers without it.
     #[arg(long, value_name = "SPEC")]
     pub pass: Option<String>,
     /// Print JSON.
@@ -32,6 +32,11 @@ pub struct InspectArgs {
 pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     let many = a.files.len() > 1;
     for path in &a.files {
+        let data = zeroize::Zeroizing::new(certmesh::fsio::read(path)?);
+        if certmesh::keystore::pkcs12::looks_like_pkcs12(&data) {
+            super::export::inspect_p12(path, &data, a.pass.as_deref(), a.json, many)?;
+            continue;
+        }
         let mut prompt =
             || super::secret::obtain(a.pass.as_deref(), "key passphrase", "--pass", false);
         let pass: Option<certmesh::key::PassPrompt<'_>> = if a.pass.is_some() {
@@ -39,7 +44,7 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
         } else {
             None
         };
-        let report = inspect_file(path, pass)?;
+        let report = inspect_bytes(path, &data, pass)?;
         if a.json {
             if many {
                 println!(

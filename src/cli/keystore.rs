@@ -25,12 +25,6 @@ pub enum KeystoreCommand {
     List(super::truststore::ListArgs),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ExportCommand {
-    /// Write an issued key and its chain as a JKS keystore (one PrivateKeyEntry).
-    Jks(ExportJksArgs),
-}
-
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
   certmesh keystore create --cert node1.crt --key node1.key --chain ca-chain.pem \\
@@ -106,12 +100,6 @@ pub fn run(ctx: &Context, c: KeystoreCommand) -> Result<i32> {
     }
 }
 
-pub fn run_export(ctx: &Context, c: ExportCommand) -> Result<i32> {
-    match c {
-        ExportCommand::Jks(a) => export_jks(ctx, a),
-    }
-}
-
 fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
     match a.store_type.to_ascii_lowercase().as_str() {
         "jks" => {}
@@ -143,7 +131,7 @@ fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
     write_key_store(ctx, &a.out, &a.alias, &key, chain, spec, a.force)
 }
 
-fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
+pub fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
     let dir = ctx.home.join("issued").join(&a.name);
     if !dir.is_dir() {
         return Err(Error::Refused(format!(

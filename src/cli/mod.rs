@@ -2,12 +2,15 @@
 //! cryptography happens here.
 
 mod ca;
+mod check;
 mod cluster;
+mod export;
 mod inspect;
 mod issue;
 mod key;
 mod keystore;
 mod list;
+mod renew;
 mod secret;
 mod sign;
 mod truststore;
@@ -55,6 +58,8 @@ pub enum Command {
     /// Create, extend and show the certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Check expiry and chains for monitoring (Nagios exit codes, Prometheus metrics).
+    Check(check::CheckArgs),
     /// Converge a whole cluster from its manifest.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -62,6 +67,8 @@ pub enum Command {
     Issue(issue::IssueArgs),
     /// Sign a certificate signing request made by another tool.
     Sign(sign::SignArgs),
+    /// Renew what is due (run it from cron).
+    Renew(renew::RenewArgs),
     /// List issued certificates from the inventory.
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
@@ -75,9 +82,9 @@ pub enum Command {
     /// Create and list Java keystores holding a private key and its chain.
     #[command(subcommand)]
     Keystore(keystore::KeystoreCommand),
-    /// Export an issued key and chain for other software.
+    /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
     #[command(subcommand)]
-    Export(keystore::ExportCommand),
+    Export(export::ExportCommand),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -88,15 +95,17 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
+        Command::Check(a) => check::run(&ctx, a),
         Command::Cluster(c) => cluster::run(&ctx, c),
         Command::Issue(a) => issue::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
+        Command::Renew(a) => renew::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
         Command::Truststore(c) => truststore::run(&ctx, c),
         Command::Keystore(c) => keystore::run(&ctx, c),
-        Command::Export(c) => keystore::run_export(&ctx, c),
+        Command::Export(c) => export::run(&ctx, c),
     }
 }
 

@@ -14,14 +14,15 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::deploy::{push, DeployReport, PushFile};
 use super::manifest::{Manifest, Member, TrustModel};
 use super::profile::{Content, ProductProfile, Profiles};
+use super::render::{FileState, Inputs, Material, Planned, State, STATE_FILE};
+use super::secrets::member_password;
 use crate::ca::{CaInit, IntermediateInit, IssueRequest, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
 use crate::fsio::{self, Overwrite, StoreLock, PRIVATE_DIR};
-use crate::key::{read_private_key, Digest, KeyAlg, KeyOutput, PrivateKey, Protection};
+use crate::key::{read_private_key, Digest, KeyAlg, PrivateKey};
 use crate::pass::{PassSource, Secret};
-use crate::x509::to_pem;
 use crate::{Error, Result};
 
 /// Where the cluster's CA stores live inside the output directory.
@@ -101,6 +102,8 @@ pub struct Options<'a> {
     pub deploy: bool,
     /// Members deployed at once.
     pub parallel: usize,
+    /// Wait for another run's lock instead of failing with exit code 75.
+    pub wait: bool,
     pub progress: &'a dyn Progress,
 }
 
@@ -125,7 +128,7 @@ pub fn apply(
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
     let _lock = if out.exists() {
-        Some(StoreLock::acquire(&out.join(".lock"), false)?)
+        Some(StoreLock::acquire(&out.join(".lock"), opts.wait)?)
     } else {
         None
     };
@@ -234,46 +237,38 @@ pub fn apply(
         let product = products[name.as_str()];
         let trust = &trust_of[name.as_str()];
         let dir = out.join(name);
-        let files = match &stores[store_of(m)] {
-            Some(store) if store.home().join("issued").join(name).exists() => {
-                let material = Material::load(store, name)?;
-                render(product, &material, trust)?
+        let store = stores[store_of(m)].as_ref();
+        let material = match store {
+            Some(st) if st.home().join("issued").join(name).exists() => {
+                Some(load_material(st, name)?)
             }
+            _ => None,
+        };
+        let needs_password = product.files.iter().any(|f| {
+            f.content.is_secret()
+                && !matches!(
+                    f.content,
+                    Content::Key | Content::FullchainKey | Content::CertKey
+                )
+        });
+        let password = if needs_password {
+            member_password(m.password.as_deref(), &dir, dry_run)?
+        } else {
+            Secret::new(String::new())
+        };
+        let own_root = match (store, &material) {
+            (Some(_), Some(mat)) => mat.chain.last().cloned().unwrap_or_default(),
             _ => Vec::new(),
         };
-        let mut file_actions = Vec::new();
-        if files.is_empty() {
-            for f in &product.files {
-                file_actions.push(FileAction {
-                    path: f.path.clone(),
-                    action: "create".into(),
-                });
-            }
-        }
-        for OutFile {
-            path: rel,
-            bytes,
-            mode,
-        } in files
-        {
-            let path = dir.join(&rel);
-            let action = match std::fs::read(&path) {
-                Ok(old) if old == *bytes && file_mode(&path) == Some(mode) => "unchanged",
-                Ok(_) => "update",
-                Err(_) => "create",
-            };
-            if action != "unchanged" && !dry_run {
-                fsio::create_dir(
-                    path.parent().expect("inside the member directory"),
-                    PRIVATE_DIR,
-                )?;
-                fsio::write_file(&path, &bytes, mode, Overwrite::Replace)?;
-            }
-            file_actions.push(FileAction {
-                path: rel,
-                action: action.into(),
-            });
-        }
+        let inputs = material.as_ref().map(|material| Inputs {
+            member: name,
+            product,
+            material,
+            trust,
+            own_root: &own_root,
+            password: &password,
+        });
+        let file_actions = write_member_files(&dir, inputs.as_ref(), product, dry_run)?;
         changed |=
             *action != LeafAction::Keep || file_actions.iter().any(|f| f.action != "unchanged");
         reports.push(MemberReport {
@@ -638,76 +633,95 @@ fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction>
     Ok(LeafAction::Keep)
 }
 
-/// A member's issued key and certificates, read from the store.
-struct Material {
-    key: PrivateKey,
-    leaf: Vec<u8>,
-    /// CA certificates above the leaf, issuing first, root last.
-    chain: Vec<Vec<u8>>,
+/// Reads a member's issued key and certificates from its store.
+fn load_material(store: &Store, name: &str) -> Result<Material> {
+    let dir = store.home().join("issued").join(name);
+    let key_path = dir.join("key.pem");
+    let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
+    let key = read_private_key(&key_path, &data, &mut || {
+        Err(Error::Secret("issued keys are not encrypted".into()))
+    })?;
+    let leaf = crate::x509::read_certs(&dir.join("cert.pem"))?.remove(0);
+    let chain = crate::x509::read_certs(&dir.join("chain.pem"))?;
+    Ok(Material { key, leaf, chain })
 }
 
-impl Material {
-    fn load(store: &Store, name: &str) -> Result<Self> {
-        let dir = store.home().join("issued").join(name);
-        let key_path = dir.join("key.pem");
-        let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
-        let key = read_private_key(&key_path, &data, &mut || {
-            Err(Error::Secret("issued keys are not encrypted".into()))
-        })?;
-        let leaf = crate::x509::read_certs(&dir.join("cert.pem"))?.remove(0);
-        let chain = crate::x509::read_certs(&dir.join("chain.pem"))?;
-        Ok(Material { key, leaf, chain })
-    }
-}
-
-/// One rendered file of a member.
-struct OutFile {
-    /// Path inside the member's directory.
-    path: String,
-    bytes: zeroize::Zeroizing<Vec<u8>>,
-    mode: u32,
-}
-
-/// The files of a product profile.
-fn render(
+/// Writes (or with `dry_run`, judges) one member's files; returns what happened to each.
+fn write_member_files(
+    dir: &Path,
+    inputs: Option<&Inputs<'_>>,
     product: &ProductProfile,
-    m: &Material,
-    trust: &[(String, Vec<u8>)],
-) -> Result<Vec<OutFile>> {
-    let pem =
-        |ders: &[&Vec<u8>]| -> String { ders.iter().map(|d| to_pem("CERTIFICATE", d)).collect() };
-    let intermediates: Vec<&Vec<u8>> = m.chain[..m.chain.len() - 1].iter().collect();
-    let mut fullchain = vec![&m.leaf];
-    fullchain.extend(intermediates.iter().copied());
-    let mut out = Vec::new();
+    dry_run: bool,
+) -> Result<Vec<FileAction>> {
+    let Some(inputs) = inputs else {
+        return Ok(product
+            .files
+            .iter()
+            .map(|f| FileAction {
+                path: f.path.clone(),
+                action: "create".into(),
+            })
+            .collect());
+    };
+    let state_path = dir.join(STATE_FILE);
+    let old_state: State = std::fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut state = old_state.clone();
+    let mut actions = Vec::new();
     for f in &product.files {
-        let key_pem = || -> Result<zeroize::Zeroizing<String>> {
-            let bytes = m.key.encode(&KeyOutput {
-                encoding: crate::key::Encoding::Pem,
-                format: f.key_format()?,
-                protection: Protection::None,
-            })?;
-            Ok(zeroize::Zeroizing::new(
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ))
+        let path = dir.join(&f.path);
+        let mode = f.mode()?;
+        let disk = std::fs::read(&path).ok().map(zeroize::Zeroizing::new);
+        let mode_ok = file_mode(&path) == Some(mode);
+        let planned = inputs.plan(f)?;
+        let unchanged = match (&planned, &disk) {
+            (_, None) => false,
+            (Planned::Exact(bytes), Some(d)) => **d == **bytes && mode_ok,
+            (Planned::Randomized { inputs: fp }, Some(d)) => {
+                mode_ok
+                    && old_state.get(&f.path).is_some_and(|s| {
+                        s.inputs == *fp && s.sha256 == hex::encode(crate::x509::sha256(d))
+                    })
+            }
         };
-        let text: zeroize::Zeroizing<String> = match f.content {
-            Content::Key => key_pem()?,
-            Content::CertKey => format!("{}{}", pem(&[&m.leaf]), key_pem()?.as_str()).into(),
-            Content::Cert => pem(&[&m.leaf]).into(),
-            Content::Chain => pem(&m.chain.iter().collect::<Vec<_>>()).into(),
-            Content::Fullchain => pem(&fullchain).into(),
-            Content::FullchainKey => format!("{}{}", pem(&fullchain), key_pem()?.as_str()).into(),
-            Content::Root => pem(&[m.chain.last().expect("chain ends with the root")]).into(),
-            Content::TrustBundle => pem(&trust.iter().map(|(_, d)| d).collect::<Vec<_>>()).into(),
+        let action = match (unchanged, &disk) {
+            (true, _) => "unchanged",
+            (false, Some(_)) => "update",
+            (false, None) => "create",
         };
-        out.push(OutFile {
+        if !unchanged && !dry_run {
+            let bytes = match planned {
+                Planned::Exact(b) => b,
+                Planned::Randomized { inputs: fp } => {
+                    let b = inputs.render(f)?;
+                    state.insert(
+                        f.path.clone(),
+                        FileState {
+                            inputs: fp,
+                            sha256: hex::encode(crate::x509::sha256(&b)),
+                        },
+                    );
+                    b
+                }
+            };
+            fsio::create_dir(
+                path.parent().expect("inside the member directory"),
+                PRIVATE_DIR,
+            )?;
+            fsio::write_file(&path, &bytes, mode, Overwrite::Replace)?;
+        }
+        actions.push(FileAction {
             path: f.path.clone(),
-            bytes: zeroize::Zeroizing::new(text.as_bytes().to_vec()),
-            mode: f.mode()?,
+            action: action.into(),
         });
     }
-    Ok(out)
+    if state != old_state && !dry_run {
+        let json = serde_json::to_vec_pretty(&state).expect("state serializes");
+        fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
+    }
+    Ok(actions)
 }
 
 fn subject_of(der: &[u8]) -> String {

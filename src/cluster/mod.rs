@@ -2,5 +2,6 @@ pub mod apply;
 pub mod deploy;
 pub mod manifest;
 pub mod profile;
+pub mod render;
 pub mod secrets;
 pub mod status;

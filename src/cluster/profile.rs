@@ -32,6 +32,44 @@ pub enum Content {
     Root,
     /// Every signer the member trusts, PEM, one after another in a stable order.
     TrustBundle,
+    /// The other members' signers only (mesh), PEM: what Axway SecureTransport imports.
+    PeerSigners,
+    /// PKCS#12 keystore: the key and its chain (root included) under `alias`.
+    Pkcs12Keystore,
+    /// PKCS#12 truststore: every signer as a Java trusted-certificate entry.
+    Pkcs12Truststore,
+    /// IBM GSKit stash (v1) of the member's keystore password, for IHS `SSLStashfile`.
+    IhsStash,
+    /// A Liberty server.xml snippet: keyStore/trustStore/ssl elements, `{xor}` passwords.
+    LibertyServerXml,
+    /// A WSO2 deployment.toml snippet naming the keystore and truststore.
+    Wso2DeploymentToml,
+}
+
+impl Content {
+    /// True for contents whose bytes differ on every encoding (random salts), which are
+    /// rewritten only when their inputs change.
+    pub fn is_randomized(self) -> bool {
+        matches!(
+            self,
+            Content::Pkcs12Keystore | Content::Pkcs12Truststore | Content::IhsStash
+        )
+    }
+
+    /// True for contents that hold a private key or a password.
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Content::Key
+                | Content::FullchainKey
+                | Content::CertKey
+                | Content::Pkcs12Keystore
+                | Content::Pkcs12Truststore
+                | Content::IhsStash
+                | Content::LibertyServerXml
+                | Content::Wso2DeploymentToml
+        )
+    }
 }
 
 /// One file of a profile.
@@ -45,6 +83,11 @@ pub struct FileSpec {
     pub mode: Option<String>,
     /// For keys: `pkcs8` or `traditional` (PKCS#1 / SEC1).
     pub format: Option<String>,
+    /// Keystore alias; `{member}` stands for the member's name, `{member_lower}` for it in
+    /// lower case. Default: `{member}`.
+    pub alias: Option<String>,
+    /// PKCS#12 encryption: `modern` (default) or `legacy` (3DES/SHA-1 for old Java and IBM).
+    pub compat: Option<String>,
 }
 
 impl FileSpec {
@@ -60,6 +103,20 @@ impl FileSpec {
         }
     }
 
+    /// The alias for `member`.
+    pub fn alias_for(&self, member: &str) -> String {
+        self.alias
+            .as_deref()
+            .unwrap_or("{member}")
+            .replace("{member_lower}", &member.to_lowercase())
+            .replace("{member}", member)
+    }
+
+    /// The PKCS#12 encryption mode.
+    pub fn compat(&self) -> Result<crate::keystore::pkcs12::Compat> {
+        crate::keystore::pkcs12::Compat::parse(self.compat.as_deref().unwrap_or("modern"))
+    }
+
     /// The file's mode.
     pub fn mode(&self) -> Result<u32> {
         match &self.mode {
@@ -67,13 +124,7 @@ impl FileSpec {
                 .ok()
                 .filter(|m| *m <= 0o777)
                 .ok_or_else(|| Error::Usage(format!("{}: invalid mode '{m}'", self.path))),
-            None if matches!(
-                self.content,
-                Content::Key | Content::FullchainKey | Content::CertKey
-            ) =>
-            {
-                Ok(crate::fsio::PRIVATE)
-            }
+            None if self.content.is_secret() => Ok(crate::fsio::PRIVATE),
             None => Ok(crate::fsio::PUBLIC),
         }
     }
@@ -115,6 +166,7 @@ impl ProductProfile {
         for f in &p.files {
             f.mode()?;
             f.key_format()?;
+            f.compat()?;
             let bad = f.path.is_empty()
                 || f.path.starts_with('/')
                 || f.path.split('/').any(|c| c == ".." || c.is_empty());
@@ -147,6 +199,24 @@ const SHIPPED: &[(&str, &str)] = &[
     (
         "apache-httpd.toml",
         include_str!("../../profiles/apache-httpd.toml"),
+    ),
+    (
+        "ibm-http-server.toml",
+        include_str!("../../profiles/ibm-http-server.toml"),
+    ),
+    ("liberty.toml", include_str!("../../profiles/liberty.toml")),
+    (
+        "securetransport.toml",
+        include_str!("../../profiles/securetransport.toml"),
+    ),
+    (
+        "java-generic.toml",
+        include_str!("../../profiles/java-generic.toml"),
+    ),
+    ("tomcat.toml", include_str!("../../profiles/tomcat.toml")),
+    (
+        "wso2-carbon-p12.toml",
+        include_str!("../../profiles/wso2-carbon-p12.toml"),
     ),
 ];
 

@@ -183,9 +183,7 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
     let mut r = CertReport {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        serial: hex::encode(cert.raw_serial())
-            .trim_start_matches("00")
-            .to_string(),
+        serial: crate::x509::serial_hex(cert.raw_serial()),
         version: cert.version().0 + 1,
         not_before: rfc3339(&cert.validity().not_before),
         not_after: rfc3339(&cert.validity().not_after),
@@ -215,9 +213,6 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
             sha1: colon_hex(&sha1(der)),
         },
     };
-    if r.serial.is_empty() {
-        r.serial = "0".into();
-    }
     for ext in cert.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::BasicConstraints(bc) => {

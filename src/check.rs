@@ -1,0 +1,379 @@
+//! `certmesh check`: expiry and chain health for monitoring, in the Nagios plugin
+//! convention (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and as Prometheus textfile
+//! metrics for node_exporter.
+
+use std::path::Path;
+
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::ca::Store;
+use crate::{Error, Result};
+
+/// A Nagios status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Level {
+    /// The plugin exit code.
+    pub fn code(self) -> i32 {
+        match self {
+            Level::Ok => 0,
+            Level::Warning => 1,
+            Level::Critical => 2,
+            Level::Unknown => 3,
+        }
+    }
+
+    /// Severity order for the overall verdict: CRITICAL, then UNKNOWN, then WARNING.
+    fn rank(self) -> u8 {
+        match self {
+            Level::Ok => 0,
+            Level::Warning => 1,
+            Level::Unknown => 2,
+            Level::Critical => 3,
+        }
+    }
+
+    /// Name as Nagios prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "OK",
+            Level::Warning => "WARNING",
+            Level::Critical => "CRITICAL",
+            Level::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One certificate (or unreadable file) looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// Entry or member name, or the certificate's CN for plain files.
+    pub name: String,
+    /// Cluster member, when checked through a manifest.
+    pub member: String,
+    /// File the certificate was read from.
+    pub source: String,
+    pub subject: String,
+    /// Unix seconds; 0 when unreadable.
+    pub not_after: i64,
+    pub seconds_left: i64,
+    pub level: Level,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
+}
+
+/// The result of a check.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub level: Level,
+    pub items: Vec<Item>,
+}
+
+impl Report {
+    /// Folds items into a verdict.
+    pub fn new(items: Vec<Item>) -> Self {
+        let level = items
+            .iter()
+            .map(|i| i.level)
+            .max_by_key(|l| l.rank())
+            .unwrap_or(Level::Ok);
+        Report { level, items }
+    }
+
+    /// The one-line plugin output.
+    pub fn summary(&self, within: &str) -> String {
+        let bad: Vec<String> = self
+            .items
+            .iter()
+            .filter(|i| i.level == self.level && i.level != Level::Ok)
+            .map(|i| format!("{}: {}", i.name, i.problem.clone().unwrap_or_default()))
+            .collect();
+        let text = if self.level == Level::Ok {
+            match self.items.iter().min_by_key(|i| i.not_after) {
+                Some(next) => format!(
+                    "{} certificate(s), none expires within {within}; next: {} in {} days",
+                    self.items.len(),
+                    next.name,
+                    next.seconds_left.div_euclid(86_400)
+                ),
+                None => "no certificates found".into(),
+            }
+        } else {
+            bad.join("; ")
+        };
+        format!("CERTMESH {} - {text}", self.level.name())
+    }
+
+    /// Prometheus text exposition, for node_exporter's textfile collector.
+    pub fn prometheus(&self, now: i64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP certmesh_cert_expiry_seconds Seconds until the certificate expires (negative once expired).\n");
+        out.push_str("# TYPE certmesh_cert_expiry_seconds gauge\n");
+        for i in self.items.iter().filter(|i| i.not_after != 0) {
+            out.push_str(&format!(
+                "certmesh_cert_expiry_seconds{} {}\n",
+                labels(i),
+                i.seconds_left
+            ));
+        }
+        out.push_str("# HELP certmesh_cert_not_after_timestamp_seconds When the certificate expires, as a Unix time.\n");
+        out.push_str("# TYPE certmesh_cert_not_after_timestamp_seconds gauge\n");
+        for i in self.items.iter().filter(|i| i.not_after != 0) {
+            out.push_str(&format!(
+                "certmesh_cert_not_after_timestamp_seconds{} {}\n",
+                labels(i),
+                i.not_after
+            ));
+        }
+        out.push_str("# HELP certmesh_cert_status Check status per certificate (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n");
+        out.push_str("# TYPE certmesh_cert_status gauge\n");
+        for i in &self.items {
+            out.push_str(&format!(
+                "certmesh_cert_status{} {}\n",
+                labels(i),
+                i.level.code()
+            ));
+        }
+        out.push_str("# HELP certmesh_check_status Overall status of the last check (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n");
+        out.push_str("# TYPE certmesh_check_status gauge\n");
+        out.push_str(&format!("certmesh_check_status {}\n", self.level.code()));
+        out.push_str(
+            "# HELP certmesh_check_timestamp_seconds When the last check ran, as a Unix time.\n",
+        );
+        out.push_str("# TYPE certmesh_check_timestamp_seconds gauge\n");
+        out.push_str(&format!("certmesh_check_timestamp_seconds {now}\n"));
+        out
+    }
+}
+
+fn labels(i: &Item) -> String {
+    fn esc(v: &str) -> String {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    }
+    format!(
+        "{{name=\"{}\",member=\"{}\",source=\"{}\"}}",
+        esc(&i.name),
+        esc(&i.member),
+        esc(&i.source)
+    )
+}
+
+/// Judges one certificate: expired or not yet valid is CRITICAL, inside the window is
+/// WARNING. `issuer` (DER), when known, must have signed it, or the chain is broken.
+fn judge(
+    name: &str,
+    member: &str,
+    source: &Path,
+    der: &[u8],
+    issuer: Option<&[u8]>,
+    within: i64,
+    now: i64,
+) -> Item {
+    let mut item = Item {
+        name: name.to_string(),
+        member: member.to_string(),
+        source: source.display().to_string(),
+        subject: String::new(),
+        not_after: 0,
+        seconds_left: 0,
+        level: Level::Ok,
+        problem: None,
+    };
+    let cert = match X509Certificate::from_der(der) {
+        Ok((_, c)) => c,
+        Err(_) => {
+            item.level = Level::Unknown;
+            item.problem = Some("not a valid certificate".into());
+            return item;
+        }
+    };
+    item.subject = cert.subject().to_string();
+    item.not_after = cert.validity().not_after.timestamp();
+    item.seconds_left = item.not_after - now;
+    let days = item.seconds_left.div_euclid(86_400);
+    if let Some(issuer) = issuer {
+        let ok = X509Certificate::from_der(issuer).is_ok_and(|(_, i)| {
+            crate::x509::verify_signature(
+                i.public_key(),
+                &cert.signature_algorithm,
+                &cert.signature_value.data,
+                cert.tbs_certificate.as_ref(),
+            )
+            .is_ok()
+        });
+        if !ok {
+            item.level = Level::Critical;
+            item.problem = Some("broken chain: not signed by its issuing CA".into());
+            return item;
+        }
+    }
+    if item.seconds_left < 0 {
+        item.level = Level::Critical;
+        item.problem = Some(format!("expired {} days ago", -days));
+    } else if cert.validity().not_before.timestamp() > now {
+        item.level = Level::Critical;
+        item.problem = Some("not valid yet".into());
+    } else if item.seconds_left < within {
+        item.level = Level::Warning;
+        item.problem = Some(format!("expires in {days} days"));
+    }
+    item
+}
+
+fn unreadable(name: &str, source: &Path, e: &Error) -> Item {
+    Item {
+        name: name.to_string(),
+        member: String::new(),
+        source: source.display().to_string(),
+        subject: String::new(),
+        not_after: 0,
+        seconds_left: 0,
+        level: Level::Unknown,
+        problem: Some(e.to_string()),
+    }
+}
+
+/// Checks the certificates in a file; in a chain file each must be signed by the next.
+pub fn check_file(path: &Path, within: i64, now: i64) -> Vec<Item> {
+    match crate::x509::read_certs(path) {
+        Err(e) => vec![unreadable(&path.display().to_string(), path, &e)],
+        Ok(ders) => ders
+            .iter()
+            .enumerate()
+            .map(|(i, der)| {
+                let name = X509Certificate::from_der(der)
+                    .ok()
+                    .and_then(|(_, c)| crate::x509::common_name(&c))
+                    .unwrap_or_else(|| path.display().to_string());
+                judge(
+                    &name,
+                    "",
+                    path,
+                    der,
+                    ders.get(i + 1).map(Vec::as_slice),
+                    within,
+                    now,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Checks a store: its CAs and every current leaf it issued into `issued/` (read from
+/// disk, so a damaged or replaced file is noticed), each against the issuing CA.
+pub fn check_store(store: &Store, within: i64, now: i64) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for a in &store.config().authorities {
+        let path = store.cert_path(&a.id);
+        match store.cert_der(&a.id) {
+            Ok(der) => {
+                let parent = store.cert_der(&a.parent).ok();
+                items.push(judge(
+                    &a.id,
+                    "",
+                    &path,
+                    &der,
+                    parent.as_deref(),
+                    within,
+                    now,
+                ));
+            }
+            Err(e) => items.push(unreadable(&a.id, &path, &e)),
+        }
+    }
+    for rec in store
+        .inventory()?
+        .list(None, false)?
+        .into_iter()
+        .filter(|r| r.kind == "leaf")
+    {
+        if rec.paths.is_empty() {
+            continue;
+        }
+        items.push(check_issued(store, &rec.name, "", within, now));
+    }
+    Ok(items)
+}
+
+/// One entry of `issued/`: its certificate against the first certificate of its
+/// chain.pem (the CA that issued it).
+fn check_issued(store: &Store, name: &str, member: &str, within: i64, now: i64) -> Item {
+    let dir = store.home().join("issued").join(name);
+    let path = dir.join("cert.pem");
+    let chain = crate::x509::read_certs(&dir.join("chain.pem"));
+    match (crate::x509::read_certs(&path), chain) {
+        (Ok(ders), Ok(chain)) => judge(
+            name,
+            member,
+            &path,
+            &ders[0],
+            chain.first().map(Vec::as_slice),
+            within,
+            now,
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            let mut i = unreadable(name, &path, &e);
+            i.member = member.to_string();
+            i
+        }
+    }
+}
+
+/// Checks every member of a cluster applied to `out`, and the cluster's CAs.
+pub fn check_cluster(
+    manifest: &crate::cluster::manifest::Manifest,
+    out: &Path,
+    within: i64,
+    now: i64,
+) -> Result<Vec<Item>> {
+    let stores = crate::cluster::apply::open_stores(manifest, out)?;
+    let mut items = Vec::new();
+    for store in stores.values().flatten() {
+        for a in &store.config().authorities {
+            let path = store.cert_path(&a.id);
+            match store.cert_der(&a.id) {
+                Ok(der) => items.push(judge(
+                    &format!("{}:{}", store.home().display(), a.id),
+                    "",
+                    &path,
+                    &der,
+                    None,
+                    within,
+                    now,
+                )),
+                Err(e) => items.push(unreadable(&a.id, &path, &e)),
+            }
+        }
+    }
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let id = match manifest.trust {
+            crate::cluster::manifest::TrustModel::SharedCa => "cluster",
+            crate::cluster::manifest::TrustModel::Mesh => name.as_str(),
+        };
+        match stores.get(id).and_then(Option::as_ref) {
+            Some(store) => items.push(check_issued(store, name, name, within, now)),
+            None => items.push(Item {
+                name: name.clone(),
+                member: name.clone(),
+                source: out.display().to_string(),
+                subject: String::new(),
+                not_after: 0,
+                seconds_left: 0,
+                level: Level::Critical,
+                problem: Some("no certificate: the cluster was never applied here".into()),
+            }),
+        }
+    }
+    Ok(items)
+}

@@ -1,0 +1,673 @@
+//! PKCS#12 (`.p12`/`.pfx`) keystores and truststores, written with p12-keystore.
+//!
+//! What the consumers decide, and why the code looks the way it does:
+//!
+//! * Two protection modes. `modern` (PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC, MAC
+//!   HMAC-SHA256) is what Java 11.0.12+ and OpenSSL 3 write themselves; `legacy`
+//!   (PBEWithSHA1And3-KeyTripleDES-CBC for keys and certificates, MAC HMAC-SHA1) is the
+//!   newest thing Java 8, OpenSSL 1.x, Windows, macOS and IBM GSKit all open. 40-bit RC2
+//!   (what `openssl pkcs12 -export -legacy` still uses for certificates) is read but never
+//!   written.
+//! * The private key and the leaf certificate carry the same localKeyId (the SHA-1 of the
+//!   certificate, as OpenSSL computes it), which is how Java, OpenSSL and Windows pair them.
+//! * Certificate-only stores mark every certificate with Oracle's trusted-certificate
+//!   attribute; without it Java's PKCS12 KeyStore silently skips them.
+//! * Every file is decoded again with its password before it is called good, so a file
+//!   certmesh reports as written is one it can read back with the same key and chain.
+
+mod outline;
+pub mod stash;
+
+use std::path::Path;
+
+use p12_keystore::{
+    Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, Pkcs12Archive,
+    PrivateKeyChain,
+};
+use serde::Serialize;
+use x509_parser::prelude::*;
+
+pub use outline::{looks_like_pkcs12, Outline, Protection};
+
+use crate::fsio::{self, Overwrite};
+use crate::key::PrivateKey;
+use crate::pass::Secret;
+use crate::x509::KeyDesc;
+use crate::{Error, Result};
+
+/// Key-derivation and MAC iterations for files certmesh writes: the figure Java 17 and
+/// p12-keystore use; every consumer in the target table opens it in well under a second.
+pub const ITERATIONS: u32 = 10_000;
+
+/// How a PKCS#12 file is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// PBES2/PBKDF2-HMAC-SHA256/AES-256-CBC, MAC HMAC-SHA256.
+    Modern,
+    /// PBEWithSHA1And3-KeyTripleDES-CBC, MAC HMAC-SHA1.
+    Legacy,
+}
+
+impl Compat {
+    /// Parses `modern` or `legacy`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "modern" => Ok(Compat::Modern),
+            "legacy" => Ok(Compat::Legacy),
+            _ => Err(Error::Usage(format!(
+                "unknown PKCS#12 mode '{name}': expected modern or legacy"
+            ))),
+        }
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compat::Modern => "modern",
+            Compat::Legacy => "legacy",
+        }
+    }
+
+    fn encryption(self) -> EncryptionAlgorithm {
+        match self {
+            Compat::Modern => EncryptionAlgorithm::PbeWithHmacSha256AndAes256,
+            Compat::Legacy => EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc,
+        }
+    }
+
+    fn mac(self) -> MacAlgorithm {
+        match self {
+            Compat::Modern => MacAlgorithm::HmacSha256,
+            Compat::Legacy => MacAlgorithm::HmacSha1,
+        }
+    }
+
+    /// The encryption as [`Outline`] names it.
+    pub fn encryption_name(self) -> &'static str {
+        match self {
+            Compat::Modern => "PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)",
+            Compat::Legacy => "PBEWithSHA1And3-KeyTripleDES-CBC",
+        }
+    }
+
+    /// The MAC as [`Outline`] names it.
+    pub fn mac_name(self) -> &'static str {
+        match self {
+            Compat::Modern => "HMAC-SHA256",
+            Compat::Legacy => "HMAC-SHA1",
+        }
+    }
+}
+
+/// Consumers, each mapped to the newest mode it opens. README.md carries the same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Java8,
+    Java11,
+    Java17,
+    Openssl1,
+    Openssl3,
+    Windows,
+    Macos,
+    IbmJdk,
+    Ihs,
+}
+
+impl Target {
+    /// Every accepted name, for help texts and error messages.
+    pub const NAMES: &'static str =
+        "java8, java11, java17, openssl1, openssl3, windows, macos, ibm-jdk, ihs";
+
+    /// Parses a target name.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "java8" => Target::Java8,
+            "java11" => Target::Java11,
+            "java17" => Target::Java17,
+            "openssl1" => Target::Openssl1,
+            "openssl3" => Target::Openssl3,
+            "windows" => Target::Windows,
+            "macos" => Target::Macos,
+            "ibm-jdk" | "ibmjdk" => Target::IbmJdk,
+            "ihs" => Target::Ihs,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown target '{name}': expected one of {}",
+                    Self::NAMES
+                )))
+            }
+        })
+    }
+
+    /// The mode this consumer needs. `modern` where the reader is known to take PBES2
+    /// with AES and a SHA-256 MAC (Java 11.0.12+ and 17, OpenSSL 3); `legacy` everywhere
+    /// else: Java 8 before 8u301, Windows before 10 1709 / Server 2019, the macOS
+    /// Security framework, IBM's JDK and GSKit (IHS) only read the PKCS#12 PBE
+    /// algorithms, and OpenSSL 1.x writes legacy itself, so every tool built on it is
+    /// known to read that.
+    pub fn compat(self) -> Compat {
+        match self {
+            Target::Java11 | Target::Java17 | Target::Openssl3 => Compat::Modern,
+            Target::Java8
+            | Target::Openssl1
+            | Target::Windows
+            | Target::Macos
+            | Target::IbmJdk
+            | Target::Ihs => Compat::Legacy,
+        }
+    }
+}
+
+/// A private key with its certificates, to be written as one keystore entry.
+pub struct KeyEntry<'a> {
+    /// The friendlyName Java shows as the alias.
+    pub alias: &'a str,
+    pub key: &'a PrivateKey,
+    /// DER certificates, leaf first, then the issuing CA, up to the root.
+    pub certs: &'a [Vec<u8>],
+}
+
+/// True when `key` is the private half of the public key in certificate `cert_der`.
+pub fn key_matches_cert(key: &PrivateKey, cert_der: &[u8]) -> Result<bool> {
+    let (_, cert) = X509Certificate::from_der(cert_der)
+        .map_err(|e| Error::Crypto(format!("cannot parse certificate: {e}")))?;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(key.public_key_der())
+        .map_err(|e| Error::Crypto(format!("cannot parse public key: {e}")))?;
+    let cert_spki = cert.public_key();
+    Ok(cert_spki.algorithm.algorithm == spki.algorithm.algorithm
+        && cert_spki.subject_public_key.data == spki.subject_public_key.data)
+}
+
+/// The localKeyId OpenSSL gives a key and its certificate: SHA-1 of the certificate.
+fn local_key_id(cert_der: &[u8]) -> Vec<u8> {
+    crate::x509::sha1(cert_der)
+}
+
+fn check_alias(alias: &str) -> Result<()> {
+    if alias.is_empty() {
+        return Err(Error::Usage("an alias cannot be empty".into()));
+    }
+    if alias
+        .chars()
+        .any(|c| u32::from(c) > 0xffff || c.is_control())
+    {
+        return Err(Error::Usage(format!(
+            "alias '{}' has characters a PKCS#12 friendlyName (BMPString) cannot hold",
+            alias.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+fn p12_cert(der: &[u8]) -> Result<Certificate> {
+    Certificate::from_der(der)
+        .map_err(|e| Error::Crypto(format!("certificate rejected by the PKCS#12 writer: {e}")))
+}
+
+fn write_store(ks: &KeyStore, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+    ks.writer(pass.expose())
+        .encryption_algorithm(compat.encryption())
+        .encryption_iterations(ITERATIONS)
+        .mac_algorithm(compat.mac())
+        .mac_iterations(ITERATIONS)
+        .write()
+        .map_err(|e| Error::Crypto(format!("PKCS#12 encoding failed: {e}")))
+}
+
+/// Encodes a keystore holding one private key entry with its chain, and checks that it
+/// decodes back to the same key and certificates.
+pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+    check_alias(entry.alias)?;
+    let leaf = entry
+        .certs
+        .first()
+        .ok_or_else(|| Error::Usage("a key entry needs its certificate".into()))?;
+    if !key_matches_cert(entry.key, leaf)? {
+        return Err(Error::Refused(
+            "the private key does not match the certificate".into(),
+        ));
+    }
+    let key = p12_keystore::PrivateKey::from_der(entry.key.pkcs8_der())
+        .map_err(|e| Error::Crypto(format!("key rejected by the PKCS#12 writer: {e}")))?;
+    let certs = entry
+        .certs
+        .iter()
+        .map(|c| p12_cert(c))
+        .collect::<Result<Vec<_>>>()?;
+    let chain = PrivateKeyChain::new(local_key_id(leaf), key, certs);
+    let mut ks = KeyStore::new();
+    ks.add_entry(entry.alias, KeyStoreEntry::PrivateKeyChain(chain));
+    let bytes = write_store(&ks, compat, pass)?;
+    let expect = Expected {
+        compat,
+        key: Some(entry.key.pkcs8_der()),
+        certs: entry.certs,
+        trusted: 0,
+    };
+    verify(&bytes, pass, &expect)
+        .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
+    Ok(bytes)
+}
+
+/// Encodes a truststore: every certificate as a trusted-certificate entry under its
+/// alias. Aliases must differ (ignoring case, as Java compares them).
+pub fn trust_store(certs: &[(String, Vec<u8>)], compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut ks = KeyStore::new();
+    for (alias, der) in certs {
+        check_alias(alias)?;
+        if !seen.insert(alias.to_lowercase()) {
+            return Err(Error::Usage(format!(
+                "alias '{alias}' is used twice (Java compares aliases ignoring case)"
+            )));
+        }
+        ks.add_entry(alias, KeyStoreEntry::Certificate(p12_cert(der)?));
+    }
+    let bytes = write_store(&ks, compat, pass)?;
+    let ders: Vec<Vec<u8>> = certs.iter().map(|(_, d)| d.clone()).collect();
+    let expect = Expected {
+        compat,
+        key: None,
+        certs: &ders,
+        trusted: ders.len(),
+    };
+    verify(&bytes, pass, &expect)
+        .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
+    Ok(bytes)
+}
+
+/// What a freshly written file must decode to.
+struct Expected<'a> {
+    compat: Compat,
+    key: Option<&'a [u8]>,
+    certs: &'a [Vec<u8>],
+    trusted: usize,
+}
+
+/// Decodes `bytes` with `pass` and compares with what was meant to be written: the MAC and
+/// encryption algorithms, the key, its pairing with the leaf, and the set of certificates.
+fn verify(bytes: &[u8], pass: &Secret, expect: &Expected<'_>) -> std::result::Result<(), String> {
+    let o = outline::outline(bytes)?;
+    match &o.mac {
+        Some(m) if m.algorithm == expect.compat.mac_name() => {}
+        Some(m) => {
+            return Err(format!(
+                "MAC is {} instead of {}",
+                m.algorithm,
+                expect.compat.mac_name()
+            ))
+        }
+        None => return Err("the file has no MAC".into()),
+    }
+    let enc = expect.compat.encryption_name();
+    if let Some(p) = o
+        .content_encryption
+        .iter()
+        .chain(&o.key_encryption)
+        .find(|p| p.algorithm != enc)
+    {
+        return Err(format!("encrypted with {} instead of {enc}", p.algorithm));
+    }
+    if o.content_encryption.is_empty() {
+        return Err("the certificates are not encrypted".into());
+    }
+    let archive = Pkcs12Archive::from_pkcs12(bytes, pass.expose())
+        .map_err(|e| format!("does not decode with its password ({e})"))?;
+    match expect.key {
+        Some(key) => {
+            if o.key_encryption.len() != 1 || archive.keys.len() != 1 {
+                return Err("expected exactly one encrypted private key".into());
+            }
+            let k = &archive.keys[0];
+            if k.key.as_der() != key {
+                return Err("the private key differs from the one given".into());
+            }
+            let id = k.local_key_id.as_ref().ok_or("the key has no localKeyId")?;
+            let paired = archive
+                .certs
+                .iter()
+                .find(|c| c.local_key_id.as_deref() == Some(id.as_ref()))
+                .ok_or("no certificate carries the key's localKeyId")?;
+            if Some(paired.cert.as_der()) != expect.certs.first().map(Vec::as_slice) {
+                return Err("the certificate paired with the key is not the leaf".into());
+            }
+        }
+        None => {
+            if !archive.keys.is_empty() {
+                return Err("a private key found in a truststore".into());
+            }
+        }
+    }
+    let mut got: Vec<&[u8]> = archive.certs.iter().map(|c| c.cert.as_der()).collect();
+    let mut want: Vec<&[u8]> = expect.certs.iter().map(Vec::as_slice).collect();
+    got.sort();
+    want.sort();
+    if got != want {
+        return Err("the certificates differ from the ones given".into());
+    }
+    let trusted = archive.certs.iter().filter(|c| c.trusted).count();
+    if trusted != expect.trusted {
+        return Err(format!(
+            "{trusted} certificates are marked trusted instead of {}",
+            expect.trusted
+        ));
+    }
+    Ok(())
+}
+
+/// Writes an encoded PKCS#12 file (mode 0600, atomically), then reads it back from disk
+/// and checks it still decodes with `pass` to the same content. On a failed check the new
+/// file is removed.
+pub fn save(path: &Path, bytes: &[u8], pass: &Secret, overwrite: Overwrite) -> Result<()> {
+    fsio::write_file(path, bytes, fsio::PRIVATE, overwrite)?;
+    let check = fsio::read(path).and_then(|back| {
+        if back != bytes {
+            return Err(Error::bad_file(
+                path,
+                "content on disk differs from what was written",
+            ));
+        }
+        decode(path, &back, pass).map(|_| ())
+    });
+    if let Err(e) = check {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A PKCS#12 file decoded with its password.
+pub struct Decoded {
+    pub outline: Outline,
+    archive: Pkcs12Archive,
+}
+
+/// Decodes a PKCS#12 file; every error names `path` and says what is wrong in one line
+/// (wrong password, altered file, truncated file, unsupported algorithm).
+pub fn decode(path: &Path, data: &[u8], pass: &Secret) -> Result<Decoded> {
+    let outline = outline::outline(data).map_err(|p| Error::bad_file(path, p))?;
+    let archive = Pkcs12Archive::from_pkcs12(data, pass.expose()).map_err(|e| {
+        use p12_keystore::error::Error as E;
+        let problem = match e {
+            E::MacError(_) => {
+                "wrong password, or the file was altered (MAC check failed)".to_string()
+            }
+            E::Pkcs5Error(_) | E::UnpadError => {
+                "wrong password (the content does not decrypt)".to_string()
+            }
+            E::InvalidParameters => {
+                "iteration count above the reader's limit of 1,000,000, or bad algorithm parameters"
+                    .to_string()
+            }
+            E::UnsupportedEncryptionScheme | E::UnsupportedMacAlgorithm => {
+                "uses an encryption or MAC algorithm certmesh cannot read".to_string()
+            }
+            other => format!("damaged PKCS#12 content ({other})"),
+        };
+        Error::bad_file(path, problem)
+    })?;
+    Ok(Decoded { outline, archive })
+}
+
+/// One bag of a PKCS#12 file, described.
+#[derive(Debug, Serialize)]
+pub struct BagReport {
+    /// `key` or `certificate`.
+    pub kind: &'static str,
+    /// The friendlyName, which Java shows as the alias.
+    pub alias: Option<String>,
+    /// Lower-case hex localKeyId, which pairs a key with its certificate.
+    pub local_key_id: Option<String>,
+    /// Carries Java's trusted-certificate attribute.
+    pub trusted: bool,
+    /// The certificate's subject (for a key: of its paired certificate).
+    pub subject: Option<String>,
+    /// The certificate's not-after (for a key: of its paired certificate), RFC 3339.
+    pub not_after: Option<String>,
+    pub days_left: Option<i64>,
+    /// For a key, its type and size (None when certmesh cannot use the key type).
+    pub key: Option<KeyDesc>,
+}
+
+impl Decoded {
+    /// Every key bag, then every certificate bag, in file order.
+    pub fn bags(&self) -> Vec<BagReport> {
+        let mut out = Vec::new();
+        for k in &self.archive.keys {
+            let id = k.local_key_id.as_ref().map(|i| i.as_ref().to_vec());
+            let paired = id.as_ref().and_then(|id| {
+                self.archive
+                    .certs
+                    .iter()
+                    .find(|c| c.local_key_id.as_ref() == Some(id))
+            });
+            let (subject, not_after, days_left) = paired
+                .map(|c| cert_summary(c.cert.as_der()))
+                .unwrap_or((None, None, None));
+            out.push(BagReport {
+                kind: "key",
+                alias: k.friendly_name.clone(),
+                local_key_id: id.map(hex::encode),
+                trusted: false,
+                subject,
+                not_after,
+                days_left,
+                key: PrivateKey::from_pkcs8_der(k.key.as_der())
+                    .ok()
+                    .map(|k| k.describe().clone()),
+            });
+        }
+        for c in &self.archive.certs {
+            let (subject, not_after, days_left) = cert_summary(c.cert.as_der());
+            out.push(BagReport {
+                kind: "certificate",
+                alias: c.friendly_name.clone(),
+                local_key_id: c.local_key_id.as_ref().map(hex::encode),
+                trusted: c.trusted,
+                subject,
+                not_after,
+                days_left,
+                key: None,
+            });
+        }
+        out
+    }
+
+    /// The single private key with its certificate and the CA chain above it.
+    pub fn key_and_chain(&self, path: &Path) -> Result<Extracted> {
+        let k = match self.archive.keys.as_slice() {
+            [k] => k,
+            [] => {
+                return Err(Error::bad_file(
+                    path,
+                    "holds no private key (a truststore?)",
+                ))
+            }
+            many => {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "holds {} private keys; only single-key files can be split into PEM",
+                        many.len()
+                    ),
+                ))
+            }
+        };
+        let key = PrivateKey::from_pkcs8_der(k.key.as_der())
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        let by_id = k.local_key_id.as_ref().and_then(|id| {
+            self.archive
+                .certs
+                .iter()
+                .find(|c| c.local_key_id.as_deref() == Some(id.as_ref()))
+        });
+        let leaf = match by_id {
+            Some(c) => c.cert.as_der().to_vec(),
+            None => self
+                .archive
+                .certs
+                .iter()
+                .map(|c| c.cert.as_der())
+                .find(|d| key_matches_cert(&key, d).unwrap_or(false))
+                .ok_or_else(|| Error::bad_file(path, "no certificate matches the private key"))?
+                .to_vec(),
+        };
+        if !key_matches_cert(&key, &leaf)? {
+            return Err(Error::bad_file(
+                path,
+                "the certificate paired with the key holds a different public key",
+            ));
+        }
+        let others: Vec<&[u8]> = self
+            .archive
+            .certs
+            .iter()
+            .map(|c| c.cert.as_der())
+            .filter(|d| *d != leaf.as_slice())
+            .collect();
+        let chain = issuer_chain(&leaf, &others);
+        Ok(Extracted {
+            alias: k.friendly_name.clone(),
+            key,
+            leaf,
+            chain,
+        })
+    }
+}
+
+/// A key entry taken out of a PKCS#12 file.
+pub struct Extracted {
+    pub alias: Option<String>,
+    pub key: PrivateKey,
+    pub leaf: Vec<u8>,
+    /// The CA certificates above the leaf, issuing CA first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// Orders the issuers of `leaf` found among `pool`, nearest first, by following
+/// issuer-to-subject names (a cycle or a missing link ends the walk).
+fn issuer_chain(leaf: &[u8], pool: &[&[u8]]) -> Vec<Vec<u8>> {
+    let parsed: Vec<(&[u8], X509Certificate<'_>)> = pool
+        .iter()
+        .filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| (*d, c)))
+        .collect();
+    let Ok((_, leaf_cert)) = X509Certificate::from_der(leaf) else {
+        return Vec::new();
+    };
+    let mut subject = leaf_cert.subject().as_raw();
+    let mut issuer = leaf_cert.issuer().as_raw();
+    let mut chain: Vec<Vec<u8>> = Vec::new();
+    while subject != issuer {
+        let Some((der, next)) = parsed.iter().find(|(d, c)| {
+            c.subject().as_raw() == issuer && !chain.iter().any(|x| x.as_slice() == *d)
+        }) else {
+            break;
+        };
+        chain.push(der.to_vec());
+        subject = next.subject().as_raw();
+        issuer = next.issuer().as_raw();
+    }
+    chain
+}
+
+fn cert_summary(der: &[u8]) -> (Option<String>, Option<String>, Option<i64>) {
+    match X509Certificate::from_der(der) {
+        Ok((_, c)) => {
+            let na = c.validity().not_after;
+            let days = (na.to_datetime() - ::time::OffsetDateTime::now_utc()).whole_days();
+            (
+                Some(c.subject().to_string()),
+                Some(crate::x509::rfc3339(&na)),
+                Some(days),
+            )
+        }
+        Err(_) => (None, None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyAlg;
+
+    fn self_signed(key: &PrivateKey, cn: &str) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let kp = key.signing_key(crate::key::Digest::Sha256).unwrap();
+        p.self_signed(&kp).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn both_modes_round_trip_and_name_their_algorithms() {
+        let key = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let cert = self_signed(&key, "a.example.com");
+        let pass = Secret::new("pw".into());
+        for compat in [Compat::Modern, Compat::Legacy] {
+            let certs = vec![cert.clone()];
+            let entry = KeyEntry {
+                alias: "a",
+                key: &key,
+                certs: &certs,
+            };
+            let bytes = key_store(&entry, compat, &pass).unwrap();
+            assert!(looks_like_pkcs12(&bytes));
+            let d = decode(Path::new("a.p12"), &bytes, &pass).unwrap();
+            assert_eq!(d.outline.mac.as_ref().unwrap().algorithm, compat.mac_name());
+            assert_eq!(
+                d.outline.key_encryption[0].algorithm,
+                compat.encryption_name()
+            );
+            assert_eq!(
+                d.outline.key_encryption[0].iterations,
+                u64::from(ITERATIONS)
+            );
+            let x = d.key_and_chain(Path::new("a.p12")).unwrap();
+            assert_eq!(x.key.pkcs8_der(), key.pkcs8_der());
+            assert_eq!(x.alias.as_deref(), Some("a"));
+            let wrong = decode(Path::new("a.p12"), &bytes, &Secret::new("no".into()));
+            assert!(wrong.err().unwrap().to_string().contains("wrong password"));
+        }
+    }
+
+    #[test]
+    fn save_removes_a_file_that_fails_its_read_back_check() {
+        let key = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let certs = vec![self_signed(&key, "c.example.com")];
+        let entry = KeyEntry {
+            alias: "c",
+            key: &key,
+            certs: &certs,
+        };
+        let pass = Secret::new("pw".into());
+        let bytes = key_store(&entry, Compat::Legacy, &pass).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.p12");
+        let err = save(
+            &path,
+            &bytes,
+            &Secret::new("other".into()),
+            Overwrite::Refuse,
+        );
+        assert!(err.unwrap_err().to_string().contains("wrong password"));
+        assert!(!path.exists(), "the unreadable file was removed");
+        save(&path, &bytes, &pass, Overwrite::Refuse).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn mismatched_key_is_refused() {
+        let key = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let other = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let certs = vec![self_signed(&other, "b.example.com")];
+        let entry = KeyEntry {
+            alias: "b",
+            key: &key,
+            certs: &certs,
+        };
+        let err = key_store(&entry, Compat::Modern, &Secret::new("pw".into()));
+        assert!(matches!(err, Err(Error::Refused(_))));
+    }
+}
