@@ -9,12 +9,13 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use certmesh::key::{read_private_key, PrivateKey};
 use certmesh::keystore::jks::{now_millis, Flavor, KeyStore};
+use certmesh::keystore::pkcs12;
 use certmesh::keystore::storefile::StoreFile;
 use certmesh::pass::Secret;
 use certmesh::x509::read_certs;
 use certmesh::{Error, Result};
 
-use super::truststore::{cert_facts, pkcs12_not_yet};
+use super::truststore::cert_facts;
 use super::{secret, warn, Context};
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +32,8 @@ pub enum KeystoreCommand {
       --out wso2carbon.jks --type jks --alias wso2carbon --storepass env:KS_PASS
 
 The key password is the store password unless --keypass is given: Java servers that take
-one password (Tomcat's keystorePass, WSO2's carbon.xml) need them equal.")]
+one password (Tomcat's keystorePass, WSO2's carbon.xml) need them equal. PKCS#12 files
+take one password for both.")]
 pub struct CreateArgs {
     /// Certificate (PEM or DER); further certificates in a PEM file extend the chain.
     #[arg(long, value_name = "FILE")]
@@ -48,6 +50,10 @@ pub struct CreateArgs {
     /// Keystore format: jks or pkcs12.
     #[arg(long = "type", value_name = "TYPE")]
     pub store_type: String,
+    /// PKCS#12 protection: modern (AES-256, Java 11.0.12+, OpenSSL 3) or legacy (3DES,
+    /// Java 8, OpenSSL 1.x, Windows). Ignored for jks.
+    #[arg(long, default_value = "modern", value_name = "MODE")]
+    pub compat: String,
     /// Alias of the key entry.
     #[arg(long)]
     pub alias: String,
@@ -101,15 +107,15 @@ pub fn run(ctx: &Context, c: KeystoreCommand) -> Result<i32> {
 }
 
 fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
-    match a.store_type.to_ascii_lowercase().as_str() {
-        "jks" => {}
-        "pkcs12" | "p12" => return Err(pkcs12_not_yet(&a.out)),
+    let format = match a.store_type.to_ascii_lowercase().as_str() {
+        "jks" => OutFormat::Jks,
+        "pkcs12" | "p12" => OutFormat::Pkcs12(pkcs12::Compat::parse(&a.compat)?),
         other => {
             return Err(Error::Usage(format!(
                 "unknown keystore type '{other}' for keystore create: expected jks or pkcs12"
             )))
         }
-    }
+    };
     let mut chain = read_certs(&a.cert)?;
     if let Some(c) = &a.chain {
         chain.extend(read_certs(c)?);
@@ -124,11 +130,13 @@ fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
         )
     })?;
     check_match(&a.key, &key, &chain[0])?;
-    let spec = Passwords {
+    let spec = Options {
         storepass: a.storepass.as_deref(),
         keypass: a.keypass.as_deref(),
+        force: a.force,
+        format,
     };
-    write_key_store(ctx, &a.out, &a.alias, &key, chain, spec, a.force)
+    write_key_store(ctx, &a.out, &a.alias, &key, chain, spec)
 }
 
 pub fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
@@ -156,16 +164,28 @@ pub fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
     }
     check_match(&key_path, &key, &chain[0])?;
     let alias = a.alias.clone().unwrap_or_else(|| a.name.clone());
-    let spec = Passwords {
+    let spec = Options {
         storepass: a.storepass.as_deref(),
         keypass: a.keypass.as_deref(),
+        force: a.force,
+        format: OutFormat::Jks,
     };
-    write_key_store(ctx, &a.out, &alias, &key, chain, spec, a.force)
+    write_key_store(ctx, &a.out, &alias, &key, chain, spec)
 }
 
-struct Passwords<'a> {
+/// What `keystore create` writes.
+#[derive(Clone, Copy)]
+enum OutFormat {
+    Jks,
+    Pkcs12(pkcs12::Compat),
+}
+
+/// How the keystore is to be written.
+struct Options<'a> {
     storepass: Option<&'a str>,
     keypass: Option<&'a str>,
+    force: bool,
+    format: OutFormat,
 }
 
 /// The certificate must carry the key's public half, or Java servers fail at start-up
@@ -189,9 +209,9 @@ fn write_key_store(
     alias: &str,
     key: &PrivateKey,
     chain: Vec<Vec<u8>>,
-    pw: Passwords<'_>,
-    force: bool,
+    pw: Options<'_>,
 ) -> Result<i32> {
+    let (force, format) = (pw.force, pw.format);
     let existing = if out.exists() {
         if !force {
             return Err(Error::Refused(format!(
@@ -211,9 +231,32 @@ fn write_key_store(
     super::truststore::warn_short_storepass(&storepass);
     let facts = cert_facts(&chain[0]);
     let n = chain.len();
-    let mut ks = KeyStore::new(Flavor::Jks);
-    ks.set_private_key(alias, key.pkcs8_der(), chain, &keypass, now_millis())?;
-    let bytes = ks.to_bytes(&storepass)?;
+    let (bytes, stored_alias, kind) = match format {
+        OutFormat::Jks => {
+            let mut ks = KeyStore::new(Flavor::Jks);
+            ks.set_private_key(alias, key.pkcs8_der(), chain, &keypass, now_millis())?;
+            let alias = ks.entries[0].alias.clone();
+            (ks.to_bytes(&storepass)?, alias, "JKS".to_string())
+        }
+        OutFormat::Pkcs12(compat) => {
+            if keypass.expose() != storepass.expose() {
+                return Err(Error::Refused(
+                    "PKCS#12 keystores are written with one password: drop --keypass, or make it the store password".into(),
+                ));
+            }
+            let entry = pkcs12::KeyEntry {
+                alias,
+                key,
+                certs: &chain,
+            };
+            let bytes = pkcs12::key_store(&entry, compat, &storepass)?;
+            (
+                bytes,
+                alias.to_string(),
+                format!("PKCS#12 {}", compat.name()),
+            )
+        }
+    };
     match existing {
         Some(mut f) => {
             let b = f.backup()?;
@@ -240,9 +283,8 @@ fn write_key_store(
         )?,
     }
     ctx.say(format!(
-        "wrote {} (JKS): PrivateKeyEntry '{}' for {} with {} certificate(s), SHA-256 {}",
+        "wrote {} ({kind}): PrivateKeyEntry '{stored_alias}' for {} with {} certificate(s), SHA-256 {}",
         out.display(),
-        ks.entries[0].alias,
         facts.subject,
         n,
         facts.sha256
