@@ -824,6 +824,27 @@ fn keytool_default_pkcs12_is_detected_and_refused_cleanly() {
         })
         .count();
     assert_eq!(backups, 0);
+
+    // A new PKCS#12 truststore can be made (through the PKCS#12 codec); keytool sees
+    // trusted entries with the right fingerprints. Editing it is refused the same way.
+    let bundle = dir.path().join("bundle.pem");
+    let mut text = fs::read_to_string(issued(&home, "ca.pem")).unwrap();
+    text.push_str(&fs::read_to_string(issued(&stranger, "ca.pem")).unwrap());
+    fs::write(&bundle, text).unwrap();
+    let p12 = dir.path().join("trust.p12");
+    import(&p12, "ca", &bundle, &pw, &["--create", "--type", "pkcs12"]).assert_success();
+    let listed = keytool_list(&p12, "storepass", "PKCS12");
+    assert_eq!(
+        listed["ca"],
+        (
+            "trustedCertEntry".to_string(),
+            fingerprint(&issued(&home, "ca.pem"))
+        )
+    );
+    assert_eq!(listed["ca-2"].1, fingerprint(&issued(&stranger, "ca.pem")));
+    let r = import(&p12, "x", &issued(&home, "chain.pem"), &pw, &[]);
+    r.assert_failure();
+    assert!(r.stderr.contains("PKCS#12"), "{r:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use certmesh::keystore::detect::{detect, StoreFormat};
 use certmesh::keystore::jks::{now_millis, EntryBody, Flavor, Integrity, KeyStore};
 use certmesh::keystore::storefile::StoreFile;
-use certmesh::keystore::trust::{import_certs, ImportOptions, Outcome};
+use certmesh::keystore::trust::{bundle_alias, import_certs, ImportOptions, Outcome};
 use certmesh::pass::Secret;
 use certmesh::x509::{colon_hex, read_certs, rfc3339, sha256};
 use certmesh::{Error, Result};
@@ -59,6 +59,10 @@ pub struct ImportArgs {
     /// Add the certificate even when it is already trusted under another alias.
     #[arg(long = "force-duplicate")]
     pub force_duplicate: bool,
+    /// For a new PKCS#12 store (--create --type pkcs12): modern (AES-256, Java 11.0.12+)
+    /// or legacy (3DES, Java 8).
+    #[arg(long, default_value = "modern", value_name = "MODE")]
+    pub compat: String,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +241,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
             let flavor = match want {
                 TypeArg::Auto | TypeArg::Jks => Flavor::Jks,
                 TypeArg::Jceks => Flavor::Jceks,
-                TypeArg::Pkcs12 => return Err(pkcs12_not_yet(&a.store)),
+                TypeArg::Pkcs12 => return create_pkcs12(ctx, &a, &certs),
             };
             let pass = storepass(a.storepass.as_deref(), true)?;
             warn_short_storepass(&pass);
@@ -307,6 +311,42 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
             "imported '{alias}' into {} ({}): {}, expires {}, SHA-256 {}",
             a.store.display(),
             ks.flavor.name(),
+            f.subject,
+            f.not_after.get(..10).unwrap_or(""),
+            f.sha256
+        ));
+    }
+    Ok(0)
+}
+
+/// A new PKCS#12 truststore, through the PKCS#12 codec (which marks every certificate
+/// with Java's trusted-certificate attribute). Editing existing PKCS#12 stores is not
+/// wired yet.
+fn create_pkcs12(ctx: &Context, a: &ImportArgs, certs: &[Vec<u8>]) -> Result<i32> {
+    use certmesh::keystore::pkcs12;
+    let compat = pkcs12::Compat::parse(&a.compat)?;
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, der) in certs.iter().enumerate() {
+        if entries.iter().any(|(_, d)| d == der) {
+            warn(format!(
+                "{}: the same certificate appears twice in {}; added once",
+                a.store.display(),
+                a.cert.display()
+            ));
+            continue;
+        }
+        entries.push((bundle_alias(&a.alias, i), der.clone()));
+    }
+    let pass = storepass(a.storepass.as_deref(), true)?;
+    warn_short_storepass(&pass);
+    let bytes = pkcs12::trust_store(&entries, compat, &pass)?;
+    pkcs12::save(&a.store, &bytes, &pass, certmesh::fsio::Overwrite::Refuse)?;
+    for (alias, der) in &entries {
+        let f = cert_facts(der);
+        ctx.say(format!(
+            "imported '{alias}' into new {} (PKCS#12 {}): {}, expires {}, SHA-256 {}",
+            a.store.display(),
+            compat.name(),
             f.subject,
             f.not_after.get(..10).unwrap_or(""),
             f.sha256
