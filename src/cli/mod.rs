@@ -8,10 +8,12 @@ mod export;
 mod inspect;
 mod issue;
 mod key;
+mod keystore;
 mod list;
 mod renew;
 mod secret;
 mod sign;
+mod truststore;
 
 use std::path::PathBuf;
 
@@ -74,6 +76,12 @@ pub enum Command {
     /// Generate keys, remove or add passphrases, convert encodings, match to certificates.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Import, remove and list trusted certificates in Java truststores (JKS, JCEKS).
+    #[command(subcommand)]
+    Truststore(truststore::TruststoreCommand),
+    /// Create and list Java keystores holding a private key and its chain.
+    #[command(subcommand)]
+    Keystore(keystore::KeystoreCommand),
     /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -95,6 +103,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Renew(a) => renew::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
+        Command::Truststore(c) => truststore::run(&ctx, c),
+        Command::Keystore(c) => keystore::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
     }
 }
