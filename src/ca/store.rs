@@ -102,6 +102,8 @@ pub struct IssueRequest {
     pub key: KeyAlg,
     /// Replace an existing `issued/NAME`, moving it to the backup directory.
     pub replace: bool,
+    /// Add dataEncipherment to the key usages (WSO2 Carbon encrypts with its key).
+    pub data_encipherment: bool,
 }
 
 /// The result of issuing a leaf.
@@ -620,7 +622,12 @@ impl Store {
             .first()
             .cloned()
             .unwrap_or_else(|| req.name.clone());
-        let params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        let mut params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        if req.data_encipherment {
+            params
+                .key_usages
+                .push(rcgen::KeyUsagePurpose::DataEncipherment);
+        }
         let public = key.signing_key(Digest::Sha256)?;
         let cert = params.signed_by(&public, &signer.issuer)?;
         let chain = self.chain_ders()?;

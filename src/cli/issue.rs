@@ -57,6 +57,7 @@ pub fn run(ctx: &Context, a: IssueArgs) -> Result<i32> {
         days: a.days,
         key: KeyAlg::parse(&a.key)?,
         replace: a.force,
+        data_encipherment: false,
     };
     let (store, _lock, signer) = super::issuing_signer(ctx, a.ca_pass.as_deref())?;
     let issued = store.issue(&signer, &req)?;
