@@ -788,9 +788,10 @@ fn keytool_jceks_with_secret_key_survives_an_import() {
 }
 
 #[test]
-fn keytool_default_pkcs12_is_detected_and_refused_cleanly() {
+fn keytool_default_pkcs12_truststores_are_edited_in_their_own_format() {
     let dir = tempdir();
     let home = ca_with_n1(dir.path(), "pki");
+    // Java 9+ keytool writes PKCS#12 even into a file named *.jks.
     let store = dir.path().join("named-like.jks");
     keytool(&[
         "-importcert",
@@ -807,33 +808,17 @@ fn keytool_default_pkcs12_is_detected_and_refused_cleanly() {
     .assert_success();
     let pw = passfile(dir.path(), "storepass");
     let stranger = ca_with_n1(dir.path(), "stranger");
-    let snap_store = fs::read(&store).unwrap();
-    let r = import(&store, "x", &issued(&stranger, "ca.pem"), &pw, &[]);
-    r.assert_failure();
-    assert!(r.stderr.contains("PKCS#12"), "{r:?}");
-    assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
-    assert_eq!(fs::read(&store).unwrap(), snap_store);
-    let backups = fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains(".bak-")
-        })
-        .count();
-    assert_eq!(backups, 0);
-
-    // A new PKCS#12 truststore can be made (through the PKCS#12 codec); keytool sees
-    // trusted entries with the right fingerprints. Editing it is refused the same way.
-    let bundle = dir.path().join("bundle.pem");
-    let mut text = fs::read_to_string(issued(&home, "ca.pem")).unwrap();
-    text.push_str(&fs::read_to_string(issued(&stranger, "ca.pem")).unwrap());
-    fs::write(&bundle, text).unwrap();
-    let p12 = dir.path().join("trust.p12");
-    import(&p12, "ca", &bundle, &pw, &["--create", "--type", "pkcs12"]).assert_success();
-    let listed = keytool_list(&p12, "storepass", "PKCS12");
+    let before = fs::read(&store).unwrap();
+    let r = import(&store, "stranger", &issued(&stranger, "ca.pem"), &pw, &[]);
+    r.assert_success();
+    assert!(r.stdout.contains("(PKCS#12)"), "{r:?}");
+    assert_eq!(
+        &fs::read(&store).unwrap()[..2],
+        &before[..2],
+        "still DER PKCS#12, not JKS"
+    );
+    let listed = keytool_list(&store, "storepass", "PKCS12");
+    assert_eq!(listed.len(), 2);
     assert_eq!(
         listed["ca"],
         (
@@ -841,10 +826,94 @@ fn keytool_default_pkcs12_is_detected_and_refused_cleanly() {
             fingerprint(&issued(&home, "ca.pem"))
         )
     );
-    assert_eq!(listed["ca-2"].1, fingerprint(&issued(&stranger, "ca.pem")));
-    let r = import(&p12, "x", &issued(&home, "chain.pem"), &pw, &[]);
+    assert_eq!(
+        listed["stranger"],
+        (
+            "trustedCertEntry".to_string(),
+            fingerprint(&issued(&stranger, "ca.pem"))
+        )
+    );
+    let backups: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("named-like.jks.bak-")
+        })
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(
+        fs::read(backups[0].as_ref().unwrap().path()).unwrap(),
+        before
+    );
+
+    // The same certificate again: nothing to change, file untouched.
+    let now = fs::read(&store).unwrap();
+    import(&store, "stranger", &issued(&stranger, "ca.pem"), &pw, &[]).assert_success();
+    assert_eq!(fs::read(&store).unwrap(), now);
+    // A different certificate under an existing alias needs --replace.
+    let r = import(&store, "ca", &issued(&stranger, "cert.pem"), &pw, &[]);
     r.assert_failure();
-    assert!(r.stderr.contains("PKCS#12"), "{r:?}");
+    assert!(r.stderr.contains("--replace"), "{r:?}");
+    assert_eq!(fs::read(&store).unwrap(), now);
+
+    // Remove works too, and a wrong password changes nothing.
+    let bad = passfile(dir.path(), "not-the-pass");
+    let r = run(certmesh()
+        .args([
+            "truststore",
+            "remove",
+            "--store",
+            s(&store),
+            "--alias",
+            "stranger",
+            "--storepass",
+        ])
+        .arg(format!("file:{}", bad.display())));
+    r.assert_failure();
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+    assert_eq!(fs::read(&store).unwrap(), now);
+    run(certmesh()
+        .args([
+            "truststore",
+            "remove",
+            "--store",
+            s(&store),
+            "--alias",
+            "stranger",
+            "--storepass",
+        ])
+        .arg(format!("file:{}", pw.display())))
+    .assert_success();
+    let listed = keytool_list(&store, "storepass", "PKCS12");
+    assert_eq!(listed.len(), 1);
+    assert!(listed.contains_key("ca"));
+
+    // A PKCS#12 file with a private key is not a truststore: refused, untouched.
+    let ks = dir.path().join("keystore.p12");
+    keytool(&[
+        "-genkeypair",
+        "-alias",
+        "k",
+        "-keyalg",
+        "EC",
+        "-dname",
+        "CN=k",
+        "-keystore",
+        s(&ks),
+        "-storepass",
+        "storepass",
+        "-storetype",
+        "PKCS12",
+    ])
+    .assert_success();
+    let snap = fs::read(&ks).unwrap();
+    let r = import(&ks, "x", &issued(&home, "ca.pem"), &pw, &[]);
+    r.assert_failure();
+    assert!(r.stderr.contains("private keys"), "{r:?}");
+    assert_eq!(fs::read(&ks).unwrap(), snap);
 }
 
 #[test]

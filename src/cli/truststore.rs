@@ -7,6 +7,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use certmesh::keystore::detect::{detect, StoreFormat};
 use certmesh::keystore::jks::{now_millis, EntryBody, Flavor, Integrity, KeyStore};
+use certmesh::keystore::pkcs12::{self, Compat};
 use certmesh::keystore::storefile::StoreFile;
 use certmesh::keystore::trust::{bundle_alias, import_certs, ImportOptions, Outcome};
 use certmesh::pass::Secret;
@@ -31,7 +32,7 @@ pub enum TruststoreCommand {
       --cert pki/issued/node1/ca.pem --storepass env:TRUST_PASS
   certmesh truststore import --store new.jks --create --alias ca --cert ca.pem --storepass file:pw
 
-The file keeps its format (JKS or JCEKS, recognised by content, not by name), its mode and
+The file keeps its format (JKS, JCEKS or PKCS#12, recognised by content, not by name), its mode and
 its owner; the previous file is kept beside it as FILE.bak-<UTC timestamp>. A bundle of
 several certificates gets aliases ALIAS, ALIAS-2, ALIAS-3, ...")]
 pub struct ImportArgs {
@@ -136,21 +137,30 @@ impl TypeArg {
     }
 }
 
-/// The error for PKCS#12 stores until the PKCS#12 codec is wired into these commands.
-pub fn pkcs12_not_yet(path: &Path) -> Error {
-    Error::Refused(format!(
-        "{}: PKCS#12 truststores: not supported yet by this command",
-        path.display()
-    ))
+/// A store's format as these commands handle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JKS or JCEKS, through certmesh's own codec (entries kept byte for byte).
+    Java(Flavor),
+    /// PKCS#12, rewritten through the PKCS#12 codec in the mode it was found in.
+    Pkcs12,
 }
 
-/// Checks the detected format against `--type` and returns the JKS/JCEKS flavor.
-pub fn flavor_of(path: &Path, data: &[u8], want: TypeArg) -> Result<Flavor> {
+/// Checks the detected format against `--type`.
+pub fn format_of(path: &Path, data: &[u8], want: TypeArg) -> Result<Format> {
     let found = detect(data);
     let flavor = match found {
         StoreFormat::Jks => Flavor::Jks,
         StoreFormat::Jceks => Flavor::Jceks,
-        StoreFormat::Pkcs12 => return Err(pkcs12_not_yet(path)),
+        StoreFormat::Pkcs12 => {
+            return match want {
+                TypeArg::Auto | TypeArg::Pkcs12 => Ok(Format::Pkcs12),
+                _ => Err(Error::bad_file(
+                    path,
+                    "is a PKCS#12 keystore, not the --type given",
+                )),
+            }
+        }
         StoreFormat::Unknown => {
             return Err(Error::bad_file(
                 path,
@@ -174,7 +184,53 @@ pub fn flavor_of(path: &Path, data: &[u8], want: TypeArg) -> Result<Flavor> {
             format!("is a {} keystore, not the --type given", found.name()),
         ));
     }
-    Ok(flavor)
+    Ok(Format::Java(flavor))
+}
+
+/// Loads a store for editing. A PKCS#12 truststore is held in the same in-memory form
+/// as a JKS one, so one set of import/remove decisions serves every format; PKCS#12 files
+/// that hold private keys are refused (their keys would have to be re-encrypted).
+fn load(
+    path: &Path,
+    data: &[u8],
+    format: Format,
+    pass: &Secret,
+) -> Result<(KeyStore, Option<Compat>)> {
+    match format {
+        Format::Java(_) => Ok((KeyStore::parse(path, data, Some(pass))?.0, None)),
+        Format::Pkcs12 => {
+            let decoded = pkcs12::decode(path, data, pass)?;
+            if decoded.has_keys() {
+                return Err(Error::Refused(format!(
+                    "{}: this PKCS#12 file holds private keys; truststore commands edit certificate-only PKCS#12 stores",
+                    path.display()
+                )));
+            }
+            let mut ks = KeyStore::new(Flavor::Jks);
+            for (alias, der) in decoded.trusted_certs() {
+                ks.set_trusted(&alias, der, 0);
+            }
+            Ok((ks, Some(decoded.compat())))
+        }
+    }
+}
+
+/// Encodes an edited store in the format it came in.
+fn encode(ks: &KeyStore, compat: Option<Compat>, pass: &Secret) -> Result<Vec<u8>> {
+    match compat {
+        None => ks.to_bytes(pass),
+        Some(compat) => {
+            let entries: Vec<(String, Vec<u8>)> = ks
+                .entries
+                .iter()
+                .filter_map(|e| match &e.body {
+                    EntryBody::TrustedCert(c) => Some((e.alias.clone(), c.der.clone())),
+                    _ => None,
+                })
+                .collect();
+            pkcs12::trust_store(&entries, compat, pass)
+        }
+    }
 }
 
 /// keytool refuses to make stores with passwords under 6 characters (Java itself does
@@ -230,12 +286,12 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let (mut ks, pass) = match &existing {
+    let (mut ks, compat, pass) = match &existing {
         Some(f) => {
-            flavor_of(&a.store, &f.data, want)?;
+            let format = format_of(&a.store, &f.data, want)?;
             let pass = storepass(a.storepass.as_deref(), false)?;
-            let (ks, _) = KeyStore::parse(&a.store, &f.data, Some(&pass))?;
-            (ks, pass)
+            let (ks, compat) = load(&a.store, &f.data, format, &pass)?;
+            (ks, compat, pass)
         }
         None => {
             let flavor = match want {
@@ -245,7 +301,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
             };
             let pass = storepass(a.storepass.as_deref(), true)?;
             warn_short_storepass(&pass);
-            (KeyStore::new(flavor), pass)
+            (KeyStore::new(flavor), None, pass)
         }
     };
 
@@ -288,7 +344,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         ));
         return Ok(0);
     }
-    let bytes = ks.to_bytes(&pass)?;
+    let bytes = encode(&ks, compat, &pass)?;
     match &existing {
         Some(f) => {
             let backup = f.backup()?;
@@ -310,7 +366,11 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         ctx.say(format!(
             "imported '{alias}' into {} ({}): {}, expires {}, SHA-256 {}",
             a.store.display(),
-            ks.flavor.name(),
+            if compat.is_some() {
+                "PKCS#12"
+            } else {
+                ks.flavor.name()
+            },
             f.subject,
             f.not_after.get(..10).unwrap_or(""),
             f.sha256
@@ -358,9 +418,9 @@ fn create_pkcs12(ctx: &Context, a: &ImportArgs, certs: &[Vec<u8>]) -> Result<i32
 fn remove(ctx: &Context, a: RemoveArgs) -> Result<i32> {
     let want = TypeArg::parse(&a.store_type)?;
     let f = StoreFile::open_for_update(&a.store)?;
-    flavor_of(&a.store, &f.data, want)?;
+    let format = format_of(&a.store, &f.data, want)?;
     let pass = storepass(a.storepass.as_deref(), false)?;
-    let (mut ks, _) = KeyStore::parse(&a.store, &f.data, Some(&pass))?;
+    let (mut ks, compat) = load(&a.store, &f.data, format, &pass)?;
     let Some(gone) = ks.remove(&a.alias) else {
         return Err(Error::Refused(format!(
             "{}: no entry with alias '{}'",
@@ -368,7 +428,7 @@ fn remove(ctx: &Context, a: RemoveArgs) -> Result<i32> {
             a.alias
         )));
     };
-    let bytes = ks.to_bytes(&pass)?;
+    let bytes = encode(&ks, compat, &pass)?;
     let backup = f.backup()?;
     f.replace(&bytes)?;
     ctx.say(format!(
@@ -409,7 +469,15 @@ struct ListEntry {
 pub fn list(store: PathBuf, spec: Option<String>, store_type: &str, json: bool) -> Result<i32> {
     let want = TypeArg::parse(store_type)?;
     let f = StoreFile::open(&store)?;
-    let flavor = flavor_of(&store, &f.data, want)?;
+    let flavor = match format_of(&store, &f.data, want)? {
+        Format::Java(flavor) => flavor,
+        Format::Pkcs12 => {
+            // PKCS#12 is encrypted as a whole: listing needs the password, and
+            // `inspect` already describes every bag of such a file.
+            return super::export::inspect_p12(&store, &f.data, spec.as_deref(), json, false)
+                .map(|_| 0);
+        }
+    };
     let pass = match spec.as_deref() {
         Some(s) if !s.is_empty() => Some(storepass(Some(s), false)?),
         _ => None,
