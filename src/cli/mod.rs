@@ -12,6 +12,7 @@ mod list;
 mod renew;
 mod secret;
 mod sign;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -77,6 +78,8 @@ pub enum Command {
     /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Verify a certificate chain and host name as a TLS client does.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
+        Command::Verify(a) => verify::run(&ctx, a),
     }
 }
 
