@@ -8,6 +8,7 @@ mod export;
 mod inspect;
 mod issue;
 mod key;
+mod lint;
 mod list;
 mod renew;
 mod secret;
@@ -80,6 +81,8 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Verify a certificate chain and host name as a TLS client does.
     Verify(verify::VerifyArgs),
+    /// Report weaknesses of certificates (weak keys and digests, missing names, ...).
+    Lint(lint::LintArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Key(c) => key::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Lint(a) => lint::run(&ctx, a),
     }
 }
 
