@@ -4,6 +4,7 @@
 mod ca;
 mod check;
 mod cluster;
+mod docs;
 mod export;
 mod inspect;
 mod issue;
@@ -83,6 +84,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Report weaknesses of certificates (weak keys and digests, missing names, ...).
     Lint(lint::LintArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one page per command with --out.
+    Man(docs::ManArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -104,6 +109,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(c) => export::run(&ctx, c),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
+        Command::Completions(a) => docs::completions(&ctx, a),
+        Command::Man(a) => docs::man(&ctx, a),
     }
 }
 
