@@ -1,6 +1,7 @@
 //! Command-line definitions and the glue from each command to the library. No
 //! cryptography happens here.
 
+mod audit;
 mod ca;
 mod check;
 mod cluster;
@@ -88,6 +89,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page, or write one page per command with --out.
     Man(docs::ManArgs),
+    /// Find certificates, keys and keystores under directories and report their problems.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Completions(a) => docs::completions(&ctx, a),
         Command::Man(a) => docs::man(&ctx, a),
+        Command::Audit(a) => audit::run(&ctx, a),
     }
 }
 
