@@ -66,6 +66,43 @@ fn ossl(dir: &Path, name: &str, key: &str, issuer: Option<&Made>, exts: &str) ->
     }
 }
 
+/// An X.509 version 1 self-signed certificate (no extensions), as `x509 -req -signkey`
+/// without an extension file makes it.
+fn ossl_v1(dir: &Path, name: &str) -> Made {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let cert = dir.join(format!("{name}.pem"));
+    let subj = format!("/CN={name}");
+    openssl(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-keyout",
+        s(&key),
+        "-out",
+        s(&csr),
+        "-subj",
+        &subj,
+    ])
+    .assert_success();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&csr),
+        "-signkey",
+        s(&key),
+        "-days",
+        "30",
+        "-out",
+        s(&cert),
+    ])
+    .assert_success();
+    Made { cert, key }
+}
+
 const CA: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash";
 
 fn leaf_ext(san: &str) -> String {
@@ -399,6 +436,32 @@ fn verdicts_agree_with_openssl_verify() {
         ),
     )
     .unwrap();
+    let v1_root = ossl_v1(&o, "v1root");
+    let v1_leaf = ossl(
+        &o,
+        "v1leaf",
+        "ec",
+        Some(&v1_root),
+        &leaf_ext("DNS:v1.example.com"),
+    );
+    let ex_root = ossl(
+        &o,
+        "exroot",
+        "ec",
+        None,
+        &format!("{CA}\nnameConstraints=critical,excluded;DNS:bad.example.com"),
+    );
+    let ex_leaf = ossl(
+        &o,
+        "exleaf",
+        "ec",
+        Some(&ex_root),
+        &leaf_ext("DNS:x.bad.example.com"),
+    );
+    // A root with the same name as `oroot` but another key.
+    let o2 = d.join("o2");
+    fs::create_dir(&o2).unwrap();
+    let impostor = ossl(&o2, "oroot", "ec", None, CA);
     let (old_ca, old_leaf) = rcgen_pair(d, "old", 2019, 2021);
     let (new_ca, new_leaf) = rcgen_pair(d, "future", 2090, 2091);
 
@@ -620,6 +683,35 @@ fn verdicts_agree_with_openssl_verify() {
             oroot.cert.clone(),
         )
         .purpose("server")
+        .bad(),
+        Case::new(
+            "self-signed leaf trusted directly",
+            self_leaf.cert.clone(),
+            None,
+            self_leaf.cert.clone(),
+        )
+        .host("self.example.com")
+        .purpose("server"),
+        Case::new(
+            "X.509 v1 root",
+            v1_leaf.cert.clone(),
+            None,
+            v1_root.cert.clone(),
+        )
+        .host("v1.example.com"),
+        Case::new(
+            "excluded subtree",
+            ex_leaf.cert.clone(),
+            None,
+            ex_root.cert.clone(),
+        )
+        .bad(),
+        Case::new(
+            "anchor with the issuer's name but another key",
+            oleaf.cert.clone(),
+            Some(oint.cert.clone()),
+            impostor.cert.clone(),
+        )
         .bad(),
         Case::new(
             "intermediate EKU clientAuth only, no purpose",
