@@ -6,6 +6,7 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use support::openssl::{openssl, verify as openssl_verify};
 use support::{certmesh, run, tempdir, Run};
@@ -845,4 +846,71 @@ fn messages_and_json() {
         .arg(&ca)
         .args(["--at", "soon"]));
     assert_eq!(r.status, 2, "{r:?}");
+}
+
+#[test]
+fn pkcs12_truststores() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Trust CA"]).assert_success();
+    cm(&home, &["issue", "t", "--dns", "t.example.com"]).assert_success();
+    let leaf = home.join("issued/t/cert.pem");
+    let ca = home.join("ca/root/cert.pem");
+    let mut stores = Vec::new();
+
+    let ours = dir.path().join("trust.p12");
+    run(certmesh()
+        .args(["export", "p12", "--trust"])
+        .arg(&ca)
+        .arg("--out")
+        .arg(&ours)
+        .args(["--pass", "env:TS_PASS"])
+        .env("TS_PASS", "changeit"))
+    .assert_success();
+    stores.push(ours);
+    if Command::new("keytool").arg("-help").output().is_ok() {
+        let kt = dir.path().join("keytool.p12");
+        run(Command::new("keytool")
+            .args([
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "root",
+                "-storetype",
+                "PKCS12",
+            ])
+            .arg("-file")
+            .arg(&ca)
+            .arg("-keystore")
+            .arg(&kt)
+            .args(["-storepass", "changeit"]))
+        .assert_success();
+        stores.push(kt);
+    }
+    for ts in &stores {
+        let r = run(certmesh()
+            .arg("verify")
+            .arg(&leaf)
+            .arg("--truststore")
+            .arg(ts)
+            .args(["--storepass", "env:TS_PASS", "--host", "t.example.com"])
+            .env("TS_PASS", "changeit"));
+        assert_eq!(r.status, 0, "{}: {r:?}", ts.display());
+        let r = run(certmesh()
+            .arg("verify")
+            .arg(&leaf)
+            .arg("--truststore")
+            .arg(ts)
+            .args(["--storepass", "env:TS_PASS"])
+            .env("TS_PASS", "wrong"));
+        assert_eq!(r.status, 1, "{r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+    }
+    // A PEM truststore needs no password.
+    let r = run(certmesh()
+        .arg("verify")
+        .arg(&leaf)
+        .arg("--truststore")
+        .arg(&ca));
+    assert_eq!(r.status, 0, "{r:?}");
 }

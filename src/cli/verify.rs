@@ -26,9 +26,13 @@ pub struct VerifyArgs {
     /// Trusted CA certificates (PEM bundle or DER).
     #[arg(long, value_name = "FILE", required_unless_present = "truststore")]
     pub ca: Vec<PathBuf>,
-    /// Trust store to use instead of --ca (PEM bundle or DER).
+    /// Trust store to use instead of --ca: PEM bundle, DER, or PKCS#12 (every
+    /// certificate in it is trusted; its password from --storepass).
     #[arg(long, value_name = "FILE", conflicts_with = "ca")]
     pub truststore: Option<PathBuf>,
+    /// Password of a PKCS#12 --truststore (env:VAR, file:PATH, fd:N, stdin, pass:TEXT).
+    #[arg(long, value_name = "SPEC", requires = "truststore")]
+    pub storepass: Option<String>,
     /// Host name the client connects to (matched against DNS subjectAltNames).
     #[arg(long, value_name = "NAME", conflicts_with = "ip")]
     pub host: Option<String>,
@@ -68,8 +72,11 @@ pub fn run(ctx: &Context, a: VerifyArgs) -> Result<i32> {
         untrusted.extend(certmesh::x509::read_certs(f)?);
     }
     let mut anchors = Vec::new();
-    for f in a.ca.iter().chain(a.truststore.iter()) {
+    for f in &a.ca {
         anchors.extend(certmesh::x509::read_certs(f)?);
+    }
+    if let Some(ts) = &a.truststore {
+        anchors.extend(truststore(ts, a.storepass.as_deref())?);
     }
     let opts = Options {
         at,
@@ -99,4 +106,24 @@ pub fn run(ctx: &Context, a: VerifyArgs) -> Result<i32> {
         }
         Some(e) => Err(Error::bad_file(&a.cert, e.clone())),
     }
+}
+
+/// The certificates of a trust store: PKCS#12 (opened with `storepass`), else PEM or DER.
+fn truststore(path: &std::path::Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
+    let data = certmesh::fsio::read(path)?;
+    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || data.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE]) {
+        return Err(Error::bad_file(
+            path,
+            "Java keystores (JKS/JCEKS) are not read here yet; give a PKCS#12 or PEM trust store",
+        ));
+    }
+    if !certmesh::keystore::pkcs12::looks_like_pkcs12(&data) {
+        return certmesh::x509::parse_certs(path, &data);
+    }
+    let pass = super::secret::obtain(storepass, "truststore password", "--storepass", false)?;
+    let certs = certmesh::keystore::pkcs12::decode(path, &data, &pass)?.certificates();
+    if certs.is_empty() {
+        return Err(Error::bad_file(path, "holds no certificate"));
+    }
+    Ok(certs)
 }
