@@ -437,6 +437,16 @@ fn verdicts_agree_with_openssl_verify() {
         ),
     )
     .unwrap();
+    let crit = ossl(
+        &o,
+        "crit",
+        "ec",
+        Some(&oroot),
+        &format!(
+            "{}\n1.3.6.1.4.1.55555.1=critical,ASN1:NULL",
+            leaf_ext("DNS:crit.example.com")
+        ),
+    );
     let v1_root = ossl_v1(&o, "v1root");
     let v1_leaf = ossl(
         &o,
@@ -712,6 +722,13 @@ fn verdicts_agree_with_openssl_verify() {
             oleaf.cert.clone(),
             Some(oint.cert.clone()),
             impostor.cert.clone(),
+        )
+        .bad(),
+        Case::new(
+            "unknown critical extension",
+            crit.cert.clone(),
+            None,
+            oroot.cert.clone(),
         )
         .bad(),
         Case::new(

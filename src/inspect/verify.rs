@@ -194,6 +194,7 @@ fn self_signed(cert: &X509Certificate<'_>) -> bool {
 fn check(path: &[&X509Certificate<'_>], opts: &Options) -> Result<(), String> {
     for (i, c) in path.iter().enumerate() {
         check_validity(c, i == 0, opts.at)?;
+        check_critical(c, i == 0)?;
     }
     for (i, ca) in path.iter().enumerate().skip(1) {
         check_ca(ca)?;
@@ -241,6 +242,30 @@ fn check_validity(c: &X509Certificate<'_>, leaf: bool, at: i64) -> Result<(), St
             "{what} is not yet valid (not before {})",
             crate::x509::rfc3339(&v.not_before)
         ));
+    }
+    Ok(())
+}
+
+/// A critical extension the verifier does not understand makes the certificate
+/// unusable (RFC 5280 4.2): ignoring it could ignore a restriction.
+fn check_critical(c: &X509Certificate<'_>, leaf: bool) -> Result<(), String> {
+    for e in c.extensions() {
+        if e.critical
+            && matches!(
+                e.parsed_extension(),
+                ParsedExtension::UnsupportedExtension { .. }
+            )
+        {
+            let who = if leaf {
+                "the certificate".to_string()
+            } else {
+                format!("CA {}", c.subject())
+            };
+            return Err(format!(
+                "{who} has an unhandled critical extension {}",
+                e.oid.to_id_string()
+            ));
+        }
     }
     Ok(())
 }
