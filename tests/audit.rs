@@ -134,8 +134,10 @@ fn seed_directory_problems_are_found() {
         .arg(d.join("server.p12"))
         .args(["--storepass", "env:STOREPW_T"])
         .env("STOREPW_T", "storepw"));
-    assert_eq!(r.status, 0, "{r:?}");
+    // Opened, its certificate is linted like any other.
+    assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stdout.contains("PKCS#12, opened"), "{r:?}");
+    assert!(r.stdout.contains("error no-subject-alt-name"), "{r:?}");
 }
 
 #[test]

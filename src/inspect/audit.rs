@@ -138,9 +138,14 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
         seen.audit.kind = "pkcs12".into();
         let opened = storepasses
             .iter()
-            .any(|p| crate::keystore::pkcs12::decode(path, &data, p).is_ok());
-        if opened {
+            .find_map(|p| crate::keystore::pkcs12::decode(path, &data, p).ok());
+        if let Some(decoded) = opened {
             seen.audit.summary = "PKCS#12, opened with a --storepass".into();
+            for der in decoded.certificates() {
+                if let Ok((_, cert)) = X509Certificate::from_der(&der) {
+                    seen.audit.findings.extend(lint_cert(&cert, &der));
+                }
+            }
         } else {
             seen.audit.summary = "PKCS#12, locked".into();
             seen.audit.findings.push(finding(
