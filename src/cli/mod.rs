@@ -1,19 +1,23 @@
 //! Command-line definitions and the glue from each command to the library. No
 //! cryptography happens here.
 
+mod audit;
 mod ca;
 mod check;
 mod cluster;
+mod docs;
 mod export;
 mod inspect;
 mod issue;
 mod key;
 mod keystore;
+mod lint;
 mod list;
 mod renew;
 mod secret;
 mod sign;
 mod truststore;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -85,6 +89,16 @@ pub enum Command {
     /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Verify a certificate chain and host name as a TLS client does.
+    Verify(verify::VerifyArgs),
+    /// Report weaknesses of certificates (weak keys and digests, missing names, ...).
+    Lint(lint::LintArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one page per command with --out.
+    Man(docs::ManArgs),
+    /// Find certificates, keys and keystores under directories and report their problems.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -106,6 +120,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Truststore(c) => truststore::run(&ctx, c),
         Command::Keystore(c) => keystore::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Lint(a) => lint::run(&ctx, a),
+        Command::Completions(a) => docs::completions(&ctx, a),
+        Command::Man(a) => docs::man(&ctx, a),
+        Command::Audit(a) => audit::run(&ctx, a),
     }
 }
 

@@ -1,6 +1,10 @@
 //! Describing files: certificates, chains and CSRs, as structured values that the CLI
 //! prints as text or as stable JSON (documented in docs/json.md).
 
+pub mod audit;
+pub mod lint;
+pub mod verify;
+
 use std::net::IpAddr;
 use std::path::Path;
 

@@ -515,6 +515,15 @@ impl Decoded {
         }
     }
 
+    /// The DER of every certificate bag, in file order: a truststore's anchors.
+    pub fn certificates(&self) -> Vec<Vec<u8>> {
+        self.archive
+            .certs
+            .iter()
+            .map(|c| c.cert.as_der().to_vec())
+            .collect()
+    }
+
     /// The single private key with its certificate and the CA chain above it.
     pub fn key_and_chain(&self, path: &Path) -> Result<Extracted> {
         let k = match self.archive.keys.as_slice() {
