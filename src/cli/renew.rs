@@ -93,7 +93,7 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         store.lock()?
     };
     let issuing = store.issuing().id.clone();
-    let report = store.renew_due(within, a.days, a.reuse_key, &mut || {
+    let load = || {
         store.signer(&issuing, &mut || {
             secret::obtain(
                 a.ca_pass.as_deref(),
@@ -102,7 +102,29 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
                 false,
             )
         })
-    })?;
+    };
+    let report = store.renew_due(within, a.days, a.reuse_key, &mut || load())?;
+    for r in &report.renewed {
+        ctx.log(
+            "renew",
+            format!(
+                "renewed {} serial {} -> {} expires {}",
+                r.name, r.old_serial, r.serial, r.not_after
+            ),
+        );
+    }
+    for f in &report.failed {
+        ctx.log("renew", format!("renewing {} failed: {}", f.name, f.reason));
+    }
+    // A CRL that exists is kept fresh: refreshed in the last third of its lifetime.
+    let crl = match store.crl_refresh_due()? {
+        Some(days) => {
+            let crl = store.write_crl(&load()?, days, None)?;
+            super::revoke::log_crl(ctx, "renew", &crl);
+            Some(crl)
+        }
+        None => None,
+    };
     if a.json {
         print_json(&report);
     } else {
@@ -122,7 +144,10 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         for f in &report.failed {
             eprintln!("certmesh: renewing {} failed: {}", f.name, f.reason);
         }
-        if report.renewed.is_empty() && report.failed.is_empty() {
+        if let Some(crl) = &crl {
+            super::revoke::say_crl(ctx, crl);
+        }
+        if report.renewed.is_empty() && report.failed.is_empty() && crl.is_none() {
             ctx.say(format!(
                 "nothing due: {} certificate(s) checked, none expires within {}",
                 report.checked, a.within
@@ -131,7 +156,7 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
     }
     Ok(if !report.failed.is_empty() {
         Outcome::Failed
-    } else if report.renewed.is_empty() {
+    } else if report.renewed.is_empty() && crl.is_none() {
         Outcome::Nothing
     } else {
         Outcome::Changed
