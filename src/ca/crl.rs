@@ -227,6 +227,11 @@ impl Store {
     /// When `<home>/crl.pem` exists and is within the last third of its lifetime (or past
     /// its nextUpdate), the lifetime in days a refreshed CRL should get; otherwise `None`.
     pub fn crl_refresh_due(&self) -> Result<Option<u32>> {
+        self.crl_refresh_due_at(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// [`Store::crl_refresh_due`] at `now` (Unix seconds).
+    pub fn crl_refresh_due_at(&self, now: i64) -> Result<Option<u32>> {
         let path = self.crl_path();
         if !path.exists() {
             return Ok(None);
@@ -242,7 +247,6 @@ impl Store {
             return Ok(Some(7));
         };
         let lifetime = (next - this).max(1);
-        let now = OffsetDateTime::now_utc().unix_timestamp();
         if now >= next - lifetime / 3 {
             // The 5 minutes before thisUpdate are not part of the requested days.
             let days = ((lifetime - 300 + 43_200) / 86_400).max(1);
@@ -307,5 +311,46 @@ mod tests {
             "cACompromise"
         );
         assert_eq!(Reason::parse("nope").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn refresh_is_due_in_the_last_third() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("pki");
+        let store = Store::init(
+            &home,
+            &crate::ca::CaInit {
+                name: "Refresh CA".into(),
+                key: crate::key::KeyAlg::P256,
+                days: 30,
+                digest: Default::default(),
+                constraints: Default::default(),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            store.crl_refresh_due().unwrap(),
+            None,
+            "no CRL, nothing to do"
+        );
+        let signer = store
+            .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
+            .unwrap();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let first = store.write_crl(&signer, 3, None).unwrap();
+        assert_eq!(first.number, 1);
+        assert!(first.revoked.is_empty());
+        assert_eq!(store.crl_refresh_due_at(now).unwrap(), None);
+        assert_eq!(store.crl_refresh_due_at(now + 86_400).unwrap(), None);
+        assert_eq!(
+            store.crl_refresh_due_at(now + 2 * 86_400 + 60).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            store.crl_refresh_due_at(now + 10 * 86_400).unwrap(),
+            Some(3)
+        );
+        assert_eq!(store.write_crl(&signer, 3, None).unwrap().number, 2);
     }
 }
