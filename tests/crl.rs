@@ -441,3 +441,66 @@ fn cron_and_systemd_units() {
         }
     }
 }
+
+#[test]
+fn renew_refreshes_an_aging_crl_and_python_reads_it() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Aging CA"]).assert_success();
+    cm(&home, &["issue", "gone", "--dns", "gone.example.test"]).assert_success();
+    cm(&home, &["revoke", "gone", "--reason", "affiliationChanged"]).assert_success();
+    let gone = serial(&home.join("issued/gone/cert.pem"));
+    // Age the CRL: the same CA signs one made 2.5 days ago that expires in half a day
+    // (past two thirds of its 3-day lifetime), as if renew had not run for a while.
+    let script = r#"
+import sys, datetime
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+home = sys.argv[1]
+ca = x509.load_pem_x509_certificate(open(home + "/ca/root/cert.pem", "rb").read())
+key = serialization.load_pem_private_key(open(home + "/ca/root/key.pem", "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc)
+crl = (x509.CertificateRevocationListBuilder()
+       .issuer_name(ca.subject)
+       .last_update(now - datetime.timedelta(hours=60))
+       .next_update(now + datetime.timedelta(hours=12))
+       .add_extension(x509.CRLNumber(1), False)
+       .sign(key, hashes.SHA256()))
+open(home + "/crl.pem", "wb").write(crl.public_bytes(serialization.Encoding.PEM))
+"#;
+    let py = support::pkilint::venv_python();
+    run(Command::new(&py).arg("-c").arg(script).arg(&home)).assert_success();
+
+    let r = cm(&home, &["renew", "--changed-exit", "3"]);
+    assert_eq!(r.status, 3, "a CRL refresh is a change: {r:?}");
+    assert!(r.stdout.contains("wrote CRL number 2"), "{r:?}");
+    let text = crl_text(&home).stdout;
+    assert_eq!(crl_number(&text), 2);
+    assert!(text.contains(&format!("Serial Number: {gone}")), "{text}");
+    // The aged CRL lived 3 days, so does the new one. An independent parser agrees on the
+    // signature, the reason, the dates and the authority key identifier.
+    let check = r#"
+import sys, datetime
+from cryptography import x509
+home = sys.argv[1]
+ca = x509.load_pem_x509_certificate(open(home + "/ca/root/cert.pem", "rb").read())
+crl = x509.load_pem_x509_crl(open(home + "/crl.pem", "rb").read())
+assert crl.is_signature_valid(ca.public_key())
+life = crl.next_update_utc - crl.last_update_utc
+assert datetime.timedelta(days=3) <= life <= datetime.timedelta(days=3, minutes=6), life
+r = crl.get_revoked_certificate_by_serial_number(int(sys.argv[2], 16))
+assert r is not None
+reason = r.extensions.get_extension_for_class(x509.CRLReason).value.reason
+assert reason == x509.ReasonFlags.affiliation_changed, reason
+aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+assert aki == ski
+print("ok")
+"#;
+    let r = run(Command::new(&py).arg("-c").arg(check).arg(&home).arg(&gone));
+    assert_eq!(r.stdout.trim(), "ok", "{r:?}");
+    // Fresh now: the next renew leaves it alone.
+    let before = fs::read(home.join("crl.pem")).unwrap();
+    assert_eq!(cm(&home, &["renew", "--changed-exit", "3"]).status, 0);
+    assert_eq!(fs::read(home.join("crl.pem")).unwrap(), before);
+}

@@ -263,8 +263,9 @@ fn issuer_serial(signer: &Signer) -> Result<String> {
     Ok(crate::x509::serial_hex(ca.raw_serial()))
 }
 
-/// `AB:CD:01`, `0xabcd01` or `abcd01` as the inventory's form (lower-case hex, no leading
-/// zeros); `None` when it is not hex.
+/// `AB:CD:01`, `0xabcd01` or `abcd01` as the inventory's form (lower-case hex of the
+/// serial's bytes without leading zero bytes, as [`crate::x509::serial_hex`] writes it);
+/// `None` when it is not hex.
 fn normalize_serial(s: &str) -> Option<String> {
     let s = s.trim();
     let s = s
@@ -275,12 +276,8 @@ fn normalize_serial(s: &str) -> Option<String> {
     if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let trimmed = hex.trim_start_matches('0').to_ascii_lowercase();
-    Some(if trimmed.is_empty() {
-        "0".into()
-    } else {
-        trimmed
-    })
+    let bytes = serial_bytes(&hex.to_ascii_lowercase()).ok()?;
+    Some(crate::x509::serial_hex(&bytes))
 }
 
 fn serial_bytes(serial: &str) -> Result<Vec<u8>> {
@@ -299,7 +296,14 @@ mod tests {
     #[test]
     fn serials_and_reasons() {
         assert_eq!(normalize_serial("00:AB:cd").as_deref(), Some("abcd"));
-        assert_eq!(normalize_serial("0x0f").as_deref(), Some("f"));
+        assert_eq!(normalize_serial("0x0f").as_deref(), Some("0f"));
+        assert_eq!(normalize_serial("f").as_deref(), Some("0f"));
+        assert_eq!(normalize_serial("0A:1B").as_deref(), Some("0a1b"));
+        assert_eq!(normalize_serial("000A1B").as_deref(), Some("0a1b"));
+        assert_eq!(
+            normalize_serial("0A1B"),
+            Some(crate::x509::serial_hex(&[0x0a, 0x1b]))
+        );
         assert_eq!(normalize_serial("node1"), None);
         assert_eq!(serial_bytes("f01").unwrap(), vec![0x0f, 0x01]);
         assert_eq!(
