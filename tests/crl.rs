@@ -319,6 +319,27 @@ fn log_records_issue_renew_revoke_without_secrets() {
     lg(&["revoke", "a", "--reason", "superseded", "--ca-pass", &pass]).assert_success();
     // Nothing due: nothing logged.
     lg(&["renew", "--within", "1d"]).assert_success();
+    // A CSR signed by the CA.
+    let csr = dir.path().join("req.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&dir.path().join("req.key")),
+        "-subj",
+        "/CN=csr.example.test",
+        "-out",
+        p(&csr),
+    ])
+    .assert_success();
+    let crt = dir.path().join("req.crt");
+    lg(&["sign", p(&csr), "--out", p(&crt), "--ca-pass", &pass]).assert_success();
+    let s3 = serial(&crt).to_lowercase();
 
     let old = fs::read_to_string(log.with_extension("log.1")).unwrap();
     let new = fs::read_to_string(&log).unwrap();
@@ -346,7 +367,13 @@ fn log_records_issue_renew_revoke_without_secrets() {
             .any(|l| l.contains(" revoke: ") && l.contains("CRL number 1")),
         "{new}"
     );
-    assert_eq!(lines.len(), 3, "one line per change: {new}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" sign: ") && l.contains(&s3)),
+        "{new}"
+    );
+    assert_eq!(lines.len(), 4, "one line per change: {new}");
     for l in old.lines().chain(new.lines()) {
         assert!(l.starts_with("20"), "timestamped: {l}");
     }
@@ -503,4 +530,55 @@ print("ok")
     let before = fs::read(home.join("crl.pem")).unwrap();
     assert_eq!(cm(&home, &["renew", "--changed-exit", "3"]).status, 0);
     assert_eq!(fs::read(home.join("crl.pem")).unwrap(), before);
+}
+
+#[test]
+fn rollback_undoes_a_whole_renew_run() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Run CA"]).assert_success();
+    for n in ["a", "b", "c"] {
+        let days = if n == "c" { "365" } else { "2" };
+        cm(
+            &home,
+            &[
+                "issue",
+                n,
+                "--dns",
+                &format!("{n}.example.test"),
+                "--days",
+                days,
+            ],
+        )
+        .assert_success();
+    }
+    let before = snapshot(&home.join("issued"));
+    let r = cm(&home, &["renew", "--within", "3d"]);
+    r.assert_success();
+    assert!(
+        r.stdout.contains("renewed a") && r.stdout.contains("renewed b"),
+        "{r:?}"
+    );
+    let after = snapshot(&home.join("issued"));
+    assert_ne!(before, after);
+    let r = cm(&home, &["rollback", "--list", "--json"]);
+    let gens: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let gens = gens.as_array().unwrap();
+    assert_eq!(gens.len(), 1, "{r:?}");
+    assert_eq!(gens[0]["entries"].as_array().unwrap().len(), 2, "{r:?}");
+
+    let r = cm(
+        &home,
+        &["rollback", "--to", gens[0]["stamp"].as_str().unwrap()],
+    );
+    r.assert_success();
+    assert_eq!(snapshot(&home.join("issued")), before, "{r:?}");
+    let valid: Vec<String> = list(&home)
+        .iter()
+        .filter(|r| r["kind"] == "leaf" && r["status"] == "valid")
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(valid.len(), 3, "one valid certificate per name: {valid:?}");
+    cm(&home, &["rollback"]).assert_success();
+    assert_eq!(snapshot(&home.join("issued")), after);
 }
