@@ -582,3 +582,62 @@ fn rollback_undoes_a_whole_renew_run() {
     cm(&home, &["rollback"]).assert_success();
     assert_eq!(snapshot(&home.join("issued")), after);
 }
+
+#[test]
+fn a_ca_without_crl_sign_revokes_nothing() {
+    let dir = tempdir();
+    let d = dir.path();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&d.join("ca.key")),
+        "-out",
+        p(&d.join("ca.crt")),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=No CRL CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ])
+    .assert_success();
+    let home = d.join("pki");
+    cm(
+        &home,
+        &[
+            "ca",
+            "import",
+            "--cert",
+            p(&d.join("ca.crt")),
+            "--key",
+            p(&d.join("ca.key")),
+        ],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &["issue", "x", "--dns", "x.example.test", "--days", "10"],
+    )
+    .assert_success();
+    let r = cm(&home, &["revoke", "x"]);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stderr.contains("cRLSign") && r.stderr.contains("nothing was revoked"),
+        "{r:?}"
+    );
+    let x = serial(&home.join("issued/x/cert.pem"));
+    assert_eq!(status_of(&home, &x), "valid");
+    assert!(!home.join("crl.pem").exists());
+    let r = cm(&home, &["crl"]);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(r.stderr.contains("cRLSign"), "{r:?}");
+}

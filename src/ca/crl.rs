@@ -147,6 +147,9 @@ impl Store {
     /// Marks `rec` revoked in the inventory (a no-op when it already is). The caller holds
     /// the lock and writes a new CRL afterwards.
     pub fn revoke(&self, rec: &Record, reason: Reason, signer: &Signer) -> Result<Revoked> {
+        // Refuse before recording anything when the CRL could not be signed afterwards.
+        check_crl_signer(signer)
+            .map_err(|e| Error::Refused(format!("{e}; nothing was revoked")))?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let changed = self.inventory()?.revoke(&rec.serial, now, reason.name())?;
         Ok(Revoked {
@@ -203,12 +206,8 @@ impl Store {
                 None => KeyIdMethod::Sha256,
             },
         };
-        let crl = params.signed_by(signer.issuer()).map_err(|e| match e {
-            rcgen::Error::IssuerNotCrlSigner => Error::Refused(
-                "the issuing CA's keyUsage does not allow signing CRLs (no cRLSign)".into(),
-            ),
-            e => Error::from(e),
-        })?;
+        check_crl_signer(signer)?;
+        let crl = params.signed_by(signer.issuer())?;
         let pem = crl.pem()?;
         let path = self.crl_path();
         fsio::write_file(&path, pem.as_bytes(), PUBLIC, Overwrite::Replace)?;
@@ -254,6 +253,17 @@ impl Store {
         } else {
             Ok(None)
         }
+    }
+}
+
+fn check_crl_signer(signer: &Signer) -> Result<()> {
+    let usages = signer.issuer().key_usages();
+    if usages.is_empty() || usages.contains(&rcgen::KeyUsagePurpose::CrlSign) {
+        Ok(())
+    } else {
+        Err(Error::Refused(
+            "the issuing CA's keyUsage does not allow signing CRLs (no cRLSign)".into(),
+        ))
     }
 }
 

@@ -126,7 +126,11 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         None => None,
     };
     if a.json {
-        print_json(&report);
+        let mut v = serde_json::to_value(&report).expect("report serializes");
+        if let Some(c) = &crl {
+            v["crl"] = serde_json::to_value(c).expect("report serializes");
+        }
+        print_json(&v);
     } else {
         for r in &report.renewed {
             ctx.say(format!(
