@@ -473,9 +473,52 @@ fn cron_and_systemd_units() {
 fn renew_refreshes_an_aging_crl_and_python_reads_it() {
     let dir = tempdir();
     let home = dir.path().join("pki");
-    cm(&home, &["ca", "init", "--name", "Aging CA"]).assert_success();
-    cm(&home, &["issue", "gone", "--dns", "gone.example.test"]).assert_success();
-    cm(&home, &["revoke", "gone", "--reason", "affiliationChanged"]).assert_success();
+    let pw = dir.path().join("pw");
+    fs::write(&pw, "aging secret\n").unwrap();
+    let pass = format!("file:{}", pw.display());
+    cm(
+        &home,
+        &["ca", "init", "--name", "Aging CA", "--key-pass", &pass],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &[
+            "issue",
+            "gone",
+            "--dns",
+            "gone.example.test",
+            "--ca-pass",
+            &pass,
+        ],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &[
+            "issue",
+            "soon",
+            "--dns",
+            "soon.example.test",
+            "--days",
+            "2",
+            "--ca-pass",
+            &pass,
+        ],
+    )
+    .assert_success();
+    cm(
+        &home,
+        &[
+            "revoke",
+            "gone",
+            "--reason",
+            "affiliationChanged",
+            "--ca-pass",
+            &pass,
+        ],
+    )
+    .assert_success();
     let gone = serial(&home.join("issued/gone/cert.pem"));
     // Age the CRL: the same CA signs one made 2.5 days ago that expires in half a day
     // (past two thirds of its 3-day lifetime), as if renew had not run for a while.
@@ -485,7 +528,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 home = sys.argv[1]
 ca = x509.load_pem_x509_certificate(open(home + "/ca/root/cert.pem", "rb").read())
-key = serialization.load_pem_private_key(open(home + "/ca/root/key.pem", "rb").read(), None)
+key = serialization.load_pem_private_key(open(home + "/ca/root/key.pem", "rb").read(), b"aging secret")
 now = datetime.datetime.now(datetime.timezone.utc)
 crl = (x509.CertificateRevocationListBuilder()
        .issuer_name(ca.subject)
@@ -498,8 +541,25 @@ open(home + "/crl.pem", "wb").write(crl.public_bytes(serialization.Encoding.PEM)
     let py = support::pkilint::venv_python();
     run(Command::new(&py).arg("-c").arg(script).arg(&home)).assert_success();
 
-    let r = cm(&home, &["renew", "--changed-exit", "3"]);
-    assert_eq!(r.status, 3, "a CRL refresh is a change: {r:?}");
+    // One renewal and the CRL refresh in one run: the passphrase is read from stdin once.
+    let r = support::run_with_timeout(
+        certmesh().arg("--home").arg(&home).args([
+            "renew",
+            "--within",
+            "3d",
+            "--changed-exit",
+            "3",
+            "--ca-pass",
+            "stdin",
+        ]),
+        Some(b"aging secret\n"),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        r.status, 3,
+        "a renewal and a CRL refresh are changes: {r:?}"
+    );
+    assert!(r.stdout.contains("renewed soon"), "{r:?}");
     assert!(r.stdout.contains("wrote CRL number 2"), "{r:?}");
     let text = crl_text(&home).stdout;
     assert_eq!(crl_number(&text), 2);
@@ -526,9 +586,10 @@ print("ok")
 "#;
     let r = run(Command::new(&py).arg("-c").arg(check).arg(&home).arg(&gone));
     assert_eq!(r.stdout.trim(), "ok", "{r:?}");
-    // Fresh now: the next renew leaves it alone.
+    // Fresh now: the next renew leaves it alone (and needs no passphrase).
     let before = fs::read(home.join("crl.pem")).unwrap();
-    assert_eq!(cm(&home, &["renew", "--changed-exit", "3"]).status, 0);
+    let r = cm(&home, &["renew", "--within", "3d", "--changed-exit", "3"]);
+    assert_eq!(r.status, 0, "{r:?}");
     assert_eq!(fs::read(home.join("crl.pem")).unwrap(), before);
 }
 
