@@ -702,3 +702,27 @@ fn a_ca_without_crl_sign_revokes_nothing() {
     assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stderr.contains("cRLSign"), "{r:?}");
 }
+
+#[test]
+fn revoke_crl_and_rollback_wait_for_nobody_they_exit_75() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Lock CA"]).assert_success();
+    cm(&home, &["issue", "n", "--dns", "n.example.test"]).assert_success();
+    cm(&home, &["issue", "n", "--dns", "n.example.test", "--force"]).assert_success();
+    let before = snapshot(&home);
+    // Another run holds the store's lock (flock(1) takes the same kind of lock).
+    let mut holder = Command::new("flock")
+        .arg(home.join(".lock"))
+        .args(["sleep", "4"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for args in [&["revoke", "n"][..], &["crl"], &["rollback"]] {
+        let r = cm(&home, args);
+        assert_eq!(r.status, 75, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("holds the lock"), "{r:?}");
+    }
+    holder.wait().unwrap();
+    assert_eq!(snapshot(&home), before, "nothing changed");
+}
