@@ -257,6 +257,29 @@ impl Inventory {
             .map_err(|e| db_err(&self.path, e))
     }
 
+    /// Every revoked certificate, whoever signed it.
+    pub fn revocations(&self) -> Result<Vec<Revocation>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, name, COALESCE(revoked_at, recorded_at), COALESCE(revocation_reason, 'unspecified')
+                 FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Revocation {
+                    serial: r.get(0)?,
+                    name: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(&self.path, e))
+    }
+
     /// The next CRL number for an issuer (1, 2, ...), kept in the inventory so that it only
     /// ever increases.
     pub fn next_crl_number(&mut self, issuer_serial: &str) -> Result<u64> {

@@ -112,6 +112,18 @@ fn revoked_client_is_listed_on_the_crl_and_refused_by_nginx() {
     let first = crl_number(&text);
     assert_eq!(status_of(&home, &alice), "revoked");
     assert_eq!(status_of(&home, &bob), "valid");
+    let rec = list(&home)
+        .into_iter()
+        .find(|r| r["name"] == "alice")
+        .unwrap();
+    assert_eq!(rec["revocation_reason"], "keyCompromise", "{rec}");
+    assert!(rec["revoked_at"].as_i64().unwrap() > 1_700_000_000, "{rec}");
+    assert!(list(&home)
+        .iter()
+        .find(|r| r["name"] == "bob")
+        .unwrap()
+        .get("revoked_at")
+        .is_none());
 
     // Revoking again changes nothing, not even the CRL.
     let before = fs::read(home.join("crl.pem")).unwrap();
