@@ -92,6 +92,18 @@ pub struct Signer {
     constraints: Vec<NameConstraintsSpec>,
 }
 
+impl Signer {
+    /// The rcgen issuer (CA name, key identifier, key usages, signing key).
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+}
+
 /// A leaf to issue into `issued/NAME/`.
 #[derive(Debug, Clone)]
 pub struct IssueRequest {

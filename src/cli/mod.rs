@@ -14,6 +14,8 @@ mod keystore;
 mod lint;
 mod list;
 mod renew;
+mod revoke;
+mod rollback;
 mod secret;
 mod sign;
 mod truststore;
@@ -42,6 +44,10 @@ pub struct Cli {
     /// Print only warnings and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Append one line per change (time, command, what changed, serials) to FILE.
+    #[arg(long, global = true, env = "CERTMESH_LOG", value_name = "FILE")]
+    pub log: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -73,6 +79,12 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Renew what is due (run it from cron).
     Renew(renew::RenewArgs),
+    /// Revoke an issued certificate and write a fresh CRL.
+    Revoke(revoke::RevokeArgs),
+    /// Write the issuing CA's certificate revocation list.
+    Crl(revoke::CrlArgs),
+    /// Put back what the last run (or a given one) replaced.
+    Rollback(rollback::RollbackArgs),
     /// List issued certificates from the inventory.
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
@@ -106,6 +118,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Context {
         home: cli.home,
         quiet: cli.quiet,
+        log: cli.log,
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
@@ -115,6 +128,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Renew(a) => renew::run(&ctx, a),
+        Command::Revoke(a) => revoke::run(&ctx, a),
+        Command::Crl(a) => revoke::run_crl(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
         Command::Truststore(c) => truststore::run(&ctx, c),
@@ -132,6 +148,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub struct Context {
     pub home: PathBuf,
     pub quiet: bool,
+    pub log: Option<PathBuf>,
 }
 
 impl Context {
@@ -139,6 +156,31 @@ impl Context {
     pub fn say(&self, line: impl AsRef<str>) {
         if !self.quiet {
             println!("{}", line.as_ref());
+        }
+    }
+
+    /// Appends `time command: what` to the `--log` file, if one was given. The file is
+    /// opened in append mode for every line, so logrotate can move it at any time. A
+    /// failure to log is a warning: the change itself is done.
+    pub fn log(&self, command: &str, what: impl AsRef<str>) {
+        let Some(path) = &self.log else { return };
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let now = time::OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let line = format!(
+            "{} {command}: {}\n",
+            certmesh::x509::rfc3339_time(now),
+            what.as_ref().replace('\n', " ")
+        );
+        let res = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = res {
+            warn(format!("{}: cannot write the log: {e}", path.display()));
         }
     }
 }
