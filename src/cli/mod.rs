@@ -206,7 +206,20 @@ pub fn issuing_signer(
 
 /// Prints a warning on stderr; warnings are shown even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
-    eprintln!("certmesh: warning: {}", line.as_ref());
+    eprintln!("certmesh: {}: {}", paint("warning", "33"), line.as_ref());
+}
+
+/// `text` in an ANSI colour when stderr is a terminal and `NO_COLOR` is not set
+/// (<https://no-color.org>); plain otherwise, so logs and pipes never get escape codes.
+pub fn paint(text: &str, sgr: &str) -> String {
+    use std::io::IsTerminal;
+    let wanted = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if wanted {
+        format!("\x1b[{sgr}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.
