@@ -309,6 +309,13 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
 }
 
 fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
+    // With --json, the JSON is the whole output.
+    let quiet = Context {
+        home: ctx.home.clone(),
+        quiet: ctx.quiet || a.json,
+        log: ctx.log.clone(),
+    };
+    let ctx = &quiet;
     let key = KeyAlg::parse(&a.key)?;
     let mut store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;
