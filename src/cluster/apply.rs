@@ -247,6 +247,23 @@ pub fn apply(
         }
     }
 
+    // A CA's CRL is refreshed before members get their copies, once it nears its
+    // nextUpdate (stores without a CRL have nothing to refresh).
+    if !dry_run {
+        for store in stores.values().flatten() {
+            if let Some(days) = store.crl_refresh_due()? {
+                let issuing = store.issuing().id.clone();
+                let signer = store.signer(&issuing, &mut || {
+                    ca_pass.clone().ok_or_else(|| {
+                        Error::Secret(
+                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
+                        )
+                    })
+                })?;
+                store.write_crl(&signer, days, None)?;
+            }
+        }
+    }
     let trust_of = member_trust(manifest, &stores)?;
 
     let mut reports = Vec::new();
@@ -296,6 +313,7 @@ pub fn apply(
         };
         let inputs = material.as_ref().map(|material| Inputs {
             base_truststore: base_truststore.clone(),
+            crl: store.and_then(|st| std::fs::read(st.crl_path()).ok()),
             member: name,
             product,
             material,
@@ -449,6 +467,9 @@ fn deploy_member(
     };
     let mut contents = Vec::new();
     for f in &product.files {
+        if f.content == Content::Crl && !dir.join(&f.path).exists() {
+            continue;
+        }
         let path = dir.join(&f.path);
         let bytes = zeroize::Zeroizing::new(fsio::read(&path)?);
         let digest = hex::encode(crate::x509::sha256(&bytes));
@@ -664,6 +685,15 @@ fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction>
             want.cert_profile.name()
         ));
     }
+    let serial = crate::x509::serial_hex(cert.raw_serial());
+    if store
+        .inventory()?
+        .list(None, true)?
+        .iter()
+        .any(|r| r.serial == serial && r.status == "revoked")
+    {
+        return renew("revoked".into());
+    }
     let issuing = store.cert_der(&store.issuing().id)?;
     let (_, ca) = X509Certificate::from_der(&issuing).map_err(|_| {
         Error::bad_file(
@@ -742,7 +772,11 @@ fn write_member_files(
         let disk = std::fs::read(&path).ok().map(zeroize::Zeroizing::new);
         let mode_ok = file_mode(&path) == Some(mode);
         let planned = inputs.plan(f)?;
+        if matches!(planned, Planned::Absent) {
+            continue;
+        }
         let unchanged = match (&planned, &disk) {
+            (Planned::Absent, _) => true,
             (_, None) => false,
             (Planned::Exact(bytes), Some(d)) => **d == **bytes && mode_ok,
             (Planned::Randomized { inputs: fp }, Some(d)) => {
@@ -760,6 +794,7 @@ fn write_member_files(
         if !unchanged && !dry_run {
             let bytes = match planned {
                 Planned::Exact(b) => b,
+                Planned::Absent => continue,
                 Planned::Randomized { inputs: fp } => {
                     let b = inputs.render(f)?;
                     state.insert(

@@ -32,6 +32,9 @@ pub enum Content {
     Root,
     /// Every signer the member trusts, PEM, one after another in a stable order.
     TrustBundle,
+    /// The member's CA's CRL (nginx `ssl_crl`, Apache `SSLCARevocationFile`, HAProxy
+    /// `crl-file`); written once the CA has a CRL (`certmesh revoke` or `crl`).
+    Crl,
     /// The other members' signers only (mesh), PEM: what Axway SecureTransport imports.
     PeerSigners,
     /// PKCS#12 keystore: the key and its chain (root included) under `alias`.

@@ -41,6 +41,8 @@ pub struct Inputs<'a> {
     pub password: &'a Secret,
     /// A truststore the product ships, to merge into: its path, bytes and password.
     pub base_truststore: Option<(String, Vec<u8>, Secret)>,
+    /// The member's CA's current CRL (PEM), once it has one.
+    pub crl: Option<Vec<u8>>,
 }
 
 /// What is recorded per randomized file.
@@ -61,7 +63,11 @@ pub const STATE_FILE: &str = ".certmesh-state.json";
 /// A file's planned content: exact bytes, or (for keystores) an inputs fingerprint.
 pub enum Planned {
     Exact(Zeroizing<Vec<u8>>),
-    Randomized { inputs: String },
+    Randomized {
+        inputs: String,
+    },
+    /// Nothing to write (yet): a CRL before the CA has one.
+    Absent,
 }
 
 fn pem(ders: &[&[u8]]) -> String {
@@ -135,6 +141,12 @@ impl Inputs<'_> {
     pub fn plan(&self, f: &FileSpec) -> Result<Planned> {
         let m = self.material;
         let text: Zeroizing<String> = match f.content {
+            Content::Crl => {
+                return Ok(match &self.crl {
+                    Some(c) => Planned::Exact(Zeroizing::new(c.clone())),
+                    None => Planned::Absent,
+                })
+            }
             Content::Key => key_pem(&m.key, f)?,
             Content::CertKey => {
                 format!("{}{}", pem(&[&m.leaf]), key_pem(&m.key, f)?.as_str()).into()
@@ -257,7 +269,9 @@ impl Inputs<'_> {
             }
             _ => match self.plan(f)? {
                 Planned::Exact(b) => Ok(b),
-                Planned::Randomized { .. } => Err(Error::Crypto("unreachable render".into())),
+                Planned::Randomized { .. } | Planned::Absent => {
+                    Err(Error::Crypto("unreachable render".into()))
+                }
             },
         }
     }
