@@ -273,7 +273,7 @@ pub fn check_file(path: &Path, within: i64, now: i64) -> Vec<Item> {
 /// disk, so a damaged or replaced file is noticed), each against the issuing CA.
 pub fn check_store(store: &Store, within: i64, now: i64) -> Result<Vec<Item>> {
     let mut items = Vec::new();
-    for a in &store.config().authorities {
+    for a in store.config().authorities.iter().filter(|a| !a.retired) {
         let path = store.cert_path(&a.id);
         match store.cert_der(&a.id) {
             Ok(der) => {
@@ -339,7 +339,7 @@ pub fn check_cluster(
     let stores = crate::cluster::apply::open_stores(manifest, out)?;
     let mut items = Vec::new();
     for store in stores.values().flatten() {
-        for a in &store.config().authorities {
+        for a in store.config().authorities.iter().filter(|a| !a.retired) {
             let path = store.cert_path(&a.id);
             match store.cert_der(&a.id) {
                 Ok(der) => items.push(judge(

@@ -58,7 +58,9 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) ->
             })?;
         }
     }
-    sync_dir(dir)
+    sync_dir(dir)?;
+    crash_point();
+    Ok(())
 }
 
 /// Creates `dir` and any missing parents; directories created here get `mode`.
@@ -163,6 +165,7 @@ impl StagedDir {
             return Err(Error::io(&self.target, e));
         }
         sync_dir(&parent)?;
+        crash_point();
         Ok(self.target.clone())
     }
 }
@@ -219,6 +222,123 @@ impl StoreLock {
 /// Reads a whole file, naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// A new version of a whole directory, built beside it and swapped in with one atomic
+/// `renameat2(RENAME_EXCHANGE)`, so readers (and a crash) see either every old file or
+/// every new one. Unchanged files are hard-linked from the current version, keeping their
+/// inodes and mtimes; certmesh never changes a file in place, so the link is safe.
+pub struct DirSwap {
+    target: PathBuf,
+    stage: PathBuf,
+}
+
+impl DirSwap {
+    fn stage_path(target: &Path) -> PathBuf {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        parent_dir(target).join(format!(".{name}.certmesh-new"))
+    }
+
+    /// Removes what an interrupted swap left behind: a stage is either incomplete (the
+    /// swap never happened) or the old version (the swap happened); either way `target`
+    /// is consistent and the stage can go.
+    pub fn clean(target: &Path) -> Result<()> {
+        let stage = Self::stage_path(target);
+        if stage.exists() {
+            fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new version of `target`, holding links to its current files.
+    pub fn begin(target: &Path) -> Result<Self> {
+        Self::clean(target)?;
+        let stage = Self::stage_path(target);
+        create_dir(&stage, PRIVATE_DIR)?;
+        if target.exists() {
+            link_tree(target, &stage)?;
+        }
+        Ok(DirSwap {
+            target: target.to_path_buf(),
+            stage,
+        })
+    }
+
+    /// Where `rel` goes in the new version.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.stage.join(rel)
+    }
+
+    /// Writes one file of the new version (replacing the link to the old one).
+    pub fn write(&self, rel: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        let path = self.path(rel);
+        create_dir(parent_dir(&path), PRIVATE_DIR)?;
+        write_file(&path, bytes, mode, Overwrite::Replace)
+    }
+
+    /// Swaps the new version in and removes the old one.
+    pub fn commit(self) -> Result<()> {
+        sync_dir(&self.stage)?;
+        if self.target.exists() {
+            rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &self.stage,
+                rustix::fs::CWD,
+                &self.target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            )
+            .map_err(|e| Error::io(&self.target, std::io::Error::from(e)))?;
+            sync_dir(parent_dir(&self.target))?;
+            fs::remove_dir_all(&self.stage).map_err(|e| Error::io(&self.stage, e))?;
+        } else {
+            fs::rename(&self.stage, &self.target).map_err(|e| Error::io(&self.target, e))?;
+            sync_dir(parent_dir(&self.target))?;
+        }
+        crash_point();
+        Ok(())
+    }
+}
+
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let ft = entry.file_type().map_err(|e| Error::io(&src, e))?;
+        if ft.is_dir() {
+            create_dir(&dst, PRIVATE_DIR)?;
+            link_tree(&src, &dst)?;
+        } else if ft.is_file() {
+            fs::hard_link(&src, &dst).map_err(|e| Error::io(&dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Test hook for crash-safety tests: with `CERTMESH_TEST_CRASH_AFTER_WRITES=N` in the
+/// environment, the process kills itself with SIGKILL right after its N-th file write,
+/// so tests can interrupt a run at every point without relying on timing.
+fn crash_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var("CERTMESH_TEST_CRASH_AFTER_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(n) = limit {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= *n {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
+            std::process::abort();
+        }
+    }
 }
 
 #[cfg(test)]

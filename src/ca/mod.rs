@@ -14,9 +14,11 @@
 //! ```
 
 mod renew;
+mod rollover;
 mod store;
 
 pub use renew::{Problem, RenewReport, Renewed};
+pub use rollover::RolloverStatus;
 pub use store::{
     AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest, Signed, Signer,
     Store, StoreConfig,

@@ -27,6 +27,21 @@ pub struct StoreConfig {
     pub issuing: String,
     #[serde(rename = "authority")]
     pub authorities: Vec<AuthorityEntry>,
+    /// A CA rollover in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollover: Option<Rollover>,
+}
+
+/// The state of a CA rollover (see `ca rollover`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rollover {
+    /// 1: both roots trusted, leaves from the old; 2: leaves from the new.
+    pub phase: u8,
+    /// Root being replaced.
+    pub old_root: String,
+    /// Its successor.
+    pub new_root: String,
 }
 
 /// One CA of the store.
@@ -42,6 +57,9 @@ pub struct AuthorityEntry {
     /// Digest for signatures made with an RSA key.
     #[serde(default)]
     pub digest: Digest,
+    /// No longer trusted or used (the old generation after a rollover).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 /// Options for `ca init`.
@@ -68,9 +86,9 @@ pub struct IntermediateInit {
 /// it up to the root.
 pub struct Signer {
     pub id: String,
-    issuer: Issuer<'static, KeyPair>,
-    cert_der: Vec<u8>,
-    not_after: OffsetDateTime,
+    pub(super) issuer: Issuer<'static, KeyPair>,
+    pub(super) cert_der: Vec<u8>,
+    pub(super) not_after: OffsetDateTime,
     constraints: Vec<NameConstraintsSpec>,
 }
 
@@ -118,6 +136,9 @@ pub struct SignRequest {
 /// A signed CSR.
 #[derive(Debug, Clone)]
 pub struct Signed {
+    /// The inventory row, recorded by [`Store::record_signed`] once the certificate has
+    /// been written where the caller wants it.
+    pub record: Record,
     pub cert_pem: String,
     /// Intermediates above the leaf (no root), PEM.
     pub intermediates_pem: String,
@@ -291,6 +312,7 @@ impl Store {
             parent: "root".into(),
             encrypted: key_pass.is_some(),
             digest,
+            retired: false,
         };
         let store = Store {
             home: home.to_path_buf(),
@@ -298,6 +320,7 @@ impl Store {
                 version: 1,
                 issuing: entry.id.clone(),
                 authorities: vec![entry.clone()],
+                rollover: None,
             },
         };
         store.write_authority(&entry, &key, &cert_der, key_pass)?;
@@ -337,6 +360,7 @@ impl Store {
             parent: parent.id.clone(),
             encrypted: key_pass.is_some(),
             digest: opts.digest,
+            retired: false,
         };
         self.write_authority(&entry, &key, cert.der(), key_pass)?;
         self.record_ca(&entry, cert.der(), &parent.cert_der)?;
@@ -353,7 +377,7 @@ impl Store {
         })
     }
 
-    fn write_authority(
+    pub(super) fn write_authority(
         &self,
         entry: &AuthorityEntry,
         key: &PrivateKey,
@@ -375,7 +399,12 @@ impl Store {
         Ok(())
     }
 
-    fn record_ca(&self, entry: &AuthorityEntry, der: &[u8], issuer_der: &[u8]) -> Result<()> {
+    pub(super) fn record_ca(
+        &self,
+        entry: &AuthorityEntry,
+        der: &[u8],
+        issuer_der: &[u8],
+    ) -> Result<()> {
         let rec = record_for(
             der,
             issuer_der,
@@ -395,7 +424,7 @@ impl Store {
         self.inventory()?.record(&rec)
     }
 
-    fn save_config(&self, overwrite: Overwrite) -> Result<()> {
+    pub(super) fn save_config(&self, overwrite: Overwrite) -> Result<()> {
         let text = toml::to_string_pretty(&self.config).expect("store config serializes");
         let text =
             format!("# certmesh CA store; edited by certmesh, keep by hand only with care\n{text}");
@@ -405,6 +434,12 @@ impl Store {
             PUBLIC,
             overwrite,
         )
+    }
+
+    /// Replaces the store's configuration and saves it.
+    pub(super) fn set_config(&mut self, config: StoreConfig) -> Result<()> {
+        self.config = config;
+        self.save_config(Overwrite::Replace)
     }
 
     /// Takes the store's lock; a second run fails at once with exit code 75.
@@ -441,13 +476,24 @@ impl Store {
         self.config.authorities.iter().find(|a| a.id == id)
     }
 
+    /// Ids of the roots clients must trust now: every root not retired (two during a
+    /// rollover).
+    pub fn trust_anchors(&self) -> Vec<String> {
+        self.config
+            .authorities
+            .iter()
+            .filter(|a| a.parent == a.id && !a.retired)
+            .map(|a| a.id.clone())
+            .collect()
+    }
+
     /// The authority that signs leaves.
     pub fn issuing(&self) -> &AuthorityEntry {
         self.authority(&self.config.issuing)
             .expect("checked on open")
     }
 
-    fn authority_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn authority_dir(&self, id: &str) -> PathBuf {
         self.home.join("ca").join(id)
     }
 
@@ -748,11 +794,11 @@ impl Store {
             req.profile.name(),
             Vec::new(),
         )?;
-        self.inventory()?.record(&Record {
-            sans: names.all(),
-            ..rec.clone()
-        })?;
         Ok(Signed {
+            record: Record {
+                sans: names.all(),
+                ..rec.clone()
+            },
             cert_pem: to_pem("CERTIFICATE", cert.der()),
             intermediates_pem,
             serial: rec.serial,
@@ -760,6 +806,12 @@ impl Store {
             names: names.all(),
             warnings,
         })
+    }
+
+    /// Records a signed CSR in the inventory (after its certificate was written out, so a
+    /// failed write leaves the store unchanged).
+    pub fn record_signed(&self, signed: &Signed) -> Result<()> {
+        self.inventory()?.record(&signed.record)
     }
 
     /// A fresh backup directory name for this run (UTC timestamp).

@@ -34,6 +34,17 @@ pub enum CaCommand {
 The key may be in any form openssl writes (PKCS#1, SEC1, PKCS#8; PEM or DER; encrypted
 or not). It is stored unencrypted (0600) unless --key-pass asks for encryption at rest.")]
     Import(ImportArgs),
+    /// Replace the root CA without an outage, one phase per run.
+    #[command(after_help = "Phases:
+  1  certmesh ca rollover            new root (+ cross-certificate); both roots are trusted,
+                                     the old generation still issues. Distribute the trust
+                                     (cluster apply, or `ca show --pem` to every client).
+  2  certmesh ca rollover --complete the new generation issues; renew every leaf
+                                     (renew --within 100000d, or cluster apply).
+  3  certmesh ca rollover --complete once no valid leaf chains to the old root, it is retired
+                                     and leaves the truststores.
+`cluster apply` moves a cluster's CA through phases 2 and 3 by itself.")]
+    Rollover(RolloverArgs),
     /// Describe the CA, or print the root certificate as PEM.
     #[command(after_help = "Examples:
   certmesh ca show
@@ -122,6 +133,31 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RolloverArgs {
+    /// Move to the next phase (2, then 3) instead of starting a rollover.
+    #[arg(long)]
+    pub complete: bool,
+    /// Retire the old root even though valid certificates still chain to it.
+    #[arg(long)]
+    pub force: bool,
+    /// Common name of the new root (default: the old name with a generation suffix).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Key type of the new root (and intermediate).
+    #[arg(long, default_value = "p256", value_name = "ALG")]
+    pub key: String,
+    /// Validity of the new root in days.
+    #[arg(long, default_value_t = 3650)]
+    pub days: u32,
+    /// Passphrase of the CA keys, when they are encrypted (the new ones get the same).
+    #[arg(long = "ca-pass", value_name = "SPEC")]
+    pub ca_pass: Option<String>,
+    /// Print the rollover state as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Print the root certificate as PEM (for clients to trust).
     #[arg(long, conflicts_with = "json")]
@@ -136,6 +172,7 @@ pub fn run(ctx: &Context, cmd: CaCommand) -> Result<i32> {
         CaCommand::Init(a) => init(ctx, a),
         CaCommand::Intermediate(a) => intermediate(ctx, a),
         CaCommand::Import(a) => import(ctx, a),
+        CaCommand::Rollover(a) => rollover(ctx, a),
         CaCommand::Show(a) => show(ctx, a),
     }
 }
@@ -266,6 +303,93 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
+    let key = KeyAlg::parse(&a.key)?;
+    let mut store = Store::open(&ctx.home)?;
+    let _lock = store.lock()?;
+    let encrypted = store.config().authorities.iter().any(|x| x.encrypted);
+    let mut cached: Option<Secret> = None;
+    let mut pass = || -> Result<Secret> {
+        if let Some(p) = &cached {
+            return Ok(p.clone());
+        }
+        let p = secret::obtain(
+            a.ca_pass.as_deref(),
+            "CA key passphrase",
+            "--ca-pass",
+            false,
+        )?;
+        cached = Some(p.clone());
+        Ok(p)
+    };
+    let status = store.rollover_status()?;
+    match (status.phase, a.complete) {
+        (0, false) => {
+            let old = store.current_root();
+            let signer = store.signer(&old, &mut pass)?;
+            let key_pass = if encrypted { Some(pass()?) } else { None };
+            let old_cn = certmesh::x509::common_name(
+                &x509_parser::prelude::FromDer::from_der(&store.cert_der(&old)?)
+                    .map(|(_, c)| c)
+                    .map_err(|_| {
+                        certmesh::Error::bad_file(store.cert_path(&old), "not a valid certificate")
+                    })?,
+            )
+            .unwrap_or_else(|| "Cluster CA".into());
+            let generation = store
+                .config()
+                .authorities
+                .iter()
+                .filter(|x| x.parent == x.id)
+                .count()
+                + 1;
+            let name = a.name.clone().unwrap_or_else(|| {
+                format!(
+                    "{} G{generation}",
+                    old_cn
+                        .trim_end_matches(|c: char| c.is_ascii_digit())
+                        .trim_end_matches(" G")
+                )
+            });
+            let new = store.rollover_begin(&name, key, a.days, &signer, key_pass.as_ref())?;
+            ctx.say(format!(
+                "phase 1: new root '{name}' ({new}) created; both roots are trusted now"
+            ));
+            ctx.say("  next: put the new root in every truststore (cluster apply, or `certmesh ca show --pem`), then `certmesh ca rollover --complete`");
+        }
+        (0, true) => {
+            return Err(certmesh::Error::Refused(
+                "no CA rollover in progress; run `certmesh ca rollover` to start one".into(),
+            ))
+        }
+        (1, false) | (2, false) => {
+            ctx.say(format!(
+                "a rollover is in phase {}; `certmesh ca rollover --complete` moves it on",
+                status.phase
+            ));
+        }
+        (1, true) => {
+            let new = status.new_root.clone().unwrap_or_default();
+            let signer = store.signer(&new, &mut pass)?;
+            let key_pass = if encrypted { Some(pass()?) } else { None };
+            store.rollover_switch(&signer, key, key_pass.as_ref())?;
+            ctx.say(format!(
+                "phase 2: the new generation issues ({}); renew every certificate next",
+                store.issuing().id
+            ));
+        }
+        (_, true) => {
+            store.rollover_finish(a.force)?;
+            ctx.say("phase 3: the old root is retired; truststores drop it on the next apply");
+        }
+        _ => {}
+    }
+    if a.json {
+        print_json(&store.rollover_status()?);
+    }
+    Ok(0)
+}
+
 #[derive(serde::Serialize)]
 struct AuthorityView {
     id: String,
@@ -285,7 +409,10 @@ struct StoreView {
 fn show(ctx: &Context, a: ShowArgs) -> Result<i32> {
     let store = Store::open(&ctx.home)?;
     if a.pem {
-        print!("{}", to_pem("CERTIFICATE", &store.cert_der("root")?));
+        // During a rollover both roots are trust anchors; clients need both.
+        for id in store.trust_anchors() {
+            print!("{}", to_pem("CERTIFICATE", &store.cert_der(&id)?));
+        }
         return Ok(0);
     }
     let mut view = StoreView {

@@ -190,6 +190,9 @@ fn status(a: StatusArgs) -> Result<i32> {
                 parts.push(format!("{}: {} ({})", d.host, d.state, d.files.join(", ")));
             }
         }
+        if m.ca_rollover_phase > 0 {
+            parts.push(format!("CA rollover phase {}", m.ca_rollover_phase));
+        }
         println!("{} ({}): {}", m.name, m.profile, parts.join("; "));
     }
     Ok(0)

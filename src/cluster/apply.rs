@@ -124,6 +124,21 @@ pub fn apply(
             ));
         }
     }
+    // Everything the manifest asks for is checked before anything is created.
+    let mut wants = Vec::new();
+    for m in &manifest.members {
+        wants.push(Wanted::of(
+            manifest,
+            m,
+            products[m.name.get_ref().as_str()],
+        )?);
+    }
+    for x in &manifest.extra_trust {
+        crate::x509::read_certs(&manifest.resolve(&x.cert))?;
+    }
+    KeyAlg::parse(&manifest.ca.key)?;
+    Digest::parse(&manifest.ca.digest)?;
+    NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -162,9 +177,7 @@ pub fn apply(
 
     // Decide each member's certificate.
     let mut wanted = Vec::new();
-    for m in &manifest.members {
-        let product = products[m.name.get_ref().as_str()];
-        let want = Wanted::of(manifest, m, product)?;
+    for (m, want) in manifest.members.iter().zip(wants) {
         let action = match &stores[store_of(m)] {
             None => LeafAction::Issue,
             Some(store) => current_state(store, m.name.get_ref(), &want)?,
@@ -237,6 +250,9 @@ pub fn apply(
         let product = products[name.as_str()];
         let trust = &trust_of[name.as_str()];
         let dir = out.join(name);
+        if !dry_run {
+            fsio::DirSwap::clean(&dir)?;
+        }
         let store = stores[store_of(m)].as_ref();
         let material = match store {
             Some(st) if st.home().join("issued").join(name).exists() => {
@@ -306,6 +322,30 @@ pub fn apply(
             }
         }
     }
+    // A CA rollover moves on once this run has put the new root in every truststore
+    // (phase 1 -> 2), and once no leaf chains to the old root any more (2 -> 3).
+    if !dry_run && !failed {
+        for store in stores.values_mut().flatten() {
+            let Some(r) = store.config().rollover.clone() else {
+                continue;
+            };
+            if r.phase == 1 {
+                let signer = store.signer(&r.new_root, &mut || {
+                    ca_pass.clone().ok_or_else(|| {
+                        Error::Secret(
+                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
+                        )
+                    })
+                })?;
+                let key = KeyAlg::parse(&manifest.ca.key)?;
+                store.rollover_switch(&signer, key, ca_pass.as_ref())?;
+                changed = true;
+            } else if r.phase == 2 && store.rollover_status()?.old_leaves == 0 {
+                store.rollover_finish(false)?;
+                changed = true;
+            }
+        }
+    }
     Ok(Report {
         cluster: manifest.name.clone(),
         dry_run,
@@ -327,9 +367,10 @@ pub(crate) fn member_trust(
 ) -> Result<BTreeMap<String, Vec<TrustedSigner>>> {
     let mut all: Vec<TrustedSigner> = Vec::new();
     for store in stores.values().flatten() {
-        let root_id = store.config().authorities[0].id.clone();
-        let der = store.cert_der(&root_id)?;
-        all.push((subject_of(&der), der));
+        for root_id in store.trust_anchors() {
+            let der = store.cert_der(&root_id)?;
+            all.push((subject_of(&der), der));
+        }
     }
     let mut extras: Vec<(Vec<String>, TrustedSigner)> = Vec::new();
     for x in &manifest.extra_trust {
@@ -670,6 +711,7 @@ fn write_member_files(
         .unwrap_or_default();
     let mut state = old_state.clone();
     let mut actions = Vec::new();
+    let mut writes: Vec<(String, zeroize::Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for f in &product.files {
         let path = dir.join(&f.path);
         let mode = f.mode()?;
@@ -706,20 +748,24 @@ fn write_member_files(
                     b
                 }
             };
-            fsio::create_dir(
-                path.parent().expect("inside the member directory"),
-                PRIVATE_DIR,
-            )?;
-            fsio::write_file(&path, &bytes, mode, Overwrite::Replace)?;
+            writes.push((f.path.clone(), bytes, mode));
         }
         actions.push(FileAction {
             path: f.path.clone(),
             action: action.into(),
         });
     }
-    if state != old_state && !dry_run {
-        let json = serde_json::to_vec_pretty(&state).expect("state serializes");
-        fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
+    if !writes.is_empty() {
+        // All of a member's changes appear at once: a crash leaves the old set or the new.
+        let swap = fsio::DirSwap::begin(dir)?;
+        for (rel, bytes, mode) in &writes {
+            swap.write(rel, bytes, *mode)?;
+        }
+        if state != old_state {
+            let json = serde_json::to_vec_pretty(&state).expect("state serializes");
+            swap.write(STATE_FILE, &json, fsio::PRIVATE)?;
+        }
+        swap.commit()?;
     }
     Ok(actions)
 }

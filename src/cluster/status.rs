@@ -53,6 +53,8 @@ pub struct MemberStatus {
     pub certificate: Option<CertStatus>,
     pub truststores: Vec<TrustStatus>,
     pub deploy: Option<DeployStatus>,
+    /// Phase of a CA rollover of the member's CA (0 when none is in progress).
+    pub ca_rollover_phase: u8,
 }
 
 /// Reports every member of `manifest` as written under `out`. With `remote`, deployed
@@ -188,12 +190,17 @@ pub fn status(
                 }
             }
         });
+        let ca_rollover_phase = match store {
+            Some(s) => s.rollover_status()?.phase,
+            None => 0,
+        };
         result.push(MemberStatus {
             name: name.clone(),
             profile: product.name.clone(),
             certificate,
             truststores,
             deploy,
+            ca_rollover_phase,
         });
     }
     Ok(result)
