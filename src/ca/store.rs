@@ -92,6 +92,18 @@ pub struct Signer {
     constraints: Vec<NameConstraintsSpec>,
 }
 
+impl Signer {
+    /// The rcgen issuer (CA name, key identifier, key usages, signing key).
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+}
+
 /// A leaf to issue into `issued/NAME/`.
 #[derive(Debug, Clone)]
 pub struct IssueRequest {
@@ -102,6 +114,8 @@ pub struct IssueRequest {
     pub key: KeyAlg,
     /// Replace an existing `issued/NAME`, moving it to the backup directory.
     pub replace: bool,
+    /// Add dataEncipherment to the key usages (WSO2 Carbon encrypts with its key).
+    pub data_encipherment: bool,
 }
 
 /// The result of issuing a leaf.
@@ -658,7 +672,12 @@ impl Store {
             .first()
             .cloned()
             .unwrap_or_else(|| req.name.clone());
-        let params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        let mut params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        if req.data_encipherment {
+            params
+                .key_usages
+                .push(rcgen::KeyUsagePurpose::DataEncipherment);
+        }
         let public = key.signing_key(Digest::Sha256)?;
         let cert = params.signed_by(&public, &signer.issuer)?;
         let chain = self.chain_ders()?;
@@ -869,7 +888,7 @@ impl Store {
 }
 
 /// `issue NAME` becomes a directory name: keep it to one safe path component.
-fn check_entry_name(name: &str) -> Result<()> {
+pub fn check_entry_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')

@@ -136,6 +136,11 @@ pub fn apply(
     for x in &manifest.extra_trust {
         crate::x509::read_certs(&manifest.resolve(&x.cert))?;
     }
+    for m in &manifest.members {
+        if let Some(p) = &m.base_truststore {
+            fsio::read(&manifest.resolve(p))?;
+        }
+    }
     KeyAlg::parse(&manifest.ca.key)?;
     Digest::parse(&manifest.ca.digest)?;
     NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
@@ -234,6 +239,7 @@ pub fn apply(
                     days: w.days,
                     key: w.key,
                     replace: true,
+                    data_encipherment: w.data_encipherment,
                 };
                 jobs.entry(store_of(m)).or_default().push((req, key));
             }
@@ -287,7 +293,20 @@ pub fn apply(
             (Some(_), Some(mat)) => mat.chain.last().cloned().unwrap_or_default(),
             _ => Vec::new(),
         };
+        let base_truststore = match &m.base_truststore {
+            Some(p) => {
+                let path = manifest.resolve(p);
+                let bytes = fsio::read(&path)?;
+                let pass = match &m.base_truststore_pass {
+                    Some(spec) => spec.parse::<PassSource>()?.read()?,
+                    None => password.clone(),
+                };
+                Some((path.display().to_string(), bytes, pass))
+            }
+            None => None,
+        };
         let inputs = material.as_ref().map(|material| Inputs {
+            base_truststore: base_truststore.clone(),
             member: name,
             product,
             material,
@@ -584,6 +603,7 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
 
 /// What a member's certificate should be.
 struct Wanted {
+    data_encipherment: bool,
     names: SubjectNames,
     cert_profile: CertProfile,
     key: KeyAlg,
@@ -603,6 +623,7 @@ impl Wanted {
             None => product.cert_profile()?,
         };
         Ok(Wanted {
+            data_encipherment: product.data_encipherment,
             names: SubjectNames::new(&m.dns, &m.ip).map_err(err)?,
             cert_profile,
             key: KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?,
@@ -652,6 +673,9 @@ fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction>
     let want_key = want.key.describe();
     if report.key != want_key {
         return renew(format!("key type changed ({} -> {want_key})", report.key));
+    }
+    if report.key_usage.iter().any(|u| u == "dataEncipherment") != want.data_encipherment {
+        return renew("key usage changed (dataEncipherment)".into());
     }
     if report.extended_key_usage != want.cert_profile.eku_names() {
         return renew(format!(
