@@ -634,6 +634,21 @@ impl Store {
         jobs: Vec<(IssueRequest, PrivateKey)>,
     ) -> Result<Vec<Result<Issued>>> {
         use rayon::prelude::*;
+        // A run killed while several directories were being staged leaves their staging
+        // directories behind (their members are still due, so this run issues them
+        // again): remove them, under the store's lock so no other run's are touched.
+        let _lock = self.lock()?;
+        let issued = self.home.join("issued");
+        if let Ok(entries) = std::fs::read_dir(&issued) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".certmesh-stage-")
+                {
+                    std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(e.path(), err))?;
+                }
+            }
+        }
         let done: Vec<Result<(Issued, Record)>> = io_pool()?.install(|| {
             jobs.into_par_iter()
                 .map(|(req, key)| self.issue_unrecorded(signer, &req, key))
