@@ -341,6 +341,25 @@ fn crash_point() {
     }
 }
 
+/// Threads for work that mostly waits on fsync (writing many small files): the disk
+/// commits concurrent syncs together, so more threads than cores finish sooner.
+pub const IO_THREADS: usize = 16;
+
+/// A thread pool of [`IO_THREADS`] threads, built once.
+pub fn io_pool() -> Result<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<std::result::Result<rayon::ThreadPool, String>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(IO_THREADS)
+            .thread_name(|i| format!("certmesh-io-{i}"))
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| Error::Crypto(format!("cannot start I/O threads: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

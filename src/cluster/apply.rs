@@ -229,10 +229,9 @@ pub fn apply(
             })
             .collect();
         opts.progress.finish();
+        let mut jobs: BTreeMap<&str, Vec<(IssueRequest, PrivateKey)>> = BTreeMap::new();
         for ((m, w, _), key) in wanted.iter().zip(keys) {
             if let Some(key) = key? {
-                let id = store_of(m);
-                let store = stores[id].as_ref().expect("created above");
                 let req = IssueRequest {
                     name: m.name.get_ref().clone(),
                     names: w.names.clone(),
@@ -242,7 +241,15 @@ pub fn apply(
                     replace: true,
                     data_encipherment: w.data_encipherment,
                 };
-                store.issue_with_key(&signers[id], &req, key)?;
+                jobs.entry(store_of(m)).or_default().push((req, key));
+            }
+        }
+        // Writing the issued directories waits on the disk (every file is fsynced):
+        // issue_many overlaps those waits and records the inventory in one transaction.
+        for (id, jobs) in jobs {
+            let store = stores[id].as_ref().expect("created above");
+            for issued in store.issue_many(&signers[id], jobs)? {
+                issued?;
             }
         }
     }
@@ -266,9 +273,9 @@ pub fn apply(
     }
     let trust_of = member_trust(manifest, &stores)?;
 
-    let mut reports = Vec::new();
-    let mut changed = !created_cas.is_empty();
-    for (m, _, action) in &wanted {
+    // Each member's files are independent and mostly wait on fsync: write them on the
+    // I/O threads.
+    let member_files = |(m, _, action): &(&Member, Wanted, LeafAction)| -> Result<MemberReport> {
         let name = m.name.get_ref();
         let product = products[name.as_str()];
         let trust = &trust_of[name.as_str()];
@@ -276,7 +283,11 @@ pub fn apply(
         if !dry_run {
             fsio::DirSwap::clean(&dir)?;
         }
-        let store = stores[store_of(m)].as_ref();
+        let id = match manifest.trust {
+            TrustModel::SharedCa => "cluster",
+            TrustModel::Mesh => name.as_str(),
+        };
+        let store = stores[id].as_ref();
         let material = match store {
             Some(st) if st.home().join("issued").join(name).exists() => {
                 Some(load_material(st, name)?)
@@ -322,16 +333,24 @@ pub fn apply(
             password: &password,
         });
         let file_actions = write_member_files(&dir, inputs.as_ref(), product, dry_run)?;
-        changed |=
-            *action != LeafAction::Keep || file_actions.iter().any(|f| f.action != "unchanged");
-        reports.push(MemberReport {
+        Ok(MemberReport {
             name: name.clone(),
             profile: product.name.clone(),
             certificate: action.clone(),
             trusts: trust.iter().map(|(s, _)| s.clone()).collect(),
             files: file_actions,
             deploy: None,
-        });
+        })
+    };
+    let results: Vec<Result<MemberReport>> =
+        fsio::io_pool()?.install(|| wanted.par_iter().map(member_files).collect());
+    let mut reports = Vec::new();
+    let mut changed = !created_cas.is_empty();
+    for report in results {
+        let report = report?;
+        changed |= report.certificate != LeafAction::Keep
+            || report.files.iter().any(|f| f.action != "unchanged");
+        reports.push(report);
     }
     let mut failed = false;
     if opts.deploy && !dry_run {

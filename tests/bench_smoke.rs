@@ -1,0 +1,79 @@
+//! `scripts/bench` end to end in its smallest mode: every scenario row is printed, every
+//! tool ran. Timings are not checked (this machine is shared); BENCHMARKS.md has them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCENARIOS: [&str; 5] = [
+    "bootstrap-rsa",
+    "bootstrap-ecdsa",
+    "truststore-import",
+    "renew-noop",
+    "apply-noop",
+];
+
+#[test]
+fn bench_quick_prints_every_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let certmesh = PathBuf::from(env!("CARGO_BIN_EXE_certmesh"));
+    // `cargo test --all-targets` (scripts/test) builds the example next to the binary.
+    let floor = certmesh
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join("keygen_floor");
+    let work = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(root.join("scripts/bench"))
+        .args(["--n", "2", "--runs", "1", "--quick", "--keep"])
+        .arg(work.path())
+        .env("CERTMESH_BIN", &certmesh)
+        .env(
+            "KEYGEN_FLOOR_BIN",
+            if floor.exists() {
+                floor.as_os_str()
+            } else {
+                "none".as_ref()
+            },
+        )
+        .output()
+        .expect("scripts/bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scripts/bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert!(
+        rows.first().is_some_and(|h| h.contains("median s")),
+        "no table header:\n{stdout}"
+    );
+    for s in SCENARIOS {
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(&format!("| {s} | certmesh |"))),
+            "no certmesh row for {s}:\n{stdout}"
+        );
+    }
+    // Every alternative scripts/test installs ran to the end.
+    for tool in [
+        "seeds (openssl + keytool)",
+        "easy-rsa 3",
+        "cfssl",
+        "keytool -importcert",
+        "openssl x509 -checkend loop",
+    ] {
+        let row = rows
+            .iter()
+            .find(|r| r.contains(&format!(" | {tool} |")))
+            .unwrap_or_else(|| panic!("no row for {tool}:\n{stdout}"));
+        assert!(
+            !row.contains("| failed |") && !row.contains("| n/a |"),
+            "{tool} did not run: {row}\nstderr:\n{stderr}"
+        );
+    }
+    assert!(
+        !stdout.contains("| failed |"),
+        "a run failed:\n{stdout}\nstderr:\n{stderr}"
+    );
+}
