@@ -68,6 +68,7 @@ impl Inventory {
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        migrate(&conn).map_err(|e| db_err(path, e))?;
         Ok(Inventory {
             conn,
             path: path.to_path_buf(),
@@ -168,6 +169,159 @@ impl Inventory {
     }
 }
 
+/// Columns and tables added after the first schema; added in place to older databases.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("PRAGMA table_info(certificates)")?;
+    let columns = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (column, decl) in [("revoked_at", "INTEGER"), ("revocation_reason", "TEXT")] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE certificates ADD COLUMN {column} {decl}"
+            ))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS crl_numbers (
+            issuer_serial TEXT PRIMARY KEY,
+            last          INTEGER NOT NULL
+        );",
+    )
+}
+
+/// A revoked certificate, as a CRL lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Revocation {
+    pub serial: String,
+    pub name: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name (`keyCompromise`, ...).
+    pub reason: String,
+}
+
+impl Inventory {
+    /// A certificate by serial (lower-case hex, no leading zeros).
+    pub fn by_serial(&self, serial: &str) -> Result<Option<Record>> {
+        Ok(self
+            .list(None, true)?
+            .into_iter()
+            .find(|r| r.serial == serial))
+    }
+
+    /// Every record of a name, newest expiry last.
+    pub fn by_name(&self, name: &str) -> Result<Vec<Record>> {
+        Ok(self
+            .list(None, true)?
+            .into_iter()
+            .filter(|r| r.name == name)
+            .collect())
+    }
+
+    /// Marks a certificate revoked at `at` (Unix seconds) for `reason`. Returns false when
+    /// it already was.
+    pub fn revoke(&mut self, serial: &str, at: i64, reason: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
+                 WHERE serial = ?1 AND status != 'revoked'",
+                params![serial, at, reason],
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        Ok(n > 0)
+    }
+
+    /// The revoked certificates an issuer signed, oldest revocation first.
+    pub fn revoked_by(&self, issuer_serial: &str) -> Result<Vec<Revocation>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, name, COALESCE(revoked_at, recorded_at), COALESCE(revocation_reason, 'unspecified')
+                 FROM certificates WHERE status = 'revoked' AND issuer_serial = ?1
+                 ORDER BY revoked_at, serial",
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![issuer_serial], |r| {
+                Ok(Revocation {
+                    serial: r.get(0)?,
+                    name: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// Every revoked certificate, whoever signed it.
+    pub fn revocations(&self) -> Result<Vec<Revocation>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, name, COALESCE(revoked_at, recorded_at), COALESCE(revocation_reason, 'unspecified')
+                 FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Revocation {
+                    serial: r.get(0)?,
+                    name: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// The next CRL number for an issuer (1, 2, ...), kept in the inventory so that it only
+    /// ever increases.
+    pub fn next_crl_number(&mut self, issuer_serial: &str) -> Result<u64> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        tx.execute(
+            "INSERT INTO crl_numbers (issuer_serial, last) VALUES (?1, 1)
+             ON CONFLICT(issuer_serial) DO UPDATE SET last = last + 1",
+            params![issuer_serial],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        let n: i64 = tx
+            .query_row(
+                "SELECT last FROM crl_numbers WHERE issuer_serial = ?1",
+                params![issuer_serial],
+                |r| r.get(0),
+            )
+            .map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok(n as u64)
+    }
+
+    /// Makes `serial` the valid certificate of `name` again (for rollback): any other
+    /// valid certificate of the name becomes `superseded`; a revoked one stays revoked.
+    pub fn make_current(&mut self, name: &str, serial: &str) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        tx.execute(
+            "UPDATE certificates SET status = 'superseded'
+             WHERE name = ?1 AND kind = 'leaf' AND status = 'valid' AND serial != ?2",
+            params![name, serial],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        tx.execute(
+            "UPDATE certificates SET status = 'valid' WHERE serial = ?1 AND status != 'revoked'",
+            params![serial],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+}
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::bad_file(path, format!("inventory database: {e}"))
 }
@@ -210,5 +364,31 @@ mod tests {
         assert_eq!(soon.len(), 1);
         assert_eq!(soon[0].name, "b");
         assert_eq!(inv.current("a", "leaf").unwrap().unwrap().serial, "03");
+    }
+
+    #[test]
+    fn migrates_an_old_database_and_revokes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        // The first schema, without the revocation columns.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(SCHEMA)
+            .unwrap();
+        let mut inv = Inventory::open(&path).unwrap();
+        inv.record(&rec("01", "a", 100)).unwrap();
+        assert!(inv.revoke("01", 50, "keyCompromise").unwrap());
+        assert!(!inv.revoke("01", 60, "superseded").unwrap());
+        let r = inv.revoked_by("01").unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].revoked_at, r[0].reason.as_str()),
+            (50, "keyCompromise")
+        );
+        drop(inv);
+        let mut inv = Inventory::open(&path).unwrap();
+        assert_eq!(inv.next_crl_number("01").unwrap(), 1);
+        assert_eq!(inv.next_crl_number("01").unwrap(), 2);
+        assert_eq!(inv.by_serial("01").unwrap().unwrap().status, "revoked");
     }
 }

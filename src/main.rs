@@ -17,7 +17,7 @@ fn main() {
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("certmesh: {e}");
+            eprintln!("certmesh: {}", cli::paint(&e.to_string(), "31"));
             e.exit_code()
         }
     };

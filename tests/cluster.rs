@@ -497,3 +497,75 @@ fn a_progress_bar_shows_on_a_terminal_only() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_revocation_reaches_every_member_as_its_crl() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, "name = \"crl\"\n[defaults]\nprofile = \"nginx\"\n[[member]]\nname = \"a\"\ndns = [\"a.cluster.test\"]\n[[member]]\nname = \"b\"\ndns = [\"b.cluster.test\"]\nprofile = \"apache-httpd\"\n").unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+    assert!(
+        !out.join("a/crl.pem").exists(),
+        "no CRL before the CA has one"
+    );
+    let r = apply(&manifest, &out);
+    assert!(r.stdout.contains("nothing to do"), "{r:?}");
+    // Revoke b's certificate in the cluster's store; the next apply gives b a new one and
+    // every member the CRL that lists the old.
+    let old = openssl(&[
+        "x509",
+        "-in",
+        out.join("b/server.crt").to_str().unwrap(),
+        "-noout",
+        "-serial",
+    ])
+    .stdout
+    .trim()
+    .trim_start_matches("serial=")
+    .to_string();
+    run(certmesh().arg("--home").arg(out.join("pki/ca")).args([
+        "revoke",
+        "b",
+        "--reason",
+        "keyCompromise",
+    ]))
+    .assert_success();
+    let r = apply(&manifest, &out);
+    assert!(
+        r.stdout
+            .contains("b (apache-httpd): certificate renewed (revoked)"),
+        "{r:?}"
+    );
+    let new = openssl(&[
+        "x509",
+        "-in",
+        out.join("b/server.crt").to_str().unwrap(),
+        "-noout",
+        "-serial",
+    ])
+    .stdout;
+    assert!(!new.contains(&old), "b got a new certificate");
+    for (m, f) in [("a", "crl.pem"), ("b", "crl.pem")] {
+        let crl = out.join(m).join(f);
+        let r = openssl(&[
+            "crl",
+            "-in",
+            crl.to_str().unwrap(),
+            "-CAfile",
+            out.join("pki/ca/ca/root/cert.pem").to_str().unwrap(),
+            "-noout",
+            "-text",
+        ]);
+        assert!(
+            r.success() && format!("{}{}", r.stdout, r.stderr).contains("verify OK"),
+            "{m}: {r:?}"
+        );
+        assert!(
+            r.stdout.to_uppercase().contains(&old.to_uppercase()),
+            "{m}: {r:?}"
+        );
+    }
+    let r = apply(&manifest, &out);
+    assert!(r.stdout.contains("nothing to do"), "{r:?}");
+}

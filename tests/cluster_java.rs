@@ -293,3 +293,145 @@ fn java_and_ibm_profiles_work_with_their_consumers() {
         "{changed:?}"
     );
 }
+
+#[test]
+fn mesh_truststores_hold_exactly_the_signers_and_extra_trust_goes_where_named() {
+    let dir = tempdir();
+    // A partner CA from outside the cluster, trusted by one member only.
+    let partner = dir.path().join("partner");
+    run(certmesh()
+        .arg("--home")
+        .arg(&partner)
+        .args(["ca", "init", "--name", "Partner CA"]))
+    .assert_success();
+    fs::copy(
+        partner.join("ca/root/cert.pem"),
+        dir.path().join("partner-ca.pem"),
+    )
+    .unwrap();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(
+        &manifest,
+        r#"name = "mesh3"
+trust = "mesh"
+[[extra_trust]]
+name = "partner"
+cert = "partner-ca.pem"
+members = ["java1"]
+[[member]]
+name = "carbon1"
+dns = ["carbon1.cluster.test"]
+profile = "wso2-carbon"
+[[member]]
+name = "java1"
+dns = ["java1.cluster.test"]
+profile = "java-generic"
+[[member]]
+name = "web1"
+dns = ["web1.cluster.test"]
+profile = "nginx"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+    let pass = |m: &str| {
+        fs::read_to_string(out.join(m).join("keystore.pass"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let signers: Vec<String> = ["carbon1", "java1", "web1"]
+        .iter()
+        .map(|m| {
+            let p = out.join("pki/signers").join(m).join("ca/root/cert.pem");
+            openssl(&[
+                "x509",
+                "-in",
+                p.to_str().unwrap(),
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+            ])
+            .stdout
+            .trim()
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .to_string()
+        })
+        .collect();
+    let fingerprints = |listing: &str| -> Vec<String> {
+        let mut v: Vec<String> = listing
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("SHA256: ").map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want = signers.clone();
+    want.sort();
+
+    // JKS (wso2-carbon): exactly the three signers.
+    let jks = keytool(&[
+        "-list",
+        "-v",
+        "-keystore",
+        out.join("carbon1/client-truststore.jks").to_str().unwrap(),
+        "-storepass",
+        &pass("carbon1"),
+    ]);
+    assert_eq!(fingerprints(&jks), want, "{jks}");
+    assert_eq!(jks.matches("trustedCertEntry").count(), 3);
+    // PKCS#12 (java-generic): the three signers and the partner CA named for it.
+    let p12 = keytool_list(&out.join("java1/truststore.p12"), &pass("java1"));
+    let partner_fp = openssl(&[
+        "x509",
+        "-in",
+        dir.path().join("partner-ca.pem").to_str().unwrap(),
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+    ])
+    .stdout
+    .trim()
+    .split('=')
+    .nth(1)
+    .unwrap()
+    .to_string();
+    let mut want_java = want.clone();
+    want_java.push(partner_fp.clone());
+    want_java.sort();
+    assert_eq!(fingerprints(&p12), want_java, "{p12}");
+    // PEM (nginx): the three signers, not the partner.
+    let pem = fs::read_to_string(out.join("web1/trust.pem")).unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 3);
+    assert!(!pem.contains(&fs::read_to_string(dir.path().join("partner-ca.pem")).unwrap()));
+
+    // Every member's certificate verifies against every other member's bundle.
+    for m in ["carbon1", "java1", "web1"] {
+        let leaf = out
+            .join("pki/signers")
+            .join(m)
+            .join("issued")
+            .join(m)
+            .join("cert.pem");
+        let r = support::openssl::verify(
+            &out.join("web1/trust.pem"),
+            None,
+            &leaf,
+            &["-verify_hostname", &format!("{m}.cluster.test")],
+        );
+        assert!(r.success(), "{m}: {r:?}");
+    }
+}
+
+fn keytool(args: &[&str]) -> String {
+    let o = Command::new("keytool").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "keytool {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -328,6 +328,25 @@ fn documented_keys(heading: &str, nth_block: usize) -> BTreeSet<String> {
     obj.as_object().unwrap().keys().cloned().collect()
 }
 
+/// The first JSON block after `heading` in docs/json.md.
+fn documented_block(heading: &str) -> Value {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md")).unwrap();
+    let section = &doc[doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/json.md has no {heading}"))..];
+    serde_json::from_str(
+        section
+            .split("```json")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
@@ -485,4 +504,88 @@ fn inspect_describes_keys_without_needing_their_passphrase() {
         "{r:?}"
     );
     assert_eq!(r.stderr.lines().count(), 1);
+}
+
+#[test]
+fn more_json_shapes_match_docs() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Doc CA"]).assert_success();
+    cm(
+        &home,
+        &["issue", "n", "--dns", "n.example.com", "--days", "1"],
+    )
+    .assert_success();
+    let leaf = home.join("issued/n/cert.pem");
+    let v = json(&cm(&home, &["ca", "show", "--json"]));
+    assert_eq!(keys(&v), documented_keys("## `certmesh ca show --json`", 0));
+    let r = cm(&home, &["check", "--json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(keys(&v), documented_keys("## `certmesh check --json`", 0));
+    assert_eq!(
+        keys(&v["items"][0]),
+        documented_block("## `certmesh check --json`")["items"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    );
+    let v = json(&cm(
+        &home,
+        &[
+            "verify",
+            leaf.to_str().unwrap(),
+            "--ca",
+            home.join("ca/root/cert.pem").to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        keys(&v),
+        documented_keys("## `certmesh verify CERT --json`", 0)
+    );
+    let r = cm(&home, &["lint", leaf.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        keys(&v),
+        documented_keys("## `certmesh lint CERT --json`", 0)
+    );
+    let v = json(&cm(&home, &["renew", "--within", "3d", "--json"]));
+    let mut doc = documented_keys("## `certmesh renew --json` (store mode)", 0);
+    doc.remove("crl");
+    assert_eq!(keys(&v), doc);
+    let v = json(&cm(&home, &["revoke", "n", "--json"]));
+    assert_eq!(keys(&v), documented_keys("## `certmesh revoke --json`", 0));
+    let v = json(&cm(&home, &["ca", "rollover", "--json"]));
+    assert_eq!(
+        keys(&v),
+        documented_keys("## `certmesh ca rollover --json`", 0)
+    );
+
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, "name = \"doc\"\n[[member]]\nname = \"a\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n").unwrap();
+    let out = dir.path().join("out");
+    let v = json(&run(certmesh()
+        .args(["cluster", "apply", "--json"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)));
+    let mut doc = documented_keys("## `certmesh cluster plan --json`", 0);
+    assert_eq!(keys(&v), doc);
+    let block = documented_block("## `certmesh cluster plan --json`");
+    let mut member_doc = keys(&block["members"][0]);
+    member_doc.remove("deploy");
+    assert_eq!(keys(&v["members"][0]), member_doc);
+    doc.clear();
+    let v = json(&run(certmesh()
+        .args(["cluster", "status", "--json"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)));
+    let mut status_doc = documented_keys("## `certmesh cluster status --json`", 0);
+    status_doc.remove("deploy");
+    let mut got = keys(&v[0]);
+    got.remove("deploy");
+    assert_eq!(got, status_doc);
 }

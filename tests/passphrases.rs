@@ -152,3 +152,25 @@ fn bad_sources_are_clear_errors() {
     assert!(r.stderr.contains("/nonexistent/pw"), "{r:?}");
     assert!(!home.join("store.toml").exists());
 }
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    let cmd = format!(
+        "'{}' --home '{}' issue x --dns x.example.com",
+        bin(),
+        home.display()
+    );
+    // A terminal: the error is red.
+    let r = sh(&format!("script -qec \"{cmd}\" /dev/null"));
+    assert!(r.stdout.contains("\u{1b}[31m"), "{r:?}");
+    // NO_COLOR on a terminal, and a pipe: plain text.
+    let r = sh(&format!("NO_COLOR=1 script -qec \"{cmd}\" /dev/null"));
+    assert!(!r.stdout.contains('\u{1b}'), "{r:?}");
+    let r = sh(&cmd);
+    assert!(
+        r.stderr.contains("no CA store") && !r.stderr.contains('\u{1b}'),
+        "{r:?}"
+    );
+}

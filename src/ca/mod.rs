@@ -9,17 +9,23 @@
 //! ca/<id>/key.pem            CA key, PKCS#8, encrypted when the store was made with a passphrase
 //! issued/<name>/             key.pem cert.pem chain.pem fullchain.pem ca.pem
 //! inventory.sqlite           every certificate issued
-//! backup/<timestamp>/        what a replacement moved aside
+//! backup/<timestamp>/        what a replacement moved aside (`rollback` puts it back)
+//! crl.pem                    the issuing CA's current CRL
 //! .lock                      held by the run that changes the store
 //! ```
 
+mod crl;
 mod renew;
+mod rollback;
 mod rollover;
 mod store;
+
+pub use crl::{CrlWritten, Reason, Revoked};
+pub use rollback::{Generation, RolledBack};
 
 pub use renew::{Problem, RenewReport, Renewed};
 pub use rollover::RolloverStatus;
 pub use store::{
-    AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest, Signed, Signer,
-    Store, StoreConfig,
+    check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest,
+    Signed, Signer, Store, StoreConfig,
 };

@@ -140,6 +140,8 @@ impl Store {
             days,
             key: alg,
             replace: true,
+            // Kept as the certificate had it.
+            data_encipherment: report.key_usage.iter().any(|u| u == "dataEncipherment"),
         };
         let new_key = if reuse_key {
             key

@@ -92,6 +92,18 @@ pub struct Signer {
     constraints: Vec<NameConstraintsSpec>,
 }
 
+impl Signer {
+    /// The rcgen issuer (CA name, key identifier, key usages, signing key).
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+}
+
 /// A leaf to issue into `issued/NAME/`.
 #[derive(Debug, Clone)]
 pub struct IssueRequest {
@@ -102,6 +114,8 @@ pub struct IssueRequest {
     pub key: KeyAlg,
     /// Replace an existing `issued/NAME`, moving it to the backup directory.
     pub replace: bool,
+    /// Add dataEncipherment to the key usages (WSO2 Carbon encrypts with its key).
+    pub data_encipherment: bool,
 }
 
 /// The result of issuing a leaf.
@@ -136,6 +150,9 @@ pub struct SignRequest {
 /// A signed CSR.
 #[derive(Debug, Clone)]
 pub struct Signed {
+    /// The inventory row, recorded by [`Store::record_signed`] once the certificate has
+    /// been written where the caller wants it.
+    pub record: Record,
     pub cert_pem: String,
     /// Intermediates above the leaf (no root), PEM.
     pub intermediates_pem: String,
@@ -617,7 +634,12 @@ impl Store {
             .first()
             .cloned()
             .unwrap_or_else(|| req.name.clone());
-        let params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        let mut params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
+        if req.data_encipherment {
+            params
+                .key_usages
+                .push(rcgen::KeyUsagePurpose::DataEncipherment);
+        }
         let public = key.signing_key(Digest::Sha256)?;
         let cert = params.signed_by(&public, &signer.issuer)?;
         let chain = self.chain_ders()?;
@@ -791,11 +813,11 @@ impl Store {
             req.profile.name(),
             Vec::new(),
         )?;
-        self.inventory()?.record(&Record {
-            sans: names.all(),
-            ..rec.clone()
-        })?;
         Ok(Signed {
+            record: Record {
+                sans: names.all(),
+                ..rec.clone()
+            },
             cert_pem: to_pem("CERTIFICATE", cert.der()),
             intermediates_pem,
             serial: rec.serial,
@@ -803,6 +825,12 @@ impl Store {
             names: names.all(),
             warnings,
         })
+    }
+
+    /// Records a signed CSR in the inventory (after its certificate was written out, so a
+    /// failed write leaves the store unchanged).
+    pub fn record_signed(&self, signed: &Signed) -> Result<()> {
+        self.inventory()?.record(&signed.record)
     }
 
     /// A fresh backup directory name for this run (UTC timestamp).
@@ -822,7 +850,7 @@ impl Store {
 }
 
 /// `issue NAME` becomes a directory name: keep it to one safe path component.
-fn check_entry_name(name: &str) -> Result<()> {
+pub fn check_entry_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')

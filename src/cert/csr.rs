@@ -49,18 +49,25 @@ pub fn csr_der(path: &Path, data: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
+/// Decodes a DER CSR, naming the file in the error.
+pub fn decode<'a>(path: &Path, der: &'a [u8]) -> Result<X509CertificationRequest<'a>> {
+    X509CertificationRequest::from_der(der)
+        .map(|(_, csr)| csr)
+        .map_err(|e| {
+            Error::bad_file(
+                path,
+                format!(
+                    "not a valid certificate signing request ({})",
+                    crate::x509::short_err(&e)
+                ),
+            )
+        })
+}
+
 /// Parses a CSR and verifies its self-signature, which proves the requester holds the key.
 pub fn parse(path: &Path, data: &[u8]) -> Result<CsrInfo> {
     let der = csr_der(path, data)?;
-    let (_, csr) = X509CertificationRequest::from_der(&der).map_err(|e| {
-        Error::bad_file(
-            path,
-            format!(
-                "not a valid certificate signing request ({})",
-                crate::x509::short_err(&e)
-            ),
-        )
-    })?;
+    let csr = decode(path, &der)?;
     let info = &csr.certification_request_info;
     crate::x509::verify_signature(
         &info.subject_pki,

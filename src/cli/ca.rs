@@ -35,7 +35,12 @@ The key may be in any form openssl writes (PKCS#1, SEC1, PKCS#8; PEM or DER; enc
 or not). It is stored unencrypted (0600) unless --key-pass asks for encryption at rest.")]
     Import(ImportArgs),
     /// Replace the root CA without an outage, one phase per run.
-    #[command(after_help = "Phases:
+    #[command(after_help = "Examples:
+  certmesh ca rollover --ca-pass env:CA_PASS
+  certmesh ca rollover --complete
+  certmesh --home out/pki/ca ca rollover       # a cluster's CA; cluster apply does the rest
+
+Phases:
   1  certmesh ca rollover            new root (+ cross-certificate); both roots are trusted,
                                      the old generation still issues. Distribute the trust
                                      (cluster apply, or `ca show --pem` to every client).
@@ -304,6 +309,13 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
 }
 
 fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
+    // With --json, the JSON is the whole output.
+    let quiet = Context {
+        home: ctx.home.clone(),
+        quiet: ctx.quiet || a.json,
+        log: ctx.log.clone(),
+    };
+    let ctx = &quiet;
     let key = KeyAlg::parse(&a.key)?;
     let mut store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;

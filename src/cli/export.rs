@@ -35,6 +35,8 @@ password before certmesh reports success.")]
     #[command(after_help = "Example:
   certmesh export pem server.p12 --pass env:P12_PASS --out server/")]
     Pem(PemArgs),
+    /// Write an issued key and its chain as a JKS keystore (one PrivateKeyEntry).
+    Jks(super::keystore::ExportJksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +108,7 @@ pub fn run(ctx: &Context, c: ExportCommand) -> Result<i32> {
     match c {
         ExportCommand::P12(a) => p12(ctx, a),
         ExportCommand::Pem(a) => pem(ctx, a),
+        ExportCommand::Jks(a) => super::keystore::export_jks(ctx, a),
     }
 }
 
@@ -341,16 +344,7 @@ fn trust_entries(files: &[PathBuf], alias: Option<&str>) -> Result<Vec<(String, 
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!("invalid entry name '{name}'")))
-    }
+    certmesh::ca::check_entry_name(name)
 }
 
 fn self_signed(der: &[u8]) -> bool {

@@ -57,9 +57,23 @@ pub fn run(ctx: &Context, a: IssueArgs) -> Result<i32> {
         days: a.days,
         key: KeyAlg::parse(&a.key)?,
         replace: a.force,
+        data_encipherment: false,
     };
     let (store, _lock, signer) = super::issuing_signer(ctx, a.ca_pass.as_deref())?;
     let issued = store.issue(&signer, &req)?;
+    ctx.log(
+        "issue",
+        format!(
+            "issued {} serial {} expires {}{}",
+            issued.name,
+            issued.serial,
+            issued.not_after,
+            match &issued.backup {
+                Some(b) => format!(", previous files moved to {}", b.display()),
+                None => String::new(),
+            }
+        ),
+    );
     for w in &issued.warnings {
         warn(w);
     }

@@ -30,9 +30,23 @@ pub fn run(ctx: &Context, a: ListArgs) -> Result<i32> {
         None => None,
     };
     let store = Store::open(&ctx.home)?;
-    let records = store.inventory()?.list(before, a.all)?;
+    let inventory = store.inventory()?;
+    let records = inventory.list(before, a.all)?;
     if a.json {
-        print_json(&records);
+        // Revoked records also carry when and why (Unix seconds, RFC 5280 reason name).
+        let revocations = inventory.revocations()?;
+        let out: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("record serializes");
+                if let Some(x) = revocations.iter().find(|x| x.serial == r.serial) {
+                    v["revoked_at"] = x.revoked_at.into();
+                    v["revocation_reason"] = x.reason.clone().into();
+                }
+                v
+            })
+            .collect();
+        print_json(&out);
         return Ok(0);
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

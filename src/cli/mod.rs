@@ -1,17 +1,25 @@
 //! Command-line definitions and the glue from each command to the library. No
 //! cryptography happens here.
 
+mod audit;
 mod ca;
 mod check;
 mod cluster;
+mod docs;
 mod export;
 mod inspect;
 mod issue;
 mod key;
+mod keystore;
+mod lint;
 mod list;
 mod renew;
+mod revoke;
+mod rollback;
 mod secret;
 mod sign;
+mod truststore;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -36,6 +44,10 @@ pub struct Cli {
     /// Print only warnings and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Append one line per change (time, command, what changed, serials) to FILE.
+    #[arg(long, global = true, env = "CERTMESH_LOG", value_name = "FILE")]
+    pub log: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -67,6 +79,12 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Renew what is due (run it from cron).
     Renew(renew::RenewArgs),
+    /// Revoke an issued certificate and write a fresh CRL.
+    Revoke(revoke::RevokeArgs),
+    /// Write the issuing CA's certificate revocation list.
+    Crl(revoke::CrlArgs),
+    /// Put back what the last run (or a given one) replaced.
+    Rollback(rollback::RollbackArgs),
     /// List issued certificates from the inventory.
     List(list::ListArgs),
     /// Describe certificates, chains and CSRs.
@@ -74,9 +92,25 @@ pub enum Command {
     /// Generate keys, remove or add passphrases, convert encodings, match to certificates.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Import, remove and list trusted certificates in Java truststores (JKS, JCEKS).
+    #[command(subcommand)]
+    Truststore(truststore::TruststoreCommand),
+    /// Create and list Java keystores holding a private key and its chain.
+    #[command(subcommand)]
+    Keystore(keystore::KeystoreCommand),
     /// Export keys and certificates as PKCS#12, or split PKCS#12 into PEM.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Verify a certificate chain and host name as a TLS client does.
+    Verify(verify::VerifyArgs),
+    /// Report weaknesses of certificates (weak keys and digests, missing names, ...).
+    Lint(lint::LintArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one page per command with --out.
+    Man(docs::ManArgs),
+    /// Find certificates, keys and keystores under directories and report their problems.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -84,6 +118,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Context {
         home: cli.home,
         quiet: cli.quiet,
+        log: cli.log,
     };
     match cli.command {
         Command::Ca(c) => ca::run(&ctx, c),
@@ -93,9 +128,19 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sign(a) => sign::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Renew(a) => renew::run(&ctx, a),
+        Command::Revoke(a) => revoke::run(&ctx, a),
+        Command::Crl(a) => revoke::run_crl(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
+        Command::Truststore(c) => truststore::run(&ctx, c),
+        Command::Keystore(c) => keystore::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Lint(a) => lint::run(&ctx, a),
+        Command::Completions(a) => docs::completions(&ctx, a),
+        Command::Man(a) => docs::man(&ctx, a),
+        Command::Audit(a) => audit::run(&ctx, a),
     }
 }
 
@@ -103,6 +148,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub struct Context {
     pub home: PathBuf,
     pub quiet: bool,
+    pub log: Option<PathBuf>,
 }
 
 impl Context {
@@ -110,6 +156,31 @@ impl Context {
     pub fn say(&self, line: impl AsRef<str>) {
         if !self.quiet {
             println!("{}", line.as_ref());
+        }
+    }
+
+    /// Appends `time command: what` to the `--log` file, if one was given. The file is
+    /// opened in append mode for every line, so logrotate can move it at any time. A
+    /// failure to log is a warning: the change itself is done.
+    pub fn log(&self, command: &str, what: impl AsRef<str>) {
+        let Some(path) = &self.log else { return };
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let now = time::OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let line = format!(
+            "{} {command}: {}\n",
+            certmesh::x509::rfc3339_time(now),
+            what.as_ref().replace('\n', " ")
+        );
+        let res = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = res {
+            warn(format!("{}: cannot write the log: {e}", path.display()));
         }
     }
 }
@@ -135,7 +206,20 @@ pub fn issuing_signer(
 
 /// Prints a warning on stderr; warnings are shown even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
-    eprintln!("certmesh: warning: {}", line.as_ref());
+    eprintln!("certmesh: {}: {}", paint("warning", "33"), line.as_ref());
+}
+
+/// `text` in an ANSI colour when stderr is a terminal and `NO_COLOR` is not set
+/// (<https://no-color.org>); plain otherwise, so logs and pipes never get escape codes.
+pub fn paint(text: &str, sgr: &str) -> String {
+    use std::io::IsTerminal;
+    let wanted = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if wanted {
+        format!("\x1b[{sgr}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -1,5 +1,6 @@
 //! `certmesh renew`: what cron runs every night.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use certmesh::cluster::apply::{apply, LeafAction, Options, Silent};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
 use certmesh::duration::parse_seconds;
+use certmesh::pass::Secret;
 use certmesh::Result;
 
 use super::{print_json, secret, warn, Context};
@@ -93,18 +95,59 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         store.lock()?
     };
     let issuing = store.issuing().id.clone();
-    let report = store.renew_due(within, a.days, a.reuse_key, &mut || {
+    // The passphrase is asked for once, even when both renewing and the CRL need the CA
+    // (`--ca-pass stdin` can only be read once).
+    let cached: RefCell<Option<Secret>> = RefCell::new(None);
+    let load = || {
         store.signer(&issuing, &mut || {
-            secret::obtain(
+            if let Some(s) = cached.borrow().as_ref() {
+                return Ok(s.clone());
+            }
+            let s = secret::obtain(
                 a.ca_pass.as_deref(),
                 "CA key passphrase",
                 "--ca-pass",
                 false,
-            )
+            )?;
+            *cached.borrow_mut() = Some(s.clone());
+            Ok(s)
         })
-    })?;
+    };
+    let report = store.renew_due(within, a.days, a.reuse_key, &mut || load())?;
+    for r in &report.renewed {
+        ctx.log(
+            "renew",
+            format!(
+                "renewed {} serial {} -> {} expires {}",
+                r.name, r.old_serial, r.serial, r.not_after
+            ),
+        );
+    }
+    for f in &report.failed {
+        ctx.log("renew", format!("renewing {} failed: {}", f.name, f.reason));
+    }
+    // A CRL that exists is kept fresh: refreshed in the last third of its lifetime. A
+    // failure here is reported like a failed renewal, after what was renewed.
+    let refreshed = store.crl_refresh_due().and_then(|due| {
+        due.map(|days| load().and_then(|signer| store.write_crl(&signer, days, None)))
+            .transpose()
+    });
+    let (crl, crl_error) = match refreshed {
+        Ok(c) => (c, None),
+        Err(e) => {
+            ctx.log("renew", format!("refreshing the CRL failed: {e}"));
+            (None, Some(e))
+        }
+    };
+    if let Some(c) = &crl {
+        super::revoke::log_crl(ctx, "renew", c);
+    }
     if a.json {
-        print_json(&report);
+        let mut v = serde_json::to_value(&report).expect("report serializes");
+        if let Some(c) = &crl {
+            v["crl"] = serde_json::to_value(c).expect("report serializes");
+        }
+        print_json(&v);
     } else {
         for r in &report.renewed {
             ctx.say(format!(
@@ -122,16 +165,26 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         for f in &report.failed {
             eprintln!("certmesh: renewing {} failed: {}", f.name, f.reason);
         }
-        if report.renewed.is_empty() && report.failed.is_empty() {
+        if let Some(crl) = &crl {
+            super::revoke::say_crl(ctx, crl);
+        }
+        if report.renewed.is_empty()
+            && report.failed.is_empty()
+            && crl.is_none()
+            && crl_error.is_none()
+        {
             ctx.say(format!(
                 "nothing due: {} certificate(s) checked, none expires within {}",
                 report.checked, a.within
             ));
         }
     }
-    Ok(if !report.failed.is_empty() {
+    if let Some(e) = &crl_error {
+        eprintln!("certmesh: refreshing the CRL failed: {e}");
+    }
+    Ok(if !report.failed.is_empty() || crl_error.is_some() {
         Outcome::Failed
-    } else if report.renewed.is_empty() {
+    } else if report.renewed.is_empty() && crl.is_none() {
         Outcome::Nothing
     } else {
         Outcome::Changed

@@ -101,6 +101,17 @@ pub fn run(ctx: &Context, a: SignArgs) -> Result<i32> {
         Overwrite::Refuse
     };
     fsio::write_file(&a.out, pem.as_bytes(), PUBLIC, overwrite)?;
+    store.record_signed(&signed)?;
+    ctx.log(
+        "sign",
+        format!(
+            "signed {} into {} serial {} expires {}",
+            a.csr.display(),
+            a.out.display(),
+            signed.serial,
+            signed.not_after
+        ),
+    );
     if a.json {
         print_json(&SignedView {
             out: a.out.display().to_string(),

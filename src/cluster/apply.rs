@@ -124,6 +124,26 @@ pub fn apply(
             ));
         }
     }
+    // Everything the manifest asks for is checked before anything is created.
+    let mut wants = Vec::new();
+    for m in &manifest.members {
+        wants.push(Wanted::of(
+            manifest,
+            m,
+            products[m.name.get_ref().as_str()],
+        )?);
+    }
+    for x in &manifest.extra_trust {
+        crate::x509::read_certs(&manifest.resolve(&x.cert))?;
+    }
+    for m in &manifest.members {
+        if let Some(p) = &m.base_truststore {
+            fsio::read(&manifest.resolve(p))?;
+        }
+    }
+    KeyAlg::parse(&manifest.ca.key)?;
+    Digest::parse(&manifest.ca.digest)?;
+    NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -162,9 +182,7 @@ pub fn apply(
 
     // Decide each member's certificate.
     let mut wanted = Vec::new();
-    for m in &manifest.members {
-        let product = products[m.name.get_ref().as_str()];
-        let want = Wanted::of(manifest, m, product)?;
+    for (m, want) in manifest.members.iter().zip(wants) {
         let action = match &stores[store_of(m)] {
             None => LeafAction::Issue,
             Some(store) => current_state(store, m.name.get_ref(), &want)?,
@@ -222,12 +240,30 @@ pub fn apply(
                     days: w.days,
                     key: w.key,
                     replace: true,
+                    data_encipherment: w.data_encipherment,
                 };
                 store.issue_with_key(&signers[id], &req, key)?;
             }
         }
     }
 
+    // A CA's CRL is refreshed before members get their copies, once it nears its
+    // nextUpdate (stores without a CRL have nothing to refresh).
+    if !dry_run {
+        for store in stores.values().flatten() {
+            if let Some(days) = store.crl_refresh_due()? {
+                let issuing = store.issuing().id.clone();
+                let signer = store.signer(&issuing, &mut || {
+                    ca_pass.clone().ok_or_else(|| {
+                        Error::Secret(
+                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
+                        )
+                    })
+                })?;
+                store.write_crl(&signer, days, None)?;
+            }
+        }
+    }
     let trust_of = member_trust(manifest, &stores)?;
 
     let mut reports = Vec::new();
@@ -263,7 +299,21 @@ pub fn apply(
             (Some(_), Some(mat)) => mat.chain.last().cloned().unwrap_or_default(),
             _ => Vec::new(),
         };
+        let base_truststore = match &m.base_truststore {
+            Some(p) => {
+                let path = manifest.resolve(p);
+                let bytes = fsio::read(&path)?;
+                let pass = match &m.base_truststore_pass {
+                    Some(spec) => spec.parse::<PassSource>()?.read()?,
+                    None => password.clone(),
+                };
+                Some((path.display().to_string(), bytes, pass))
+            }
+            None => None,
+        };
         let inputs = material.as_ref().map(|material| Inputs {
+            base_truststore: base_truststore.clone(),
+            crl: store.and_then(|st| std::fs::read(st.crl_path()).ok()),
             member: name,
             product,
             material,
@@ -417,6 +467,9 @@ fn deploy_member(
     };
     let mut contents = Vec::new();
     for f in &product.files {
+        if f.content == Content::Crl && !dir.join(&f.path).exists() {
+            continue;
+        }
         let path = dir.join(&f.path);
         let bytes = zeroize::Zeroizing::new(fsio::read(&path)?);
         let digest = hex::encode(crate::x509::sha256(&bytes));
@@ -552,6 +605,7 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
 
 /// What a member's certificate should be.
 struct Wanted {
+    data_encipherment: bool,
     names: SubjectNames,
     cert_profile: CertProfile,
     key: KeyAlg,
@@ -571,6 +625,7 @@ impl Wanted {
             None => product.cert_profile()?,
         };
         Ok(Wanted {
+            data_encipherment: product.data_encipherment,
             names: SubjectNames::new(&m.dns, &m.ip).map_err(err)?,
             cert_profile,
             key: KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?,
@@ -621,11 +676,23 @@ fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction>
     if report.key != want_key {
         return renew(format!("key type changed ({} -> {want_key})", report.key));
     }
+    if report.key_usage.iter().any(|u| u == "dataEncipherment") != want.data_encipherment {
+        return renew("key usage changed (dataEncipherment)".into());
+    }
     if report.extended_key_usage != want.cert_profile.eku_names() {
         return renew(format!(
             "certificate profile changed to {}",
             want.cert_profile.name()
         ));
+    }
+    let serial = crate::x509::serial_hex(cert.raw_serial());
+    if store
+        .inventory()?
+        .list(None, true)?
+        .iter()
+        .any(|r| r.serial == serial && r.status == "revoked")
+    {
+        return renew("revoked".into());
     }
     let issuing = store.cert_der(&store.issuing().id)?;
     let (_, ca) = X509Certificate::from_der(&issuing).map_err(|_| {
@@ -705,7 +772,11 @@ fn write_member_files(
         let disk = std::fs::read(&path).ok().map(zeroize::Zeroizing::new);
         let mode_ok = file_mode(&path) == Some(mode);
         let planned = inputs.plan(f)?;
+        if matches!(planned, Planned::Absent) {
+            continue;
+        }
         let unchanged = match (&planned, &disk) {
+            (Planned::Absent, _) => true,
             (_, None) => false,
             (Planned::Exact(bytes), Some(d)) => **d == **bytes && mode_ok,
             (Planned::Randomized { inputs: fp }, Some(d)) => {
@@ -723,6 +794,7 @@ fn write_member_files(
         if !unchanged && !dry_run {
             let bytes = match planned {
                 Planned::Exact(b) => b,
+                Planned::Absent => continue,
                 Planned::Randomized { inputs: fp } => {
                     let b = inputs.render(f)?;
                     state.insert(

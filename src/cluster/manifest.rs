@@ -115,6 +115,8 @@ pub struct Member {
     pub password: Option<String>,
     /// A truststore the product ships (WSO2's client-truststore.jks) to merge into.
     pub base_truststore: Option<PathBuf>,
+    /// Its password (`env:`/`file:`); default: the member's keystore password.
+    pub base_truststore_pass: Option<String>,
     pub deploy: Option<Deploy>,
 }
 

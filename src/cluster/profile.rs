@@ -32,6 +32,9 @@ pub enum Content {
     Root,
     /// Every signer the member trusts, PEM, one after another in a stable order.
     TrustBundle,
+    /// The member's CA's CRL (nginx `ssl_crl`, Apache `SSLCARevocationFile`, HAProxy
+    /// `crl-file`); written once the CA has a CRL (`certmesh revoke` or `crl`).
+    Crl,
     /// The other members' signers only (mesh), PEM: what Axway SecureTransport imports.
     PeerSigners,
     /// PKCS#12 keystore: the key and its chain (root included) under `alias`.
@@ -40,6 +43,11 @@ pub enum Content {
     Pkcs12Truststore,
     /// IBM GSKit stash (v1) of the member's keystore password, for IHS `SSLStashfile`.
     IhsStash,
+    /// JKS keystore: the key (protected with the store password) and its chain.
+    JksKeystore,
+    /// JKS truststore: the member's `base_truststore` (every entry kept as it was) plus
+    /// every signer the member trusts.
+    JksTruststore,
     /// A Liberty server.xml snippet: keyStore/trustStore/ssl elements, `{xor}` passwords.
     LibertyServerXml,
     /// A WSO2 deployment.toml snippet naming the keystore and truststore.
@@ -66,6 +74,8 @@ impl Content {
                 | Content::Pkcs12Keystore
                 | Content::Pkcs12Truststore
                 | Content::IhsStash
+                | Content::JksKeystore
+                | Content::JksTruststore
                 | Content::LibertyServerXml
                 | Content::Wso2DeploymentToml
         )
@@ -140,6 +150,9 @@ pub struct ProductProfile {
     pub cert_profile: Option<String>,
     /// Command that makes the product load new files.
     pub reload: Option<String>,
+    /// Members' certificates also carry keyUsage dataEncipherment.
+    #[serde(default)]
+    pub data_encipherment: bool,
     #[serde(rename = "file")]
     pub files: Vec<FileSpec>,
 }
@@ -215,6 +228,10 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../profiles/java-generic.toml"),
     ),
     ("tomcat.toml", include_str!("../../profiles/tomcat.toml")),
+    (
+        "wso2-carbon.toml",
+        include_str!("../../profiles/wso2-carbon.toml"),
+    ),
     (
         "wso2-carbon-p12.toml",
         include_str!("../../profiles/wso2-carbon-p12.toml"),

@@ -14,6 +14,7 @@ use super::apply::TrustedSigner;
 use super::profile::{Content, FileSpec, ProductProfile};
 use super::secrets::liberty_xor;
 use crate::key::{Encoding, KeyOutput, PrivateKey, Protection};
+use crate::keystore::jks::{Flavor, KeyStore};
 use crate::keystore::pkcs12::{self, KeyEntry};
 use crate::pass::Secret;
 use crate::x509::{sha256, to_pem};
@@ -38,6 +39,10 @@ pub struct Inputs<'a> {
     pub own_root: &'a [u8],
     /// The member's keystore password (generated or from the manifest).
     pub password: &'a Secret,
+    /// A truststore the product ships, to merge into: its path, bytes and password.
+    pub base_truststore: Option<(String, Vec<u8>, Secret)>,
+    /// The member's CA's current CRL (PEM), once it has one.
+    pub crl: Option<Vec<u8>>,
 }
 
 /// What is recorded per randomized file.
@@ -58,7 +63,11 @@ pub const STATE_FILE: &str = ".certmesh-state.json";
 /// A file's planned content: exact bytes, or (for keystores) an inputs fingerprint.
 pub enum Planned {
     Exact(Zeroizing<Vec<u8>>),
-    Randomized { inputs: String },
+    Randomized {
+        inputs: String,
+    },
+    /// Nothing to write (yet): a CRL before the CA has one.
+    Absent,
 }
 
 fn pem(ders: &[&[u8]]) -> String {
@@ -75,6 +84,15 @@ fn key_pem(key: &PrivateKey, f: &FileSpec) -> Result<Zeroizing<String>> {
 }
 
 impl Inputs<'_> {
+    /// Entry timestamps: the leaf's not-before, so a re-encoding of unchanged content
+    /// does not move them.
+    fn timestamp(&self) -> i64 {
+        use x509_parser::prelude::FromDer;
+        x509_parser::prelude::X509Certificate::from_der(&self.material.leaf)
+            .map(|(_, c)| c.validity().not_before.timestamp() * 1000)
+            .unwrap_or(0)
+    }
+
     fn full_chain(&self) -> Vec<Vec<u8>> {
         let mut v = vec![self.material.leaf.clone()];
         v.extend(self.material.chain.iter().cloned());
@@ -123,6 +141,12 @@ impl Inputs<'_> {
     pub fn plan(&self, f: &FileSpec) -> Result<Planned> {
         let m = self.material;
         let text: Zeroizing<String> = match f.content {
+            Content::Crl => {
+                return Ok(match &self.crl {
+                    Some(c) => Planned::Exact(Zeroizing::new(c.clone())),
+                    None => Planned::Absent,
+                })
+            }
             Content::Key => key_pem(&m.key, f)?,
             Content::CertKey => {
                 format!("{}{}", pem(&[&m.leaf]), key_pem(&m.key, f)?.as_str()).into()
@@ -149,7 +173,11 @@ impl Inputs<'_> {
             .into(),
             Content::LibertyServerXml => self.liberty_xml()?.into(),
             Content::Wso2DeploymentToml => self.wso2_toml()?.into(),
-            Content::Pkcs12Keystore | Content::Pkcs12Truststore | Content::IhsStash => {
+            Content::Pkcs12Keystore
+            | Content::Pkcs12Truststore
+            | Content::IhsStash
+            | Content::JksKeystore
+            | Content::JksTruststore => {
                 return Ok(Planned::Randomized {
                     inputs: self.fingerprint(f)?,
                 })
@@ -171,16 +199,22 @@ impl Inputs<'_> {
         add("compat", f.compat()?.name().as_bytes());
         add("password", &sha256(self.password.as_bytes()));
         match f.content {
-            Content::Pkcs12Keystore => {
+            Content::Pkcs12Keystore | Content::JksKeystore => {
                 add("key", &sha256(self.material.key.pkcs8_der()));
                 for c in self.full_chain() {
                     add("cert", &c);
                 }
             }
-            Content::Pkcs12Truststore => {
+            Content::Pkcs12Truststore | Content::JksTruststore => {
                 for (alias, der) in self.trusted_aliases(f) {
                     add("alias", alias.as_bytes());
                     add("cert", &der);
+                }
+                if f.content == Content::JksTruststore {
+                    if let Some((path, bytes, _)) = &self.base_truststore {
+                        add("base", path.as_bytes());
+                        add("base", &sha256(bytes));
+                    }
                 }
             }
             _ => {}
@@ -206,9 +240,38 @@ impl Inputs<'_> {
                     .map(Zeroizing::new)
             }
             Content::IhsStash => pkcs12::stash::encode(self.password),
+            Content::JksKeystore => {
+                let mut ks = KeyStore::new(Flavor::Jks);
+                ks.set_private_key(
+                    &f.alias_for(self.member),
+                    self.material.key.pkcs8_der(),
+                    self.full_chain(),
+                    self.password,
+                    self.timestamp(),
+                )?;
+                ks.to_bytes(self.password).map(Zeroizing::new)
+            }
+            Content::JksTruststore => {
+                let mut ks = match &self.base_truststore {
+                    Some((path, bytes, pass)) => {
+                        KeyStore::parse(std::path::Path::new(path), bytes, Some(pass))?.0
+                    }
+                    None => KeyStore::new(Flavor::Jks),
+                };
+                let aliases = self.trusted_aliases(f);
+                for (alias, der) in aliases {
+                    // A signer the product already trusts under some alias stays as it is.
+                    if ks.aliases_with_cert(&der).is_empty() {
+                        ks.set_trusted(&alias, der, self.timestamp());
+                    }
+                }
+                ks.to_bytes(self.password).map(Zeroizing::new)
+            }
             _ => match self.plan(f)? {
                 Planned::Exact(b) => Ok(b),
-                Planned::Randomized { .. } => Err(Error::Crypto("unreachable render".into())),
+                Planned::Randomized { .. } | Planned::Absent => {
+                    Err(Error::Crypto("unreachable render".into()))
+                }
             },
         }
     }
@@ -233,8 +296,17 @@ impl Inputs<'_> {
     }
 
     fn wso2_toml(&self) -> Result<String> {
-        let ks = self.file_of(Content::Pkcs12Keystore);
-        let ts = self.file_of(Content::Pkcs12Truststore);
+        let ks = self
+            .file_of(Content::Pkcs12Keystore)
+            .or(self.file_of(Content::JksKeystore));
+        let ts = self
+            .file_of(Content::Pkcs12Truststore)
+            .or(self.file_of(Content::JksTruststore));
+        let kind = if ks.is_some_and(|k| k.content == Content::JksKeystore) {
+            "JKS"
+        } else {
+            "PKCS12"
+        };
         let (ks, ts) = match (ks, ts) {
             (Some(k), Some(t)) => (k, t),
             _ => {
@@ -250,11 +322,12 @@ impl Inputs<'_> {
             .replace('\\', "\\\\")
             .replace('"', "\\\"");
         Ok(format!(
-            "# Written by certmesh for {member}: merge into repository/conf/deployment.toml.\n[keystore.primary]\nfile_name = \"{ks}\"\ntype = \"PKCS12\"\npassword = \"{pw}\"\nalias = \"{alias}\"\nkey_password = \"{pw}\"\n\n[keystore.internal]\nfile_name = \"{ks}\"\ntype = \"PKCS12\"\npassword = \"{pw}\"\nalias = \"{alias}\"\nkey_password = \"{pw}\"\n\n[truststore]\nfile_name = \"{ts}\"\ntype = \"PKCS12\"\npassword = \"{pw}\"\n",
+            "# Written by certmesh for {member}: merge into repository/conf/deployment.toml.\n[keystore.primary]\nfile_name = \"{ks}\"\ntype = \"{kind}\"\npassword = \"{pw}\"\nalias = \"{alias}\"\nkey_password = \"{pw}\"\n\n[keystore.internal]\nfile_name = \"{ks}\"\ntype = \"{kind}\"\npassword = \"{pw}\"\nalias = \"{alias}\"\nkey_password = \"{pw}\"\n\n[truststore]\nfile_name = \"{ts}\"\ntype = \"{kind}\"\npassword = \"{pw}\"\n",
             member = self.member,
             ks = ks.path.rsplit('/').next().unwrap_or(&ks.path),
             ts = ts.path.rsplit('/').next().unwrap_or(&ts.path),
             alias = ks.alias_for(self.member),
+            kind = kind,
         ))
     }
 }

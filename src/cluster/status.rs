@@ -119,6 +119,7 @@ pub fn status(
             let local: Vec<(String, String)> = product
                 .files
                 .iter()
+                .filter(|f| f.content != Content::Crl || dir.join(&f.path).exists())
                 .map(|f| {
                     (
                         f.path.clone(),

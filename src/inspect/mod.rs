@@ -1,6 +1,10 @@
 //! Describing files: certificates, chains and CSRs, as structured values that the CLI
 //! prints as text or as stable JSON (documented in docs/json.md).
 
+pub mod audit;
+pub mod lint;
+pub mod verify;
+
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -239,16 +243,7 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
 
 /// Describes one DER CSR, checking its signature.
 pub fn describe_csr_der(path: &Path, der: &[u8]) -> Result<CsrReport> {
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
-        .map_err(|e| {
-            Error::bad_file(
-                path,
-                format!(
-                    "not a valid certificate signing request ({})",
-                    crate::x509::short_err(&e)
-                ),
-            )
-        })?;
+    let csr = crate::cert::csr::decode(path, der)?;
     let info = &csr.certification_request_info;
     let mut r = CsrReport {
         subject: info.subject.to_string(),

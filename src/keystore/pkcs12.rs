@@ -474,6 +474,56 @@ impl Decoded {
         out
     }
 
+    /// The trusted-certificate entries (alias, DER), in file order. A certificate bag
+    /// without Java's trusted attribute (one paired with a key) is not a trusted entry.
+    pub fn trusted_certs(&self) -> Vec<(String, Vec<u8>)> {
+        self.archive
+            .certs
+            .iter()
+            .filter(|c| c.trusted)
+            .map(|c| {
+                let der = c.cert.as_der().to_vec();
+                let alias = c
+                    .friendly_name
+                    .clone()
+                    .unwrap_or_else(|| cert_summary(&der).0.unwrap_or_default().to_lowercase());
+                (alias, der)
+            })
+            .collect()
+    }
+
+    /// Whether the file holds private keys.
+    pub fn has_keys(&self) -> bool {
+        !self.archive.keys.is_empty()
+    }
+
+    /// The protection mode the file was written with: legacy when any part uses
+    /// 3DES/RC2 or a SHA-1 MAC, modern otherwise. Rewrites keep the consumer's mode.
+    pub fn compat(&self) -> Compat {
+        let old = |p: &outline::Protection| !p.algorithm.contains("PBES2");
+        let weak = self.outline.content_encryption.iter().any(old)
+            || self.outline.key_encryption.iter().any(old)
+            || self
+                .outline
+                .mac
+                .as_ref()
+                .is_some_and(|m| m.algorithm.contains("SHA1") || m.algorithm.contains("SHA-1"));
+        if weak {
+            Compat::Legacy
+        } else {
+            Compat::Modern
+        }
+    }
+
+    /// The DER of every certificate bag, in file order: a truststore's anchors.
+    pub fn certificates(&self) -> Vec<Vec<u8>> {
+        self.archive
+            .certs
+            .iter()
+            .map(|c| c.cert.as_der().to_vec())
+            .collect()
+    }
+
     /// The single private key with its certificate and the CA chain above it.
     pub fn key_and_chain(&self, path: &Path) -> Result<Extracted> {
         let k = match self.archive.keys.as_slice() {

@@ -151,11 +151,43 @@ impl Nginx {
         Err(last_err)
     }
 
+    /// Like [`Nginx::serve`], but with a master process, so that [`Nginx::reload`] makes
+    /// it read its certificate and key again without dropping connections, as
+    /// `nginx -s reload` does in production.
+    #[track_caller]
+    pub fn serve_reloadable(cert: &Path, key: &Path) -> Nginx {
+        Self::start_once_with(cert, key, "", true)
+            .unwrap_or_else(|e| panic!("nginx did not start: {e}"))
+    }
+
+    /// Sends SIGHUP to the master: new workers with the files as they are now.
+    pub fn reload(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP nginx failed");
+    }
+
     fn start_once(cert: &Path, key: &Path, extra: &str) -> Result<Nginx, String> {
+        Self::start_once_with(cert, key, extra, false)
+    }
+
+    fn start_once_with(
+        cert: &Path,
+        key: &Path,
+        extra: &str,
+        master: bool,
+    ) -> Result<Nginx, String> {
         let dir = tempdir();
         let port = free_port();
         let conf = dir.path().join("nginx.conf");
-        fs::write(&conf, config(dir.path(), port, cert, key, extra)).expect("write nginx.conf");
+        let mut text = config(dir.path(), port, cert, key, extra);
+        if master {
+            text = text.replace("master_process off;", "master_process on;\nuser root;");
+        }
+        fs::write(&conf, text).expect("write nginx.conf");
         let stderr = fs::File::create(dir.path().join("stderr.log")).expect("create stderr.log");
         let child = Command::new(NGINX)
             .arg("-p")
@@ -211,6 +243,19 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // TERM lets a master process stop its workers before it exits; KILL follows if
+        // it has not gone within a few seconds.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,0 +1,370 @@
+//! Revocation: marking issued certificates revoked in the inventory, and the issuing CA's
+//! certificate revocation list (`<home>/crl.pem`).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber,
+};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::store::{Signer, Store};
+use crate::fsio::{self, Overwrite, PUBLIC};
+use crate::inventory::Record;
+use crate::{Error, Result};
+
+const CRL_FILE: &str = "crl.pem";
+
+/// Why a certificate is revoked (RFC 5280 reason codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Unspecified,
+    KeyCompromise,
+    CaCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+const REASONS: [Reason; 6] = [
+    Reason::Unspecified,
+    Reason::KeyCompromise,
+    Reason::CaCompromise,
+    Reason::AffiliationChanged,
+    Reason::Superseded,
+    Reason::CessationOfOperation,
+];
+
+impl Reason {
+    /// Parses an RFC 5280 reason name (`keyCompromise`, ...; case does not matter).
+    pub fn parse(s: &str) -> Result<Self> {
+        REASONS
+            .iter()
+            .copied()
+            .find(|r| r.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown revocation reason '{s}': use one of {}",
+                    REASONS.map(|r| r.name()).join(", ")
+                ))
+            })
+    }
+
+    /// The RFC 5280 name, as openssl prints it in `crl -text` (in camel case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Unspecified => "unspecified",
+            Reason::KeyCompromise => "keyCompromise",
+            Reason::CaCompromise => "cACompromise",
+            Reason::AffiliationChanged => "affiliationChanged",
+            Reason::Superseded => "superseded",
+            Reason::CessationOfOperation => "cessationOfOperation",
+        }
+    }
+
+    fn code(self) -> RevocationReason {
+        match self {
+            Reason::Unspecified => RevocationReason::Unspecified,
+            Reason::KeyCompromise => RevocationReason::KeyCompromise,
+            Reason::CaCompromise => RevocationReason::CaCompromise,
+            Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
+            Reason::Superseded => RevocationReason::Superseded,
+            Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
+        }
+    }
+}
+
+/// The outcome of `revoke`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub name: String,
+    pub serial: String,
+    pub reason: String,
+    /// It was revoked before; nothing changed.
+    pub already: bool,
+    /// It was signed by another CA than the current issuing one, so the CRL written now
+    /// does not list it.
+    pub other_issuer: bool,
+}
+
+/// A CRL written by `crl` (or after `revoke`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrlWritten {
+    pub path: PathBuf,
+    pub number: u64,
+    pub this_update: String,
+    pub next_update: String,
+    /// Serials listed.
+    pub revoked: Vec<String>,
+}
+
+impl Store {
+    /// Where the issuing CA's CRL is kept.
+    pub fn crl_path(&self) -> PathBuf {
+        self.home().join(CRL_FILE)
+    }
+
+    /// The leaf certificate that `what` names: the current certificate of an issued name,
+    /// or a serial (hex, colons allowed).
+    pub fn find_certificate(&self, what: &str) -> Result<Record> {
+        let inv = self.inventory()?;
+        let found = match inv.current(what, "leaf")? {
+            Some(r) => Some(r),
+            None => {
+                // A name whose certificates are all revoked or superseded: the newest.
+                let mut named: Vec<Record> = inv
+                    .by_name(what)?
+                    .into_iter()
+                    .filter(|r| r.kind == "leaf")
+                    .collect();
+                match named.pop() {
+                    Some(r) => Some(r),
+                    None => match normalize_serial(what) {
+                        Some(s) => inv.by_serial(&s)?,
+                        None => None,
+                    },
+                }
+            }
+        };
+        let rec = found.ok_or_else(|| {
+            Error::Refused(format!(
+                "no certificate named '{what}' and none with that serial in the inventory ({})",
+                self.home().join("inventory.sqlite").display()
+            ))
+        })?;
+        if rec.kind != "leaf" {
+            return Err(Error::Refused(format!(
+                "{what} is the {} CA certificate; certmesh revokes issued certificates only (replace a CA with `certmesh ca rollover`)",
+                rec.kind
+            )));
+        }
+        Ok(rec)
+    }
+
+    /// Marks `rec` revoked in the inventory (a no-op when it already is). The caller holds
+    /// the lock and writes a new CRL afterwards.
+    pub fn revoke(&self, rec: &Record, reason: Reason, signer: &Signer) -> Result<Revoked> {
+        // Refuse before recording anything when the CRL could not be signed afterwards.
+        check_crl_signer(signer)
+            .map_err(|e| Error::Refused(format!("{e}; nothing was revoked")))?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let changed = self.inventory()?.revoke(&rec.serial, now, reason.name())?;
+        Ok(Revoked {
+            name: rec.name.clone(),
+            serial: rec.serial.clone(),
+            reason: reason.name().to_string(),
+            already: !changed,
+            other_issuer: rec.issuer_serial != issuer_serial(signer)?,
+        })
+    }
+
+    /// Signs a CRL listing every revoked certificate of the issuing CA, valid for `days`,
+    /// with the next CRL number, and writes it atomically to `<home>/crl.pem` (and `out`).
+    pub fn write_crl(&self, signer: &Signer, days: u32, out: Option<&Path>) -> Result<CrlWritten> {
+        if days == 0 {
+            return Err(Error::Usage("--days must be at least 1".into()));
+        }
+        let (_, ca) = X509Certificate::from_der(signer.cert_der())
+            .map_err(|e| Error::Crypto(format!("CA certificate does not parse: {e}")))?;
+        let issuer = crate::x509::serial_hex(ca.raw_serial());
+        let ski = ca
+            .iter_extensions()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
+        let mut inv = self.inventory()?;
+        let revoked = inv.revoked_by(&issuer)?;
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("0 ns is valid");
+        // Like certificates' not-before, a little in the past for members whose clocks lag.
+        let this_update = now - Duration::minutes(5);
+        let next_update = now + Duration::days(i64::from(days));
+        let mut entries = Vec::new();
+        for r in &revoked {
+            entries.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&serial_bytes(&r.serial)?),
+                revocation_time: OffsetDateTime::from_unix_timestamp(r.revoked_at)
+                    .map_err(|_| Error::Crypto(format!("bad revocation time for {}", r.serial)))?,
+                reason_code: Reason::parse(&r.reason).ok().map(Reason::code),
+                invalidity_date: None,
+            });
+        }
+        let number = inv.next_crl_number(&issuer)?;
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: entries,
+            key_identifier_method: match ski {
+                Some(k) => KeyIdMethod::PreSpecified(k),
+                None => KeyIdMethod::Sha256,
+            },
+        };
+        check_crl_signer(signer)?;
+        let crl = params.signed_by(signer.issuer())?;
+        let pem = crl.pem()?;
+        let path = self.crl_path();
+        fsio::write_file(&path, pem.as_bytes(), PUBLIC, Overwrite::Replace)?;
+        if let Some(out) = out {
+            fsio::write_file(out, pem.as_bytes(), PUBLIC, Overwrite::Replace)?;
+        }
+        Ok(CrlWritten {
+            path,
+            number,
+            this_update: crate::x509::rfc3339_time(this_update),
+            next_update: crate::x509::rfc3339_time(next_update),
+            revoked: revoked.into_iter().map(|r| r.serial).collect(),
+        })
+    }
+
+    /// When `<home>/crl.pem` exists and is within the last third of its lifetime (or past
+    /// its nextUpdate), the lifetime in days a refreshed CRL should get; otherwise `None`.
+    pub fn crl_refresh_due(&self) -> Result<Option<u32>> {
+        self.crl_refresh_due_at(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// [`Store::crl_refresh_due`] at `now` (Unix seconds).
+    pub fn crl_refresh_due_at(&self, now: i64) -> Result<Option<u32>> {
+        let path = self.crl_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let data = fsio::read(&path)?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&data)
+            .map_err(|_| Error::bad_file(&path, "not a PEM CRL"))?;
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+                .map_err(|_| Error::bad_file(&path, "not a valid CRL"))?;
+        let this = crl.last_update().timestamp();
+        let Some(next) = crl.next_update().map(|t| t.timestamp()) else {
+            return Ok(Some(7));
+        };
+        let lifetime = (next - this).max(1);
+        if now >= next - lifetime / 3 {
+            // The 5 minutes before thisUpdate are not part of the requested days.
+            let days = ((lifetime - 300 + 43_200) / 86_400).max(1);
+            Ok(Some(u32::try_from(days).unwrap_or(u32::MAX)))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn check_crl_signer(signer: &Signer) -> Result<()> {
+    let usages = signer.issuer().key_usages();
+    if usages.is_empty() || usages.contains(&rcgen::KeyUsagePurpose::CrlSign) {
+        Ok(())
+    } else {
+        Err(Error::Refused(
+            "the issuing CA's keyUsage does not allow signing CRLs (no cRLSign)".into(),
+        ))
+    }
+}
+
+fn issuer_serial(signer: &Signer) -> Result<String> {
+    let (_, ca) = X509Certificate::from_der(signer.cert_der())
+        .map_err(|e| Error::Crypto(format!("CA certificate does not parse: {e}")))?;
+    Ok(crate::x509::serial_hex(ca.raw_serial()))
+}
+
+/// `AB:CD:01`, `0xabcd01` or `abcd01` as the inventory's form (lower-case hex of the
+/// serial's bytes without leading zero bytes, as [`crate::x509::serial_hex`] writes it);
+/// `None` when it is not hex.
+fn normalize_serial(s: &str) -> Option<String> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    let hex: String = s.chars().filter(|c| *c != ':').collect();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes = serial_bytes(&hex.to_ascii_lowercase()).ok()?;
+    Some(crate::x509::serial_hex(&bytes))
+}
+
+fn serial_bytes(serial: &str) -> Result<Vec<u8>> {
+    let padded = if serial.len() % 2 == 1 {
+        format!("0{serial}")
+    } else {
+        serial.to_string()
+    };
+    hex::decode(&padded).map_err(|_| Error::Crypto(format!("bad serial in inventory: {serial}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_and_reasons() {
+        assert_eq!(normalize_serial("00:AB:cd").as_deref(), Some("abcd"));
+        assert_eq!(normalize_serial("0x0f").as_deref(), Some("0f"));
+        assert_eq!(normalize_serial("f").as_deref(), Some("0f"));
+        assert_eq!(normalize_serial("0A:1B").as_deref(), Some("0a1b"));
+        assert_eq!(normalize_serial("000A1B").as_deref(), Some("0a1b"));
+        assert_eq!(
+            normalize_serial("0A1B"),
+            Some(crate::x509::serial_hex(&[0x0a, 0x1b]))
+        );
+        assert_eq!(normalize_serial("node1"), None);
+        assert_eq!(serial_bytes("f01").unwrap(), vec![0x0f, 0x01]);
+        assert_eq!(
+            Reason::parse("KEYCOMPROMISE").unwrap(),
+            Reason::KeyCompromise
+        );
+        assert_eq!(
+            Reason::parse("cACompromise").unwrap().name(),
+            "cACompromise"
+        );
+        assert_eq!(Reason::parse("nope").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn refresh_is_due_in_the_last_third() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("pki");
+        let store = Store::init(
+            &home,
+            &crate::ca::CaInit {
+                name: "Refresh CA".into(),
+                key: crate::key::KeyAlg::P256,
+                days: 30,
+                digest: Default::default(),
+                constraints: Default::default(),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            store.crl_refresh_due().unwrap(),
+            None,
+            "no CRL, nothing to do"
+        );
+        let signer = store
+            .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
+            .unwrap();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let first = store.write_crl(&signer, 3, None).unwrap();
+        assert_eq!(first.number, 1);
+        assert!(first.revoked.is_empty());
+        assert_eq!(store.crl_refresh_due_at(now).unwrap(), None);
+        assert_eq!(store.crl_refresh_due_at(now + 86_400).unwrap(), None);
+        assert_eq!(
+            store.crl_refresh_due_at(now + 2 * 86_400 + 60).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            store.crl_refresh_due_at(now + 10 * 86_400).unwrap(),
+            Some(3)
+        );
+        assert_eq!(store.write_crl(&signer, 3, None).unwrap().number, 2);
+    }
+}

@@ -1,0 +1,97 @@
+//! `certmesh rollback`
+
+use clap::Args;
+
+use certmesh::ca::Store;
+use certmesh::Result;
+
+use super::{print_json, warn, Context};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  certmesh rollback --list
+  certmesh rollback                         # undo the last run that replaced certificates
+  certmesh rollback --to 20261123T020000Z
+
+Every backup/<TIMESTAMP>/issued/NAME goes back to issued/NAME; what is there now moves to a
+fresh backup generation (so `certmesh rollback` again undoes the rollback) and the
+inventory marks the restored certificate valid and the replaced one superseded.
+A revoked certificate is never put back.")]
+pub struct RollbackArgs {
+    /// The backup generation to put back (a directory name under <home>/backup).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub to: Option<String>,
+    /// Show the backup generations and what each holds; change nothing.
+    #[arg(long, conflicts_with = "to")]
+    pub list: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: RollbackArgs) -> Result<i32> {
+    let store = Store::open(&ctx.home)?;
+    if a.list {
+        let gens = store.backup_generations()?;
+        if a.json {
+            print_json(&gens);
+            return Ok(0);
+        }
+        if gens.is_empty() {
+            println!(
+                "no backup generations in {}",
+                store.home().join("backup").display()
+            );
+        }
+        for g in gens.iter().rev() {
+            println!("{}", g.stamp);
+            for e in &g.entries {
+                println!(
+                    "  {:<20} serial {}  expires {}",
+                    e.name,
+                    e.serial.as_deref().unwrap_or("?"),
+                    e.not_after
+                        .as_deref()
+                        .map(|t| &t[..10.min(t.len())])
+                        .unwrap_or("?")
+                );
+            }
+        }
+        return Ok(0);
+    }
+    let _lock = store.lock()?;
+    let done = store.rollback(a.to.as_deref())?;
+    for w in &done.warnings {
+        warn(w);
+    }
+    for r in &done.restored {
+        ctx.log(
+            "rollback",
+            format!(
+                "restored {} serial {} from backup {}, replacing serial {}",
+                r.name,
+                r.serial.as_deref().unwrap_or("?"),
+                done.stamp,
+                r.replaced_serial.as_deref().unwrap_or("-")
+            ),
+        );
+    }
+    if a.json {
+        print_json(&done);
+    } else {
+        for r in &done.restored {
+            ctx.say(format!(
+                "restored {}: serial {} -> {}",
+                r.name,
+                r.replaced_serial.as_deref().unwrap_or("(none)"),
+                r.serial.as_deref().unwrap_or("?")
+            ));
+        }
+        ctx.say(format!(
+            "rolled back generation {}; the replaced files are in {} (run `certmesh rollback` again to undo)",
+            done.stamp,
+            done.backup.display()
+        ));
+    }
+    Ok(0)
+}
