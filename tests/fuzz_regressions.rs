@@ -47,6 +47,11 @@ fn feed(target: &str, data: &[u8]) {
                 let _ = certmesh::cluster::profile::ProductProfile::parse(path, text);
             }
         }
+        "jks" => {
+            let _ = certmesh::keystore::jks::KeyStore::parse(path, data, None);
+            let pass = Secret::new("certmesh-fuzz".to_string());
+            let _ = certmesh::keystore::jks::KeyStore::parse(path, data, Some(&pass));
+        }
         other => panic!("tests/data/fuzz-regressions/{other}: no fuzz target of that name"),
     }
 }
