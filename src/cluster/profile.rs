@@ -164,7 +164,8 @@ impl ProductProfile {
         CertProfile::parse(self.cert_profile.as_deref().unwrap_or("peer"))
     }
 
-    fn parse(origin: &Path, text: &str) -> Result<Self> {
+    /// Parses and checks a profile file's text; `origin` names it in errors.
+    pub fn parse(origin: &Path, text: &str) -> Result<Self> {
         let p: ProductProfile = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()

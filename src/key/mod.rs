@@ -8,6 +8,8 @@ mod armor;
 mod cbc_cipher;
 mod describe;
 mod detect;
+#[doc(hidden)]
+pub mod fuzzing;
 mod legacy;
 mod pair;
 mod pbe;

@@ -56,6 +56,9 @@ pub(crate) enum DecryptError {
 /// (OpenSSL writes 2048; PBES2's bound comes from the `pkcs5` crate).
 const MAX_PKCS12_ITERATIONS: u32 = 10_000_000;
 
+/// The most PBKDF2 iterations certmesh runs for a key file: a few seconds of work.
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
 const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
 
 /// Fewest PBKDF2 iterations certmesh writes: below this a passphrase is guessed too
@@ -236,7 +239,7 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
         .parameters
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
     {
-        Some(p) => match scrypt_too_costly(&p) {
+        Some(p) => match kdf_too_costly(&p) {
             Some(reason) => Scheme::Unsupported {
                 description: describe_pbes2(&p),
                 reason,
@@ -265,11 +268,23 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
     }
 }
 
-/// scrypt's memory use is 128·N·r bytes; a hostile or mistaken file must not make
-/// certmesh allocate gigabytes. OpenSSL's own default limit is 32 MiB; this allows 1 GiB.
-fn scrypt_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
-    let Kdf::Scrypt(s) = &p.kdf else {
-        return None;
+/// The key derivation's cost comes from the file, so a hostile or damaged file must not
+/// make certmesh compute for hours or allocate gigabytes. PBKDF2: at most
+/// [`MAX_PBKDF2_ITERATIONS`] (certmesh writes 600,000; 4,294,967,295 would run for hours).
+/// scrypt's memory use is 128·N·r bytes; OpenSSL's own default limit is 32 MiB; this
+/// allows 1 GiB.
+fn kdf_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
+    let s = match &p.kdf {
+        Kdf::Pbkdf2(k) => {
+            return (k.iteration_count > MAX_PBKDF2_ITERATIONS).then(|| {
+                format!(
+                    "damaged or hostile encrypted PKCS#8 key: {} PBKDF2 iterations is above certmesh's limit of {MAX_PBKDF2_ITERATIONS}",
+                    k.iteration_count
+                )
+            })
+        }
+        Kdf::Scrypt(s) => s,
+        _ => return None,
     };
     let memory = 128u128 * u128::from(s.cost_parameter) * u128::from(s.block_size);
     (memory > 1 << 30 || s.parallelization > 16).then(|| {

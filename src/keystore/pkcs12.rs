@@ -27,7 +27,7 @@ use p12_keystore::{
 use serde::Serialize;
 use x509_parser::prelude::*;
 
-pub use outline::{looks_like_pkcs12, Outline, Protection};
+pub use outline::{looks_like_pkcs12, outline, Outline, Protection};
 
 use crate::fsio::{self, Overwrite};
 use crate::key::PrivateKey;
