@@ -589,3 +589,57 @@ fn more_json_shapes_match_docs() {
     got.remove("deploy");
     assert_eq!(got, status_doc);
 }
+
+#[test]
+fn keystore_and_lifecycle_json_shapes_match_docs() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Doc CA"]).assert_success();
+    cm(&home, &["issue", "n", "--dns", "n.example.com"]).assert_success();
+    let store = dir.path().join("trust.jks");
+    run(certmesh()
+        .args([
+            "truststore",
+            "import",
+            "--create",
+            "--alias",
+            "ca",
+            "--cert",
+        ])
+        .arg(home.join("ca/root/cert.pem"))
+        .arg("--store")
+        .arg(&store)
+        .args(["--storepass", "env:SP"])
+        .env("SP", "doc-store-pass"))
+    .assert_success();
+    let v = json(&run(certmesh()
+        .args([
+            "truststore",
+            "list",
+            "--json",
+            "--storepass",
+            "env:SP",
+            "--store",
+        ])
+        .arg(&store)
+        .env("SP", "doc-store-pass")));
+    let doc = documented_block("## `certmesh truststore list --json`");
+    assert_eq!(keys(&v), keys(&doc));
+    let mut entry_doc = keys(&doc["entries"][0]);
+    entry_doc.remove("chain_length");
+    assert_eq!(keys(&v["entries"][0]), entry_doc);
+
+    // revoke's crl object is the shape `crl --json` prints.
+    let v = json(&cm(&home, &["crl", "--json"]));
+    assert_eq!(
+        keys(&v),
+        keys(&documented_block("## `certmesh revoke --json`")["crl"])
+    );
+
+    cm(&home, &["issue", "n", "--dns", "n.example.com", "--force"]).assert_success();
+    let v = json(&cm(&home, &["rollback", "--json"]));
+    assert_eq!(
+        keys(&v),
+        keys(&documented_block("## `certmesh rollback --json`"))
+    );
+}
