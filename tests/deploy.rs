@@ -202,6 +202,35 @@ reload = "echo nginx: configuration test failed >&2; exit 3"
         fs::read(out.join("b/privkey.pem")).unwrap()
     );
 
+    // A rollback with --deploy puts the previous generation back on the host: reissue a's
+    // certificate by hand (its old files go to the store's backup), then roll back.
+    let old_key = fs::read(out.join("a/privkey.pem")).unwrap();
+    run(certmesh().arg("--home").arg(out.join("pki/ca")).args([
+        "issue",
+        "a",
+        "--dns",
+        "a.cluster.test",
+        "--profile",
+        "peer",
+        "--force",
+    ]))
+    .assert_success();
+    apply(&manifest, &out, &sshd).assert_success();
+    assert_ne!(fs::read(remote.join("a/privkey.pem")).unwrap(), old_key);
+    let r = run(certmesh()
+        .args(["rollback", "--deploy", "--cluster"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .env("CERTMESH_SSH", sshd.ssh_command()));
+    r.assert_success();
+    assert!(r.stdout.contains("node-a: pushed"), "{r:?}");
+    assert_eq!(
+        fs::read(remote.join("a/privkey.pem")).unwrap(),
+        old_key,
+        "the host has the old key again"
+    );
+
     // status: the record says current; over SSH the hosts agree; a file changed on the
     // host shows up as a mismatch.
     let status = |extra: &[&str]| {

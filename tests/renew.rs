@@ -251,4 +251,30 @@ fn cluster_renewal_follows_the_manifest() {
     let r = renew(&["--within", "3d"]);
     r.assert_success();
     assert_eq!(r.stdout.trim(), "nothing due: 2 member(s) checked", "{r:?}");
+
+    // Roll the cluster back: a's previous certificate and files return, nothing is renewed.
+    let r = run(certmesh()
+        .args(["rollback", "--cluster"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    r.assert_success();
+    assert!(r.stdout.contains("restored a"), "{r:?}");
+    assert_eq!(
+        serial(&out.join("a/fullchain.pem")),
+        a,
+        "the member's files carry the old certificate again"
+    );
+    assert_eq!(fs::read(out.join("b/fullchain.pem")).unwrap(), b);
+    let r = run(certmesh()
+        .args(["rollback", "--cluster"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    r.assert_success();
+    assert_ne!(
+        serial(&out.join("a/fullchain.pem")),
+        a,
+        "a second rollback undoes the first"
+    );
 }

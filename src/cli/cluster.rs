@@ -87,6 +87,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         deploy: a.deploy,
         parallel: a.parallel,
         wait: false,
+        keep_certificates: false,
         progress: &bar,
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;

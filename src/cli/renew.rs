@@ -211,6 +211,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             deploy,
             parallel: 4,
             wait: a.wait,
+            keep_certificates: false,
             progress: &Silent,
         },
     )?;

@@ -24,12 +24,25 @@ pub struct RollbackArgs {
     /// Show the backup generations and what each holds; change nothing.
     #[arg(long, conflicts_with = "to")]
     pub list: bool,
+    /// Roll back a cluster's CA store(s) instead of the store at --home, then rewrite
+    /// every member's files from the restored certificates.
+    #[arg(long, value_name = "FILE")]
+    pub cluster: Option<std::path::PathBuf>,
+    /// The cluster's output directory.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// With --cluster: push the restored files to the members and reload them.
+    #[arg(long, requires = "cluster")]
+    pub deploy: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(ctx: &Context, a: RollbackArgs) -> Result<i32> {
+    if let Some(manifest) = &a.cluster {
+        return rollback_cluster(ctx, &a, manifest);
+    }
     let store = Store::open(&ctx.home)?;
     if a.list {
         let gens = store.backup_generations()?;
@@ -94,4 +107,62 @@ pub fn run(ctx: &Context, a: RollbackArgs) -> Result<i32> {
         ));
     }
     Ok(0)
+}
+
+/// Rolls back every CA store of a cluster, then rewrites (and with --deploy pushes) the
+/// members' files from the restored certificates without renewing any of them.
+fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> Result<i32> {
+    use certmesh::cluster::apply::{apply, Options, Silent};
+    use certmesh::cluster::manifest::Manifest;
+    use certmesh::cluster::profile::Profiles;
+    let manifest = Manifest::load(path)?;
+    let stores = certmesh::cluster::apply::cluster_stores(&manifest, &a.out)?;
+    let mut restored = 0;
+    for store in stores.iter().flatten() {
+        if store.backup_generations()?.is_empty() {
+            continue;
+        }
+        let _lock = store.lock()?;
+        let done = store.rollback(a.to.as_deref())?;
+        for r in &done.restored {
+            restored += 1;
+            ctx.say(format!(
+                "restored {}: serial {} -> {}",
+                r.name,
+                r.replaced_serial.as_deref().unwrap_or("(none)"),
+                r.serial.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    if restored == 0 {
+        return Err(certmesh::Error::Refused(format!(
+            "{}: no backup generation to roll back to",
+            a.out.display()
+        )));
+    }
+    let report = apply(
+        &manifest,
+        &Profiles::load(&[])?,
+        &a.out,
+        Options {
+            dry_run: false,
+            deploy: a.deploy,
+            parallel: 4,
+            wait: false,
+            keep_certificates: true,
+            progress: &Silent,
+        },
+    )?;
+    for m in &report.members {
+        if let Some(d) = &m.deploy {
+            match &d.error {
+                Some(e) => warn(format!("{}: deploy to {} failed: {e}", m.name, d.host)),
+                None if !d.files.is_empty() => {
+                    ctx.say(format!("  {}: pushed {}", d.host, d.files.join(", ")))
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(if report.failed { 1 } else { 0 })
 }

@@ -104,6 +104,9 @@ pub struct Options<'a> {
     pub parallel: usize,
     /// Wait for another run's lock instead of failing with exit code 75.
     pub wait: bool,
+    /// Keep every existing certificate as it is (after a rollback): only write and
+    /// deploy the members' files.
+    pub keep_certificates: bool,
     pub progress: &'a dyn Progress,
 }
 
@@ -185,6 +188,12 @@ pub fn apply(
     for (m, want) in manifest.members.iter().zip(wants) {
         let action = match &stores[store_of(m)] {
             None => LeafAction::Issue,
+            Some(store)
+                if opts.keep_certificates
+                    && store.home().join("issued").join(m.name.get_ref()).exists() =>
+            {
+                LeafAction::Keep
+            }
             Some(store) => current_state(store, m.name.get_ref(), &want)?,
         };
         wanted.push((m, want, action));
@@ -520,6 +529,11 @@ fn deploy_member(
         fsio::write_file(&state_path, &json, fsio::PRIVATE, Overwrite::Replace)?;
     }
     Ok(report)
+}
+
+/// The cluster's existing CA stores (for commands that work on them, like rollback).
+pub fn cluster_stores(manifest: &Manifest, out: &Path) -> Result<Vec<Option<Store>>> {
+    Ok(open_stores(manifest, out)?.into_values().collect())
 }
 
 /// Where the CA store of signer `id` lives.
