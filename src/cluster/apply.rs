@@ -183,7 +183,14 @@ pub fn apply(
     }
     let store_of = |m| store_of(manifest.trust, m);
 
-    // Decide each member's certificate.
+    // Decide each member's certificate. What every member of a store is compared with
+    // (the issuing CA, the revoked serials) is read once per store, not per member.
+    let mut issuers: BTreeMap<String, IssuerView> = BTreeMap::new();
+    for (id, store) in &stores {
+        if let Some(store) = store {
+            issuers.insert(id.clone(), IssuerView::load(store)?);
+        }
+    }
     let mut wanted = Vec::new();
     for (m, want) in manifest.members.iter().zip(wants) {
         let action = match &stores[store_of(m)] {
@@ -194,7 +201,7 @@ pub fn apply(
             {
                 LeafAction::Keep
             }
-            Some(store) => current_state(store, m.name.get_ref(), &want)?,
+            Some(store) => current_state(store, &issuers[store_of(m)], m.name.get_ref(), &want)?,
         };
         wanted.push((m, want, action));
     }
@@ -675,7 +682,35 @@ impl Wanted {
 
 /// Compares what is issued with what is wanted, and says why a certificate must be
 /// replaced.
-fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction> {
+/// What a store's members are checked against, read once per run.
+struct IssuerView {
+    /// The issuing CA's certificate, DER.
+    issuing: Vec<u8>,
+    /// Serials the inventory marks revoked.
+    revoked: std::collections::BTreeSet<String>,
+}
+
+impl IssuerView {
+    fn load(store: &Store) -> Result<Self> {
+        Ok(IssuerView {
+            issuing: store.cert_der(&store.issuing().id)?,
+            revoked: store
+                .inventory()?
+                .list(None, true)?
+                .into_iter()
+                .filter(|r| r.status == "revoked")
+                .map(|r| r.serial)
+                .collect(),
+        })
+    }
+}
+
+fn current_state(
+    store: &Store,
+    issuer: &IssuerView,
+    name: &str,
+    want: &Wanted,
+) -> Result<LeafAction> {
     let dir = store.home().join("issued").join(name);
     if !dir.exists() {
         return Ok(LeafAction::Issue);
@@ -718,23 +753,26 @@ fn current_state(store: &Store, name: &str, want: &Wanted) -> Result<LeafAction>
             want.cert_profile.name()
         ));
     }
-    let serial = crate::x509::serial_hex(cert.raw_serial());
-    if store
-        .inventory()?
-        .list(None, true)?
-        .iter()
-        .any(|r| r.serial == serial && r.status == "revoked")
+    if issuer
+        .revoked
+        .contains(&crate::x509::serial_hex(cert.raw_serial()))
     {
         return renew("revoked".into());
     }
-    let issuing = store.cert_der(&store.issuing().id)?;
-    let (_, ca) = X509Certificate::from_der(&issuing).map_err(|_| {
+    let (_, ca) = X509Certificate::from_der(&issuer.issuing).map_err(|_| {
         Error::bad_file(
             store.cert_path(&store.issuing().id),
             "not a valid certificate",
         )
     })?;
-    if cert.verify_signature(Some(ca.public_key())).is_err() {
+    // The project's own verifier: the same answer `check` and `verify` give.
+    let signed = crate::x509::verify_signature(
+        ca.public_key(),
+        &cert.signature_algorithm,
+        &cert.signature_value.data,
+        cert.tbs_certificate.as_ref(),
+    );
+    if signed.is_err() {
         return renew("not signed by the current issuing CA".into());
     }
     let key_path = dir.join("key.pem");
