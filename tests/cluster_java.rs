@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use support::java::trust_client;
 use support::nginx::Nginx;
 use support::openssl::openssl;
 use support::{certmesh, mode, run, tempdir, Run};
@@ -64,50 +64,6 @@ fn keytool_list(store: &Path, pass: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-const CLIENT: &str = r#"
-import java.io.*;
-import java.security.KeyStore;
-import javax.net.ssl.*;
-
-public class TrustClient {
-    public static void main(String[] a) throws Exception {
-        KeyStore ts = KeyStore.getInstance("PKCS12");
-        try (InputStream in = new FileInputStream(a[0])) { ts.load(in, System.getenv("STORE_PASS").toCharArray()); }
-        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(ts);
-        SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(null, tmf.getTrustManagers(), null);
-        SSLSocket s = (SSLSocket) ctx.getSocketFactory().createSocket("127.0.0.1", Integer.parseInt(a[1]));
-        SSLParameters p = s.getSSLParameters();
-        p.setEndpointIdentificationAlgorithm("HTTPS");
-        p.setServerNames(java.util.List.of(new SNIHostName(a[2])));
-        s.setSSLParameters(p);
-        s.setSoTimeout(10000);
-        s.startHandshake();
-        System.out.println("trusted " + s.getSession().getPeerPrincipal());
-        s.close();
-    }
-}
-"#;
-
-fn java_client() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("trustclient-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("TrustClient.java"), CLIENT).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("TrustClient.java")))
-        .assert_success();
-        dir
-    })
-}
-
 fn mtimes(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
     support::snapshot(dir)
         .into_keys()
@@ -151,14 +107,7 @@ fn java_and_ibm_profiles_work_with_their_consumers() {
     // checking the host name; a truststore without web's signer does not.
     let nginx = Nginx::serve(&out.join("web/fullchain.pem"), &out.join("web/privkey.pem"));
     let client = |store: &Path, pw: &str| {
-        run(Command::new("java")
-            .arg("-cp")
-            .arg(java_client())
-            .arg("TrustClient")
-            .arg(store)
-            .arg(nginx.port().to_string())
-            .arg("web.cluster.test")
-            .env("STORE_PASS", pw))
+        trust_client("PKCS12", store, pw, nginx.port(), "web.cluster.test")
     };
     let r = client(&out.join("app/truststore.p12"), &pass("app"));
     assert!(

@@ -4,10 +4,10 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
+use support::java::trust_client;
 use support::nginx::Nginx;
 use support::openssl::openssl;
 use support::{certmesh, mode, run, tempdir};
@@ -49,50 +49,6 @@ fn entries(store: &Path, pass: &str) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-const CLIENT: &str = r#"
-import java.io.*;
-import java.security.KeyStore;
-import javax.net.ssl.*;
-
-public class JksClient {
-    public static void main(String[] a) throws Exception {
-        KeyStore ts = KeyStore.getInstance("JKS");
-        try (InputStream in = new FileInputStream(a[0])) { ts.load(in, System.getenv("STORE_PASS").toCharArray()); }
-        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(ts);
-        SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(null, tmf.getTrustManagers(), null);
-        SSLSocket s = (SSLSocket) ctx.getSocketFactory().createSocket("127.0.0.1", Integer.parseInt(a[1]));
-        SSLParameters p = s.getSSLParameters();
-        p.setEndpointIdentificationAlgorithm("HTTPS");
-        p.setServerNames(java.util.List.of(new SNIHostName(a[2])));
-        s.setSSLParameters(p);
-        s.setSoTimeout(10000);
-        s.startHandshake();
-        System.out.println("trusted " + s.getSession().getPeerPrincipal());
-        s.close();
-    }
-}
-"#;
-
-fn java_client() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("jksclient-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("JksClient.java"), CLIENT).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("JksClient.java")))
-        .assert_success();
-        dir
-    })
 }
 
 #[test]
@@ -219,27 +175,19 @@ base_truststore_pass = "env:SHIPPED_PASS"
 
     // A Java client with the merged truststore trusts the cluster's load balancer.
     let nginx = Nginx::serve(&out.join("lb/fullchain.pem"), &out.join("lb/privkey.pem"));
-    let r = run(Command::new("java")
-        .arg("-cp")
-        .arg(java_client())
-        .arg("JksClient")
-        .arg(node.join("client-truststore.jks"))
-        .arg(nginx.port().to_string())
-        .arg("lb.cluster.test")
-        .env("STORE_PASS", &pass));
+    let r = trust_client(
+        "JKS",
+        &node.join("client-truststore.jks"),
+        &pass,
+        nginx.port(),
+        "lb.cluster.test",
+    );
     assert!(
         r.success() && r.stdout.contains("trusted CN=lb.cluster.test"),
         "{r:?}"
     );
     // The shipped store alone does not.
-    let r = run(Command::new("java")
-        .arg("-cp")
-        .arg(java_client())
-        .arg("JksClient")
-        .arg(&shipped)
-        .arg(nginx.port().to_string())
-        .arg("lb.cluster.test")
-        .env("STORE_PASS", "changeit"));
+    let r = trust_client("JKS", &shipped, "changeit", nginx.port(), "lb.cluster.test");
     assert!(!r.success(), "{r:?}");
 
     let r = apply();

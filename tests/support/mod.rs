@@ -6,6 +6,7 @@
 //! `cargo test`.
 #![allow(dead_code, unused_imports)]
 
+pub mod java;
 pub mod nginx;
 pub mod openssl;
 pub mod pkilint;
