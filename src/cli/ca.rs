@@ -241,17 +241,9 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
     let _lock = store.lock()?;
     let parent_id = store.issuing().id.clone();
     let parent_encrypted = store.issuing().encrypted;
-    let mut ca_pass: Option<Secret> = None;
-    let parent = store.signer(&parent_id, &mut || {
-        let s = secret::obtain(
-            a.ca_pass.as_deref(),
-            "CA key passphrase",
-            "--ca-pass",
-            false,
-        )?;
-        ca_pass = Some(s.clone());
-        Ok(s)
-    })?;
+    let asked = secret::AskOnce::new(a.ca_pass.as_deref(), "CA key passphrase", "--ca-pass");
+    let parent = store.signer(&parent_id, &mut || asked.get())?;
+    let ca_pass = asked.taken();
     // One passphrase for the whole store unless told otherwise: an encrypted root gets an
     // intermediate encrypted with the same passphrase.
     let pass = match key_pass(&a.common.key_pass)? {
@@ -320,20 +312,8 @@ fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
     let mut store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;
     let encrypted = store.config().authorities.iter().any(|x| x.encrypted);
-    let mut cached: Option<Secret> = None;
-    let mut pass = || -> Result<Secret> {
-        if let Some(p) = &cached {
-            return Ok(p.clone());
-        }
-        let p = secret::obtain(
-            a.ca_pass.as_deref(),
-            "CA key passphrase",
-            "--ca-pass",
-            false,
-        )?;
-        cached = Some(p.clone());
-        Ok(p)
-    };
+    let asked = secret::AskOnce::new(a.ca_pass.as_deref(), "CA key passphrase", "--ca-pass");
+    let mut pass = || asked.get();
     let status = store.rollover_status()?;
     match (status.phase, a.complete) {
         (0, false) => {

@@ -1,6 +1,5 @@
 //! `certmesh renew`: what cron runs every night.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,7 +10,6 @@ use certmesh::cluster::apply::{apply, LeafAction, Options, Silent};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
 use certmesh::duration::parse_seconds;
-use certmesh::pass::Secret;
 use certmesh::Result;
 
 use super::{print_json, secret, warn, Context};
@@ -95,24 +93,9 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         store.lock()?
     };
     let issuing = store.issuing().id.clone();
-    // The passphrase is asked for once, even when both renewing and the CRL need the CA
-    // (`--ca-pass stdin` can only be read once).
-    let cached: RefCell<Option<Secret>> = RefCell::new(None);
-    let load = || {
-        store.signer(&issuing, &mut || {
-            if let Some(s) = cached.borrow().as_ref() {
-                return Ok(s.clone());
-            }
-            let s = secret::obtain(
-                a.ca_pass.as_deref(),
-                "CA key passphrase",
-                "--ca-pass",
-                false,
-            )?;
-            *cached.borrow_mut() = Some(s.clone());
-            Ok(s)
-        })
-    };
+    // The passphrase is asked for once, even when both renewing and the CRL need the CA.
+    let pass = secret::AskOnce::new(a.ca_pass.as_deref(), "CA key passphrase", "--ca-pass");
+    let load = || store.signer(&issuing, &mut || pass.get());
     let report = store.renew_due(within, a.days, a.reuse_key, &mut || load())?;
     for r in &report.renewed {
         ctx.log(

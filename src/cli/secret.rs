@@ -50,3 +50,38 @@ fn prompt(what: &str, flag: &str, confirm: bool) -> Result<Secret> {
     }
     Ok(first)
 }
+
+/// A passphrase asked for at most once per run, however many keys need it: `--ca-pass
+/// stdin` can be read only once, and nobody wants to type the same passphrase twice.
+pub struct AskOnce<'a> {
+    spec: Option<&'a str>,
+    what: &'a str,
+    flag: &'a str,
+    cached: std::cell::RefCell<Option<Secret>>,
+}
+
+impl<'a> AskOnce<'a> {
+    pub fn new(spec: Option<&'a str>, what: &'a str, flag: &'a str) -> Self {
+        AskOnce {
+            spec,
+            what,
+            flag,
+            cached: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// The passphrase, obtained on first use.
+    pub fn get(&self) -> Result<Secret> {
+        if let Some(s) = self.cached.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        let s = obtain(self.spec, self.what, self.flag, false)?;
+        *self.cached.borrow_mut() = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The passphrase if it was asked for.
+    pub fn taken(&self) -> Option<Secret> {
+        self.cached.borrow().clone()
+    }
+}
