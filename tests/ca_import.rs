@@ -6,11 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use support::openssl::{openssl, verify};
-use support::{certmesh, mode, run, snapshot, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, mode, run, snapshot, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

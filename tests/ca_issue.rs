@@ -6,13 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use support::openssl::{openssl, verify};
-use support::{certmesh, mode, run, snapshot, tempdir, Run};
+use support::{certmesh, cm, mode, run, snapshot, tempdir};
 
 const KEYS: [&str; 6] = ["p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096"];
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
 
 fn pem_count(path: &Path) -> usize {
     fs::read_to_string(path)

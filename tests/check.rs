@@ -7,11 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::pkilint::venv_python;
-use support::{certmesh, run, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{cm, tempdir};
 
 /// A certificate that expired in 2021, made with the same generator certmesh uses.
 fn expired_cert(path: &Path) {

@@ -10,11 +10,7 @@ use std::process::Command;
 
 use support::nginx::Nginx;
 use support::openssl::{got_http_200, https_get, openssl};
-use support::{certmesh, run, snapshot, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, run, snapshot, tempdir, Run};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, s_client};
 use support::pkilint::{at_least_warning, describe, lint_pkix_cert};
-use support::{certmesh, run, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{cm, tempdir};
 
 fn issued(home: &Path, name: &str, file: &str) -> PathBuf {
     home.join("issued").join(name).join(file)

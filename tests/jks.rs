@@ -16,14 +16,10 @@ use std::time::{Duration, Instant};
 use certmesh::keystore::jks::KeyStore;
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, openssl, s_client};
-use support::{certmesh, mode, run, run_with_timeout, snapshot, tempdir, Run};
+use support::{certmesh, cm, mode, run, run_with_timeout, snapshot, tempdir, Run};
 
 const JAVA_TIMEOUT: Duration = Duration::from_secs(90);
 const CACERTS: &str = "/etc/ssl/certs/java/cacerts";
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -7,11 +7,7 @@ use std::path::Path;
 
 use support::openssl::openssl;
 use support::pkilint::{at_least_warning, describe, lint_pkix_cert};
-use support::{certmesh, run, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, run, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")

@@ -8,11 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::openssl::openssl;
-use support::{certmesh, run, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, run, tempdir, Run};
 
 fn json(r: &Run) -> Value {
     r.assert_success();

@@ -8,11 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::openssl::openssl;
-use support::{certmesh, run, snapshot, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, run, snapshot, tempdir};
 
 fn serial(p: &Path) -> String {
     openssl(&["x509", "-in", p.to_str().unwrap(), "-noout", "-serial"])

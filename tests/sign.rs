@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::openssl::{openssl, verify};
-use support::{certmesh, run, snapshot, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{cm, snapshot, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

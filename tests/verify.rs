@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::openssl::{openssl, verify as openssl_verify};
-use support::{certmesh, run, tempdir, Run};
-
-fn cm(home: &Path, args: &[&str]) -> Run {
-    run(certmesh().arg("--home").arg(home).args(args))
-}
+use support::{certmesh, cm, run, tempdir, Run};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")

@@ -30,6 +30,11 @@ pub fn certmesh() -> Command {
     cmd
 }
 
+/// `certmesh --home HOME ARGS...`, run to completion.
+pub fn cm(home: &Path, args: &[&str]) -> Run {
+    run(certmesh().arg("--home").arg(home).args(args))
+}
+
 /// The outcome of a finished process. `status` is the exit code, or -1 when
 /// the process was killed by a signal (or by a timeout, see [`run_with_timeout`]).
 #[derive(Clone, PartialEq, Eq)]
