@@ -259,7 +259,6 @@ fn write_key_store(
     };
     match existing {
         Some(mut f) => {
-            let b = f.backup()?;
             let old_mode = f.mode();
             if f.restrict_others() {
                 warn(format!(
@@ -268,7 +267,7 @@ fn write_key_store(
                     f.mode()
                 ));
             }
-            f.replace(&bytes)?;
+            let b = f.replace_keeping_backup(&bytes)?;
             ctx.say(format!(
                 "previous {} kept as {}",
                 out.display(),

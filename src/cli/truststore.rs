@@ -347,8 +347,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     let bytes = encode(&ks, compat, &pass)?;
     match &existing {
         Some(f) => {
-            let backup = f.backup()?;
-            f.replace(&bytes)?;
+            let backup = f.replace_keeping_backup(&bytes)?;
             ctx.say(format!(
                 "previous {} kept as {}",
                 a.store.display(),
@@ -429,8 +428,7 @@ fn remove(ctx: &Context, a: RemoveArgs) -> Result<i32> {
         )));
     };
     let bytes = encode(&ks, compat, &pass)?;
-    let backup = f.backup()?;
-    f.replace(&bytes)?;
+    let backup = f.replace_keeping_backup(&bytes)?;
     ctx.say(format!(
         "removed '{}' ({}) from {}; previous file kept as {}",
         gone.alias,
