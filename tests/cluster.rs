@@ -569,3 +569,83 @@ fn a_revocation_reaches_every_member_as_its_crl() {
     let r = apply(&manifest, &out);
     assert!(r.stdout.contains("nothing to do"), "{r:?}");
 }
+
+/// Members are signed and written as their keys are ready, so one member failing does
+/// not undo the others: the run names the member's problem and fails, the inventory
+/// lists every certificate that is on disk, and the next run finishes the job without
+/// issuing anything again.
+#[test]
+fn a_member_that_cannot_be_written_fails_the_run_and_the_next_run_finishes_it() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    let mut text = String::from("name = \"partial\"\n[ca]\nkey = \"p256\"\n[defaults]\nprofile = \"nginx\"\nkey = \"p256\"\n");
+    for name in ["m1", "m2", "m3", "m4"] {
+        text.push_str(&format!(
+            "[[member]]\nname = \"{name}\"\ndns = [\"{name}.cluster.test\"]\n"
+        ));
+    }
+    fs::write(&manifest, text).unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    // A file where m3's directory must go.
+    fs::write(out.join("m3"), b"in the way").unwrap();
+
+    let failed = apply(&manifest, &out);
+    failed.assert_failure();
+    let line = failed.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{failed:?}");
+    assert!(
+        line.contains("m3") && line.contains("Not a directory"),
+        "{failed:?}"
+    );
+    for name in ["m1", "m2", "m4"] {
+        assert!(out.join(name).join("privkey.pem").exists(), "{name}");
+    }
+    let home = out.join("pki/ca");
+    let listed = run(certmesh().args(["list", "--json", "--home"]).arg(&home));
+    listed.assert_success();
+    let records: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let mut leaves: Vec<(String, String)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "leaf")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().into(),
+                r["serial"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    leaves.sort();
+    let names: Vec<&str> = leaves.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["m1", "m2", "m3", "m4"],
+        "every certificate on disk is listed"
+    );
+    for (name, serial) in &leaves {
+        let cert = home.join("issued").join(name).join("cert.pem");
+        let on_disk = openssl(&["x509", "-noout", "-serial", "-in", cert.to_str().unwrap()]);
+        on_disk.assert_success();
+        assert_eq!(
+            on_disk
+                .stdout
+                .trim()
+                .trim_start_matches("serial=")
+                .to_uppercase(),
+            serial.replace(':', "").to_uppercase(),
+            "{name}: the inventory's serial is the file's"
+        );
+    }
+
+    fs::remove_file(out.join("m3")).unwrap();
+    let second = apply(&manifest, &out);
+    second.assert_success();
+    assert_eq!(
+        second.stdout.matches("certificate kept").count(),
+        4,
+        "nothing is issued again: {second:?}"
+    );
+    assert!(out.join("m3/privkey.pem").exists());
+}

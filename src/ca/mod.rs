@@ -26,6 +26,6 @@ pub use rollback::{Generation, RolledBack};
 pub use renew::{Problem, RenewReport, Renewed};
 pub use rollover::RolloverStatus;
 pub use store::{
-    check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueRequest, Issued, SignRequest,
-    Signed, Signer, Store, StoreConfig,
+    check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueBatch, IssueRequest, Issued,
+    SignRequest, Signed, Signer, Store, StoreConfig,
 };

@@ -8,7 +8,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::csr::CsrInfo;
 use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
-use crate::fsio::{self, io_pool, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
+use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
 use crate::inventory::{Inventory, Record};
 use crate::key::{read_private_key, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS};
 use crate::pass::Secret;
@@ -80,6 +80,37 @@ pub struct IntermediateInit {
     pub days: u32,
     pub digest: Digest,
     pub constraints: NameConstraintsSpec,
+}
+
+/// Leaves being issued into one store by [`Store::batch`].
+pub struct IssueBatch<'a> {
+    store: &'a Store,
+    records: std::sync::Mutex<Vec<Record>>,
+    _lock: StoreLock,
+}
+
+impl IssueBatch<'_> {
+    /// Signs and writes `issued/NAME/` for a key generated beforehand. The certificate is
+    /// recorded in the inventory by [`IssueBatch::commit`], once its files are in place.
+    pub fn issue(&self, signer: &Signer, req: &IssueRequest, key: PrivateKey) -> Result<Issued> {
+        let (issued, rec) = self.store.issue_unrecorded(signer, req, key)?;
+        // A panic in another issuing thread cannot leave the list half-pushed.
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rec);
+        Ok(issued)
+    }
+
+    /// Records every certificate this batch wrote, in one transaction. Called even when
+    /// some issuances failed: what is on disk is what the inventory must list.
+    pub fn commit(self) -> Result<()> {
+        let records = self.records.into_inner().unwrap_or_else(|e| e.into_inner());
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.store.inventory()?.record_all(&records)
+    }
 }
 
 /// A CA ready to sign: its key, certificate, and the name constraints of every CA from
@@ -623,21 +654,14 @@ impl Store {
         Ok(issued)
     }
 
-    /// Issues many leaves for keys generated beforehand. The directories are written on
-    /// [`fsio::IO_THREADS`] threads, because each file is fsynced and the disk, not the CPU, is
-    /// what they wait for; then the inventory records every certificate whose files are
-    /// in place, in one transaction. One result per job, in order; the outer error is the
-    /// inventory's.
-    pub fn issue_many(
-        &self,
-        signer: &Signer,
-        jobs: Vec<(IssueRequest, PrivateKey)>,
-    ) -> Result<Vec<Result<Issued>>> {
-        use rayon::prelude::*;
+    /// Starts issuing many leaves into this store, from any number of threads, with the
+    /// inventory written once at the end ([`IssueBatch::commit`]): one SQLite transaction
+    /// instead of one per certificate. Holds the store's lock until committed or dropped.
+    pub fn batch(&self) -> Result<IssueBatch<'_>> {
+        let lock = self.lock()?;
         // A run killed while several directories were being staged leaves their staging
         // directories behind (their members are still due, so this run issues them
         // again): remove them, under the store's lock so no other run's are touched.
-        let _lock = self.lock()?;
         let issued = self.home.join("issued");
         if let Ok(entries) = std::fs::read_dir(&issued) {
             for e in entries.flatten() {
@@ -649,19 +673,11 @@ impl Store {
                 }
             }
         }
-        let done: Vec<Result<(Issued, Record)>> = io_pool()?.install(|| {
-            jobs.into_par_iter()
-                .map(|(req, key)| self.issue_unrecorded(signer, &req, key))
-                .collect()
-        });
-        let records: Vec<Record> = done
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|(_, rec)| rec.clone()))
-            .collect();
-        if !records.is_empty() {
-            self.inventory()?.record_all(&records)?;
-        }
-        Ok(done.into_iter().map(|r| r.map(|(i, _)| i)).collect())
+        Ok(IssueBatch {
+            store: self,
+            records: std::sync::Mutex::new(Vec::new()),
+            _lock: lock,
+        })
     }
 
     /// Signs and writes `issued/NAME/`; the caller records the returned inventory entry.

@@ -16,7 +16,7 @@ use super::manifest::{Manifest, Member, TrustModel};
 use super::profile::{Content, ProductProfile, Profiles};
 use super::render::{FileState, Inputs, Material, Planned, State, STATE_FILE};
 use super::secrets::member_password;
-use crate::ca::{CaInit, IntermediateInit, IssueRequest, Signer, Store};
+use crate::ca::{CaInit, IntermediateInit, IssueBatch, IssueRequest, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
@@ -160,31 +160,17 @@ pub fn apply(
         None => None,
     };
 
-    let mut created_cas = Vec::new();
     let mut stores = open_stores(manifest, out)?;
-    for (id, store) in stores.iter_mut() {
-        if store.is_none() {
-            created_cas.push(id.clone());
-            if !dry_run {
-                *store = Some(create_ca(
-                    manifest,
-                    id,
-                    &store_dir(manifest, out, id),
-                    ca_pass.as_ref(),
-                )?);
-            }
-        }
-    }
-    fn store_of(trust: TrustModel, m: &Member) -> &str {
-        match trust {
-            TrustModel::SharedCa => "cluster",
-            TrustModel::Mesh => m.name.get_ref(),
-        }
-    }
-    let store_of = |m| store_of(manifest.trust, m);
+    let created_cas: Vec<String> = stores
+        .iter()
+        .filter(|(_, s)| s.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let trust_model = manifest.trust;
 
-    // Decide each member's certificate. What every member of a store is compared with
-    // (the issuing CA, the revoked serials) is read once per store, not per member.
+    // Decide each member's certificate (every member of a store that does not exist yet
+    // is issued). What every member of a store is compared with (the issuing CA, the
+    // revoked serials) is read once per store, not per member.
     let mut issuers: BTreeMap<String, IssuerView> = BTreeMap::new();
     for (id, store) in &stores {
         if let Some(store) = store {
@@ -193,7 +179,7 @@ pub fn apply(
     }
     let mut wanted = Vec::new();
     for (m, want) in manifest.members.iter().zip(wants) {
-        let action = match &stores[store_of(m)] {
+        let action = match &stores[store_id(trust_model, m)] {
             None => LeafAction::Issue,
             Some(store)
                 if opts.keep_certificates
@@ -201,169 +187,227 @@ pub fn apply(
             {
                 LeafAction::Keep
             }
-            Some(store) => current_state(store, &issuers[store_of(m)], m.name.get_ref(), &want)?,
+            Some(store) => current_state(
+                store,
+                &issuers[store_id(trust_model, m)],
+                m.name.get_ref(),
+                &want,
+            )?,
         };
         wanted.push((m, want, action));
     }
+    let due: Vec<usize> = if dry_run {
+        Vec::new()
+    } else {
+        (0..wanted.len())
+            .filter(|&i| wanted[i].2 != LeafAction::Keep)
+            .collect()
+    };
 
-    // Signers: loaded once per store.
-    let mut signers: BTreeMap<String, Signer> = BTreeMap::new();
-    if !dry_run {
-        for (id, store) in &stores {
-            let store = store.as_ref().expect("created above");
-            let issuing = store.issuing().id.clone();
-            let needed = wanted
-                .iter()
-                .any(|(m, _, a)| store_of(m) == id && *a != LeafAction::Keep);
-            if needed {
-                let signer = store.signer(&issuing, &mut || {
-                    ca_pass.clone().ok_or_else(|| {
-                        Error::Secret(format!(
-                            "the CA key in {} is encrypted: set [ca] key_pass in the manifest",
-                            store.home().display()
-                        ))
-                    })
-                })?;
-                signers.insert(id.clone(), signer);
-            }
-        }
-        // Key generation dominates: do it on every core.
-        let due = wanted
-            .iter()
-            .filter(|(_, _, a)| *a != LeafAction::Keep)
-            .count();
-        opts.progress.start(due as u64);
-        let keys: Vec<Result<Option<PrivateKey>>> = wanted
-            .par_iter()
-            .map(|(_, w, a)| match a {
-                LeafAction::Keep => Ok(None),
-                _ => {
-                    let k = PrivateKey::generate(w.key).map(Some);
-                    opts.progress.step();
-                    k
-                }
+    // Key generation is most of a bootstrap's CPU and writing is mostly waiting for
+    // fsync, so they overlap: the keys are made on every core (the CPU pool) while this
+    // thread creates the missing CAs; each member is then signed and written on the I/O
+    // threads as soon as its key is ready, not after the last key.
+    let ca_key = |store: &Store| -> Result<Signer> {
+        let issuing = store.issuing().id.clone();
+        store.signer(&issuing, &mut || {
+            ca_pass.clone().ok_or_else(|| {
+                Error::Secret(format!(
+                    "the CA key in {} is encrypted: set [ca] key_pass in the manifest",
+                    store.home().display()
+                ))
             })
-            .collect();
-        opts.progress.finish();
-        let mut jobs: BTreeMap<&str, Vec<(IssueRequest, PrivateKey)>> = BTreeMap::new();
-        for ((m, w, _), key) in wanted.iter().zip(keys) {
-            if let Some(key) = key? {
-                let req = IssueRequest {
-                    name: m.name.get_ref().clone(),
-                    names: w.names.clone(),
-                    profile: w.cert_profile,
-                    days: w.days,
-                    key: w.key,
-                    replace: true,
-                    data_encipherment: w.data_encipherment,
-                };
-                jobs.entry(store_of(m)).or_default().push((req, key));
-            }
-        }
-        // Writing the issued directories waits on the disk (every file is fsynced):
-        // issue_many overlaps those waits and records the inventory in one transaction.
-        for (id, jobs) in jobs {
-            let store = stores[id].as_ref().expect("created above");
-            for issued in store.issue_many(&signers[id], jobs)? {
-                issued?;
-            }
-        }
-    }
-
-    // A CA's CRL is refreshed before members get their copies, once it nears its
-    // nextUpdate (stores without a CRL have nothing to refresh).
-    if !dry_run {
-        for store in stores.values().flatten() {
-            if let Some(days) = store.crl_refresh_due()? {
-                let issuing = store.issuing().id.clone();
-                let signer = store.signer(&issuing, &mut || {
-                    ca_pass.clone().ok_or_else(|| {
-                        Error::Secret(
-                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
-                        )
-                    })
-                })?;
-                store.write_crl(&signer, days, None)?;
-            }
-        }
-    }
-    let trust_of = member_trust(manifest, &stores)?;
-
-    // Each member's files are independent and mostly wait on fsync: write them on the
-    // I/O threads.
-    let member_files = |(m, _, action): &(&Member, Wanted, LeafAction)| -> Result<MemberReport> {
-        let name = m.name.get_ref();
-        let product = products[name.as_str()];
-        let trust = &trust_of[name.as_str()];
-        let dir = out.join(name);
-        if !dry_run {
-            fsio::DirSwap::clean(&dir)?;
-        }
-        let id = match manifest.trust {
-            TrustModel::SharedCa => "cluster",
-            TrustModel::Mesh => name.as_str(),
-        };
-        let store = stores[id].as_ref();
-        let material = match store {
-            Some(st) if st.home().join("issued").join(name).exists() => {
-                Some(load_material(st, name)?)
-            }
-            _ => None,
-        };
-        let needs_password = product.files.iter().any(|f| {
-            f.content.is_secret()
-                && !matches!(
-                    f.content,
-                    Content::Key | Content::FullchainKey | Content::CertKey
-                )
-        });
-        let password = if needs_password {
-            member_password(m.password.as_deref(), &dir, dry_run)?
-        } else {
-            Secret::new(String::new())
-        };
-        let own_root = match (store, &material) {
-            (Some(_), Some(mat)) => mat.chain.last().cloned().unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let base_truststore = match &m.base_truststore {
-            Some(p) => {
-                let path = manifest.resolve(p);
-                let bytes = fsio::read(&path)?;
-                let pass = match &m.base_truststore_pass {
-                    Some(spec) => spec.parse::<PassSource>()?.read()?,
-                    None => password.clone(),
-                };
-                Some((path.display().to_string(), bytes, pass))
-            }
-            None => None,
-        };
-        let inputs = material.as_ref().map(|material| Inputs {
-            base_truststore: base_truststore.clone(),
-            crl: store.and_then(|st| std::fs::read(st.crl_path()).ok()),
-            member: name,
-            product,
-            material,
-            trust,
-            own_root: &own_root,
-            password: &password,
-        });
-        let file_actions = write_member_files(&dir, inputs.as_ref(), product, dry_run)?;
-        Ok(MemberReport {
-            name: name.clone(),
-            profile: product.name.clone(),
-            certificate: action.clone(),
-            trusts: trust.iter().map(|(s, _)| s.clone()).collect(),
-            files: file_actions,
-            deploy: None,
         })
     };
-    let results: Vec<Result<MemberReport>> =
-        fsio::io_pool()?.install(|| wanted.par_iter().map(member_files).collect());
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    let written: Vec<MemberReport> = std::thread::scope(|scope| {
+        let (tx, keys) = std::sync::mpsc::channel::<(usize, Result<PrivateKey>)>();
+        let (wanted, due, cancelled) = (&wanted, &due, &cancelled);
+        scope.spawn(move || {
+            due.par_iter().for_each_with(tx, |tx, &i| {
+                if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                // The receiver is gone only when the run has already failed.
+                let _ = tx.send((i, PrivateKey::generate(wanted[i].1.key)));
+            })
+        });
+        let stop = |e: Error| {
+            cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(e)
+        };
+        if !dry_run {
+            for id in &created_cas {
+                let dir = store_dir(manifest, out, id);
+                match create_ca(manifest, id, &dir, ca_pass.as_ref()) {
+                    Ok(store) => *stores.get_mut(id).expect("listed above") = Some(store),
+                    Err(e) => return stop(e),
+                }
+            }
+        }
+        let stores = &stores;
+        let prepared = (|| -> Result<_> {
+            // A CA's CRL is refreshed before members get their copies, once it nears its
+            // nextUpdate (stores without a CRL have nothing to refresh).
+            if !dry_run {
+                for store in stores.values().flatten() {
+                    if let Some(days) = store.crl_refresh_due()? {
+                        store.write_crl(&ca_key(store)?, days, None)?;
+                    }
+                }
+            }
+            // Signers and batches: once per store that issues anything.
+            let mut signers: BTreeMap<&str, (Signer, IssueBatch<'_>)> = BTreeMap::new();
+            for &i in due {
+                let id = store_id(trust_model, wanted[i].0);
+                if !signers.contains_key(id) {
+                    let store = stores[id].as_ref().expect("created above");
+                    signers.insert(id, (ca_key(store)?, store.batch()?));
+                }
+            }
+            Ok((signers, member_trust(manifest, stores)?))
+        })();
+        let (signers, trust_of) = match prepared {
+            Ok(p) => p,
+            Err(e) => return stop(e),
+        };
+        opts.progress.start(due.len() as u64);
+        let member_files =
+            |(m, _, action): &(&Member, Wanted, LeafAction)| -> Result<MemberReport> {
+                let name = m.name.get_ref();
+                let product = products[name.as_str()];
+                let trust = &trust_of[name.as_str()];
+                let dir = out.join(name);
+                if !dry_run {
+                    fsio::DirSwap::clean(&dir)?;
+                }
+                let id = store_id(trust_model, m);
+                let store = stores[id].as_ref();
+                let material = match store {
+                    Some(st) if st.home().join("issued").join(name).exists() => {
+                        Some(load_material(st, name)?)
+                    }
+                    _ => None,
+                };
+                let needs_password = product.files.iter().any(|f| {
+                    f.content.is_secret()
+                        && !matches!(
+                            f.content,
+                            Content::Key | Content::FullchainKey | Content::CertKey
+                        )
+                });
+                let password = if needs_password {
+                    member_password(m.password.as_deref(), &dir, dry_run)?
+                } else {
+                    Secret::new(String::new())
+                };
+                let own_root = match (store, &material) {
+                    (Some(_), Some(mat)) => mat.chain.last().cloned().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                let base_truststore = match &m.base_truststore {
+                    Some(p) => {
+                        let path = manifest.resolve(p);
+                        let bytes = fsio::read(&path)?;
+                        let pass = match &m.base_truststore_pass {
+                            Some(spec) => spec.parse::<PassSource>()?.read()?,
+                            None => password.clone(),
+                        };
+                        Some((path.display().to_string(), bytes, pass))
+                    }
+                    None => None,
+                };
+                let inputs = material.as_ref().map(|material| Inputs {
+                    base_truststore: base_truststore.clone(),
+                    crl: store.and_then(|st| std::fs::read(st.crl_path()).ok()),
+                    member: name,
+                    product,
+                    material,
+                    trust,
+                    own_root: &own_root,
+                    password: &password,
+                });
+                let file_actions = write_member_files(&dir, inputs.as_ref(), product, dry_run)?;
+                Ok(MemberReport {
+                    name: name.clone(),
+                    profile: product.name.clone(),
+                    certificate: action.clone(),
+                    trusts: trust.iter().map(|(s, _)| s.clone()).collect(),
+                    files: file_actions,
+                    deploy: None,
+                })
+            };
+        let issue_and_write = |i: usize, key: Result<PrivateKey>| -> Result<MemberReport> {
+            let (m, w, _) = &wanted[i];
+            let (signer, batch) = &signers[store_id(trust_model, m)];
+            let req = IssueRequest {
+                name: m.name.get_ref().clone(),
+                names: w.names.clone(),
+                profile: w.cert_profile,
+                days: w.days,
+                key: w.key,
+                replace: true,
+                data_encipherment: w.data_encipherment,
+            };
+            batch.issue(signer, &req, key?)?;
+            opts.progress.step();
+            member_files(&wanted[i])
+        };
+        let pool = match fsio::io_pool() {
+            Ok(p) => p,
+            Err(e) => return stop(e),
+        };
+        let slots: Vec<std::sync::Mutex<Option<Result<MemberReport>>>> =
+            wanted.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let put = |i: usize, r: Result<MemberReport>| {
+            if r.is_err() {
+                cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        };
+        pool.in_place_scope(|s| {
+            for (i, w) in wanted.iter().enumerate() {
+                if !due.contains(&i) {
+                    s.spawn(move |_| put(i, member_files(w)));
+                }
+            }
+            for (i, key) in keys {
+                s.spawn(move |_| put(i, issue_and_write(i, key)));
+            }
+        });
+        opts.progress.finish();
+        // Whatever was written is recorded, even when another member failed.
+        let mut committed = Ok(());
+        for (_, (_, batch)) in signers {
+            if let Err(e) = batch.commit() {
+                committed = committed.and(Err(e));
+            }
+        }
+        committed?;
+        // The first failure in member order is the run's error; members left undone
+        // after a failure were stopped on its account.
+        let mut reports = Vec::with_capacity(slots.len());
+        let mut failure = None;
+        for slot in slots {
+            match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(Ok(report)) => reports.push(report),
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None if reports.len() != wanted.len() => {
+                Err(Error::Crypto("a member's key was not generated".into()))
+            }
+            None => Ok(reports),
+        }
+    })?;
     let mut reports = Vec::new();
     let mut changed = !created_cas.is_empty();
-    for report in results {
-        let report = report?;
+    for report in written {
         changed |= report.certificate != LeafAction::Keep
             || report.files.iter().any(|f| f.action != "unchanged");
         reports.push(report);
@@ -597,6 +641,14 @@ pub(crate) fn resolve_profiles<'a>(
         out.insert(m.name.get_ref().as_str(), p);
     }
     Ok(out)
+}
+
+/// The signer a member's certificate comes from: `cluster`, or with mesh trust its own.
+fn store_id(trust: TrustModel, m: &Member) -> &str {
+    match trust {
+        TrustModel::SharedCa => "cluster",
+        TrustModel::Mesh => m.name.get_ref(),
+    }
 }
 
 fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -> Result<Store> {
