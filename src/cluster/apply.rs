@@ -237,9 +237,20 @@ pub fn apply(
             Err(e)
         };
         if !dry_run {
-            for id in &created_cas {
-                let dir = store_dir(manifest, out, id);
-                match create_ca(manifest, id, &dir, ca_pass.as_ref()) {
+            // One per member with mesh trust: made on every core too.
+            let created: Vec<Result<Store>> = created_cas
+                .par_iter()
+                .map(|id| {
+                    create_ca(
+                        manifest,
+                        id,
+                        &store_dir(manifest, out, id),
+                        ca_pass.as_ref(),
+                    )
+                })
+                .collect();
+            for (id, store) in created_cas.iter().zip(created) {
+                match store {
                     Ok(store) => *stores.get_mut(id).expect("listed above") = Some(store),
                     Err(e) => return stop(e),
                 }
