@@ -208,7 +208,7 @@ enum Contents {
 }
 
 impl Contents {
-    fn encode(&self, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+    fn encode(&self, compat: Compat, pass: &Secret) -> Result<pkcs12::Pkcs12File> {
         match self {
             Contents::Trust(entries) => pkcs12::trust_store(entries, compat, pass),
             Contents::Key { alias, key, certs } => {

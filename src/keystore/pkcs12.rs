@@ -209,6 +209,40 @@ fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>> {
         .map_err(|e| Error::Crypto(format!("certificate rejected by the PKCS#12 writer: {e}")))
 }
 
+/// A PKCS#12 file encoded and checked by [`key_store`] or [`trust_store`], with the
+/// password it was sealed with, so that [`save`] can hold the password it is given to
+/// the one the file opens with.
+pub struct Pkcs12File {
+    bytes: Vec<u8>,
+    pass: Secret,
+}
+
+impl Pkcs12File {
+    /// The file's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The file's bytes, for writers other than [`save`].
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// True when `pass` is the password the file was sealed with.
+    fn opens_with(&self, pass: &Secret) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.pass.as_bytes(), pass.as_bytes())
+            .is_ok()
+    }
+}
+
+impl std::ops::Deref for Pkcs12File {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Encodes, then decodes the result again with the keys the encoder derived and compares
 /// it with `expect`.
 fn seal_and_check(
@@ -216,11 +250,14 @@ fn seal_and_check(
     certs: &[encode::CertBag<'_>],
     expect: &Expected<'_>,
     pass: &Secret,
-) -> Result<Vec<u8>> {
+) -> Result<Pkcs12File> {
     let encoded = encode::encode(key, certs, expect.compat.protection(), pass)?;
     verify(&encoded.bytes, &encoded.secrets, expect)
         .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
-    Ok(encoded.bytes)
+    Ok(Pkcs12File {
+        bytes: encoded.bytes,
+        pass: pass.clone(),
+    })
 }
 
 /// Encodes a keystore holding one private key entry with its chain, and checks that it
@@ -229,7 +266,7 @@ fn seal_and_check(
 /// The key bag is named `alias`; every certificate bag is named with its subject DN (left
 /// out when the DN has characters a BMPString cannot hold), and the leaf shares the key's
 /// localKeyId.
-pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<Pkcs12File> {
     check_alias(entry.alias)?;
     let leaf = entry
         .certs
@@ -276,7 +313,11 @@ pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<
 
 /// Encodes a truststore: every certificate as a trusted-certificate entry under its
 /// alias, in alias order. Aliases must differ (ignoring case, as Java compares them).
-pub fn trust_store(certs: &[(String, Vec<u8>)], compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+pub fn trust_store(
+    certs: &[(String, Vec<u8>)],
+    compat: Compat,
+    pass: &Secret,
+) -> Result<Pkcs12File> {
     let mut seen = std::collections::BTreeSet::new();
     for (alias, der) in certs {
         check_alias(alias)?;
@@ -391,19 +432,29 @@ fn verify(
     Ok(())
 }
 
-/// Writes an encoded PKCS#12 file (mode 0600, atomically), then reads it back from disk
-/// and checks it still decodes with `pass` to the same content. On a failed check the new
-/// file is removed.
-pub fn save(path: &Path, bytes: &[u8], pass: &Secret, overwrite: Overwrite) -> Result<()> {
-    fsio::write_file(path, bytes, fsio::PRIVATE, overwrite)?;
+/// Writes a PKCS#12 file from [`key_store`] or [`trust_store`] (mode 0600, atomically),
+/// then reads it back from disk and checks the bytes are the ones that passed the
+/// read-back check. `pass` must be the password the file was sealed with (what a stash
+/// file or the operator is given). On a failed check the new file is removed.
+///
+/// The file is not decoded again here: its bytes were decoded and checked when they were
+/// encoded, and equal bytes on disk decode the same.
+pub fn save(path: &Path, file: &Pkcs12File, pass: &Secret, overwrite: Overwrite) -> Result<()> {
+    if !file.opens_with(pass) {
+        return Err(Error::bad_file(
+            path,
+            "wrong password: the file was sealed with a different one",
+        ));
+    }
+    fsio::write_file(path, file.as_bytes(), fsio::PRIVATE, overwrite)?;
     let check = fsio::read(path).and_then(|back| {
-        if back != bytes {
+        if back != file.as_bytes() {
             return Err(Error::bad_file(
                 path,
                 "content on disk differs from what was written",
             ));
         }
-        decode(path, &back, pass).map(|_| ())
+        Ok(())
     });
     if let Err(e) = check {
         let _ = std::fs::remove_file(path);
