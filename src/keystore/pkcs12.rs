@@ -19,6 +19,8 @@
 //!   derivations runs once, as the format needs, not once more to check it.
 
 mod encode;
+#[cfg(test)]
+mod encode_tests;
 mod kdf;
 mod oids;
 mod outline;
