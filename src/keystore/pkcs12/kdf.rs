@@ -25,7 +25,8 @@ pub(crate) enum BagCipher {
 }
 
 impl BagCipher {
-    /// Salt length written: what p12-keystore and Java write for each scheme.
+    /// Salt length written: what p12-keystore wrote for certmesh before, so files keep
+    /// their shape.
     pub fn salt_len(self) -> usize {
         match self {
             BagCipher::Pbes2Aes256 => 32,
