@@ -28,8 +28,9 @@ pub enum ExportCommand {
 Modes: modern (default; PBES2 AES-256-CBC, PBKDF2-HMAC-SHA256, MAC HMAC-SHA256) or
 legacy (PBEWithSHA1And3-KeyTripleDES-CBC, MAC HMAC-SHA1). --target picks the mode for a
 consumer: legacy for java8, openssl1, windows, macos, ibm-jdk, ihs; modern for java11
-(11.0.12+), java17, openssl3. The file is written with mode 0600 and read back with its
-password before certmesh reports success.")]
+(11.0.12+), java17, openssl3. The file is decoded again and checked (MAC, key, chain)
+before it is written with mode 0600, and the bytes on disk are compared with the checked
+ones before certmesh reports success.")]
     P12(P12Args),
     /// Split a PKCS#12 file into key.pem (0600), cert.pem and chain.pem.
     #[command(after_help = "Example:
@@ -208,7 +209,7 @@ enum Contents {
 }
 
 impl Contents {
-    fn encode(&self, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+    fn encode(&self, compat: Compat, pass: &Secret) -> Result<pkcs12::Pkcs12File> {
         match self {
             Contents::Trust(entries) => pkcs12::trust_store(entries, compat, pass),
             Contents::Key { alias, key, certs } => {

@@ -249,7 +249,7 @@ fn write_key_store(
                 key,
                 certs: &chain,
             };
-            let bytes = pkcs12::key_store(&entry, compat, &storepass)?;
+            let bytes = pkcs12::key_store(&entry, compat, &storepass)?.into_bytes();
             (
                 bytes,
                 alias.to_string(),

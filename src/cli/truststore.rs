@@ -228,7 +228,7 @@ fn encode(ks: &KeyStore, compat: Option<Compat>, pass: &Secret) -> Result<Vec<u8
                     _ => None,
                 })
                 .collect();
-            pkcs12::trust_store(&entries, compat, pass)
+            pkcs12::trust_store(&entries, compat, pass).map(pkcs12::Pkcs12File::into_bytes)
         }
     }
 }

@@ -233,11 +233,12 @@ impl Inputs<'_> {
                     key: &self.material.key,
                     certs: &certs,
                 };
-                pkcs12::key_store(&entry, f.compat()?, self.password).map(Zeroizing::new)
+                pkcs12::key_store(&entry, f.compat()?, self.password)
+                    .map(|p12| Zeroizing::new(p12.into_bytes()))
             }
             Content::Pkcs12Truststore => {
                 pkcs12::trust_store(&self.trusted_aliases(f), f.compat()?, self.password)
-                    .map(Zeroizing::new)
+                    .map(|p12| Zeroizing::new(p12.into_bytes()))
             }
             Content::IhsStash => pkcs12::stash::encode(self.password),
             Content::JksKeystore => {

@@ -5,7 +5,7 @@
 //! matching and export, whatever tool made the file.
 
 mod armor;
-mod cbc_cipher;
+pub(crate) mod cbc_cipher;
 mod describe;
 mod detect;
 #[doc(hidden)]

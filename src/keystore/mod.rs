@@ -1,6 +1,6 @@
 //! Keystores and truststores in the formats Java, OpenSSL, Windows and IBM products read:
-//! PKCS#12 (with p12-keystore), Java's JKS and JCEKS (own codec), and format detection by
-//! content.
+//! PKCS#12 (own writer, p12-keystore for reading), Java's JKS and JCEKS (own codec), and
+//! format detection by content.
 
 pub mod detect;
 pub mod jceks;

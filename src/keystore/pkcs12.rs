@@ -1,4 +1,5 @@
-//! PKCS#12 (`.p12`/`.pfx`) keystores and truststores, written with p12-keystore.
+//! PKCS#12 (`.p12`/`.pfx`) keystores and truststores: written by certmesh's own encoder,
+//! read with p12-keystore.
 //!
 //! What the consumers decide, and why the code looks the way it does:
 //!
@@ -12,18 +13,23 @@
 //!   certificate, as OpenSSL computes it), which is how Java, OpenSSL and Windows pair them.
 //! * Certificate-only stores mark every certificate with Oracle's trusted-certificate
 //!   attribute; without it Java's PKCS12 KeyStore silently skips them.
-//! * Every file is decoded again with its password before it is called good, so a file
-//!   certmesh reports as written is one it can read back with the same key and chain.
+//! * Every file is decoded again before it is called good, so a file certmesh reports as
+//!   written is one it can read back with the same key and chain. The check opens the
+//!   bytes with the keys the encoder derived (`readback`), so each of the file's key
+//!   derivations runs once, as the format needs, not once more to check it.
 
+mod encode;
+#[cfg(test)]
+mod encode_tests;
+mod kdf;
+mod oids;
 mod outline;
+mod readback;
 pub mod stash;
 
 use std::path::Path;
 
-use p12_keystore::{
-    Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, Pkcs12Archive,
-    PrivateKeyChain,
-};
+use p12_keystore::Pkcs12Archive;
 use serde::Serialize;
 use x509_parser::prelude::*;
 
@@ -69,17 +75,15 @@ impl Compat {
         }
     }
 
-    fn encryption(self) -> EncryptionAlgorithm {
-        match self {
-            Compat::Modern => EncryptionAlgorithm::PbeWithHmacSha256AndAes256,
-            Compat::Legacy => EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc,
-        }
-    }
-
-    fn mac(self) -> MacAlgorithm {
-        match self {
-            Compat::Modern => MacAlgorithm::HmacSha256,
-            Compat::Legacy => MacAlgorithm::HmacSha1,
+    fn protection(self) -> encode::Protection {
+        let (cipher, mac) = match self {
+            Compat::Modern => (kdf::BagCipher::Pbes2Aes256, kdf::MacDigest::Sha256),
+            Compat::Legacy => (kdf::BagCipher::PbeSha1Des3, kdf::MacDigest::Sha1),
+        };
+        encode::Protection {
+            cipher,
+            mac,
+            iterations: ITERATIONS,
         }
     }
 
@@ -200,24 +204,71 @@ fn check_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
-fn p12_cert(der: &[u8]) -> Result<Certificate> {
-    Certificate::from_der(der)
+/// Parses a certificate the way the writer needs it, with a message that names the writer.
+fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c)
         .map_err(|e| Error::Crypto(format!("certificate rejected by the PKCS#12 writer: {e}")))
 }
 
-fn write_store(ks: &KeyStore, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
-    ks.writer(pass.expose())
-        .encryption_algorithm(compat.encryption())
-        .encryption_iterations(ITERATIONS)
-        .mac_algorithm(compat.mac())
-        .mac_iterations(ITERATIONS)
-        .write()
-        .map_err(|e| Error::Crypto(format!("PKCS#12 encoding failed: {e}")))
+/// A PKCS#12 file encoded and checked by [`key_store`] or [`trust_store`], with the
+/// password it was sealed with, so that [`save`] can hold the password it is given to
+/// the one the file opens with.
+pub struct Pkcs12File {
+    bytes: Vec<u8>,
+    pass: Secret,
+}
+
+impl Pkcs12File {
+    /// The file's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The file's bytes, for writers other than [`save`].
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// True when `pass` is the password the file was sealed with.
+    fn opens_with(&self, pass: &Secret) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.pass.as_bytes(), pass.as_bytes())
+            .is_ok()
+    }
+}
+
+impl std::ops::Deref for Pkcs12File {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Encodes, then decodes the result again with the keys the encoder derived and compares
+/// it with `expect`.
+fn seal_and_check(
+    key: Option<&encode::KeyBag<'_>>,
+    certs: &[encode::CertBag<'_>],
+    expect: &Expected<'_>,
+    pass: &Secret,
+) -> Result<Pkcs12File> {
+    let encoded = encode::encode(key, certs, expect.compat.protection(), pass)?;
+    verify(&encoded.bytes, &encoded.secrets, expect)
+        .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
+    Ok(Pkcs12File {
+        bytes: encoded.bytes,
+        pass: pass.clone(),
+    })
 }
 
 /// Encodes a keystore holding one private key entry with its chain, and checks that it
 /// decodes back to the same key and certificates.
-pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+///
+/// The key bag is named `alias`; every certificate bag is named with its subject DN (left
+/// out when the DN has characters a BMPString cannot hold), and the leaf shares the key's
+/// localKeyId.
+pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<Pkcs12File> {
     check_alias(entry.alias)?;
     let leaf = entry
         .certs
@@ -228,33 +279,48 @@ pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<
             "the private key does not match the certificate".into(),
         ));
     }
-    let key = p12_keystore::PrivateKey::from_der(entry.key.pkcs8_der())
-        .map_err(|e| Error::Crypto(format!("key rejected by the PKCS#12 writer: {e}")))?;
-    let certs = entry
+    let id = local_key_id(leaf);
+    let subjects = entry
         .certs
         .iter()
-        .map(|c| p12_cert(c))
+        .map(|c| parse_cert(c).map(|c| c.subject().to_string()))
         .collect::<Result<Vec<_>>>()?;
-    let chain = PrivateKeyChain::new(local_key_id(leaf), key, certs);
-    let mut ks = KeyStore::new();
-    ks.add_entry(entry.alias, KeyStoreEntry::PrivateKeyChain(chain));
-    let bytes = write_store(&ks, compat, pass)?;
+    let certs: Vec<encode::CertBag<'_>> = entry
+        .certs
+        .iter()
+        .zip(&subjects)
+        .enumerate()
+        .map(|(i, (der, subject))| encode::CertBag {
+            der,
+            friendly_name: der::asn1::BmpString::from_utf8(subject)
+                .is_ok()
+                .then_some(subject.as_str()),
+            local_key_id: (i == 0).then_some(id.as_slice()),
+            trusted: false,
+        })
+        .collect();
+    let key = encode::KeyBag {
+        pkcs8: entry.key.pkcs8_der(),
+        friendly_name: entry.alias,
+        local_key_id: &id,
+    };
     let expect = Expected {
         compat,
         key: Some(entry.key.pkcs8_der()),
         certs: entry.certs,
         trusted: 0,
     };
-    verify(&bytes, pass, &expect)
-        .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
-    Ok(bytes)
+    seal_and_check(Some(&key), &certs, &expect, pass)
 }
 
 /// Encodes a truststore: every certificate as a trusted-certificate entry under its
-/// alias. Aliases must differ (ignoring case, as Java compares them).
-pub fn trust_store(certs: &[(String, Vec<u8>)], compat: Compat, pass: &Secret) -> Result<Vec<u8>> {
+/// alias, in alias order. Aliases must differ (ignoring case, as Java compares them).
+pub fn trust_store(
+    certs: &[(String, Vec<u8>)],
+    compat: Compat,
+    pass: &Secret,
+) -> Result<Pkcs12File> {
     let mut seen = std::collections::BTreeSet::new();
-    let mut ks = KeyStore::new();
     for (alias, der) in certs {
         check_alias(alias)?;
         if !seen.insert(alias.to_lowercase()) {
@@ -262,9 +328,19 @@ pub fn trust_store(certs: &[(String, Vec<u8>)], compat: Compat, pass: &Secret) -
                 "alias '{alias}' is used twice (Java compares aliases ignoring case)"
             )));
         }
-        ks.add_entry(alias, KeyStoreEntry::Certificate(p12_cert(der)?));
+        parse_cert(der)?;
     }
-    let bytes = write_store(&ks, compat, pass)?;
+    let mut sorted: Vec<&(String, Vec<u8>)> = certs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let bags: Vec<encode::CertBag<'_>> = sorted
+        .iter()
+        .map(|(alias, der)| encode::CertBag {
+            der,
+            friendly_name: Some(alias),
+            local_key_id: None,
+            trusted: true,
+        })
+        .collect();
     let ders: Vec<Vec<u8>> = certs.iter().map(|(_, d)| d.clone()).collect();
     let expect = Expected {
         compat,
@@ -272,9 +348,7 @@ pub fn trust_store(certs: &[(String, Vec<u8>)], compat: Compat, pass: &Secret) -
         certs: &ders,
         trusted: ders.len(),
     };
-    verify(&bytes, pass, &expect)
-        .map_err(|p| Error::Crypto(format!("the PKCS#12 file failed its read-back check: {p}")))?;
-    Ok(bytes)
+    seal_and_check(None, &bags, &expect, pass)
 }
 
 /// What a freshly written file must decode to.
@@ -285,9 +359,14 @@ struct Expected<'a> {
     trusted: usize,
 }
 
-/// Decodes `bytes` with `pass` and compares with what was meant to be written: the MAC and
-/// encryption algorithms, the key, its pairing with the leaf, and the set of certificates.
-fn verify(bytes: &[u8], pass: &Secret, expect: &Expected<'_>) -> std::result::Result<(), String> {
+/// Decodes `bytes` with the keys the encoder derived (`secrets`; no key is derived here)
+/// and compares with what was meant to be written: the MAC and encryption algorithms,
+/// the key, its pairing with the leaf, the set of certificates and which are trusted.
+fn verify(
+    bytes: &[u8],
+    secrets: &kdf::Secrets,
+    expect: &Expected<'_>,
+) -> std::result::Result<(), String> {
     let o = outline::outline(bytes)?;
     match &o.mac {
         Some(m) if m.algorithm == expect.compat.mac_name() => {}
@@ -312,41 +391,40 @@ fn verify(bytes: &[u8], pass: &Secret, expect: &Expected<'_>) -> std::result::Re
     if o.content_encryption.is_empty() {
         return Err("the certificates are not encrypted".into());
     }
-    let archive = Pkcs12Archive::from_pkcs12(bytes, pass.expose())
-        .map_err(|e| format!("does not decode with its password ({e})"))?;
+    let opened = readback::open(bytes, secrets)?;
     match expect.key {
         Some(key) => {
-            if o.key_encryption.len() != 1 || archive.keys.len() != 1 {
+            if o.key_encryption.len() != 1 || opened.keys.len() != 1 {
                 return Err("expected exactly one encrypted private key".into());
             }
-            let k = &archive.keys[0];
-            if k.key.as_der() != key {
+            let k = &opened.keys[0];
+            if k.pkcs8.as_slice() != key {
                 return Err("the private key differs from the one given".into());
             }
             let id = k.local_key_id.as_ref().ok_or("the key has no localKeyId")?;
-            let paired = archive
+            let paired = opened
                 .certs
                 .iter()
-                .find(|c| c.local_key_id.as_deref() == Some(id.as_ref()))
+                .find(|c| c.local_key_id.as_ref() == Some(id))
                 .ok_or("no certificate carries the key's localKeyId")?;
-            if Some(paired.cert.as_der()) != expect.certs.first().map(Vec::as_slice) {
+            if Some(paired.der.as_slice()) != expect.certs.first().map(Vec::as_slice) {
                 return Err("the certificate paired with the key is not the leaf".into());
             }
         }
         None => {
-            if !archive.keys.is_empty() {
+            if !opened.keys.is_empty() {
                 return Err("a private key found in a truststore".into());
             }
         }
     }
-    let mut got: Vec<&[u8]> = archive.certs.iter().map(|c| c.cert.as_der()).collect();
+    let mut got: Vec<&[u8]> = opened.certs.iter().map(|c| c.der.as_slice()).collect();
     let mut want: Vec<&[u8]> = expect.certs.iter().map(Vec::as_slice).collect();
     got.sort();
     want.sort();
     if got != want {
         return Err("the certificates differ from the ones given".into());
     }
-    let trusted = archive.certs.iter().filter(|c| c.trusted).count();
+    let trusted = opened.certs.iter().filter(|c| c.trusted).count();
     if trusted != expect.trusted {
         return Err(format!(
             "{trusted} certificates are marked trusted instead of {}",
@@ -356,19 +434,29 @@ fn verify(bytes: &[u8], pass: &Secret, expect: &Expected<'_>) -> std::result::Re
     Ok(())
 }
 
-/// Writes an encoded PKCS#12 file (mode 0600, atomically), then reads it back from disk
-/// and checks it still decodes with `pass` to the same content. On a failed check the new
-/// file is removed.
-pub fn save(path: &Path, bytes: &[u8], pass: &Secret, overwrite: Overwrite) -> Result<()> {
-    fsio::write_file(path, bytes, fsio::PRIVATE, overwrite)?;
+/// Writes a PKCS#12 file from [`key_store`] or [`trust_store`] (mode 0600, atomically),
+/// then reads it back from disk and checks the bytes are the ones that passed the
+/// read-back check. `pass` must be the password the file was sealed with (what a stash
+/// file or the operator is given). On a failed check the new file is removed.
+///
+/// The file is not decoded again here: its bytes were decoded and checked when they were
+/// encoded, and equal bytes on disk decode the same.
+pub fn save(path: &Path, file: &Pkcs12File, pass: &Secret, overwrite: Overwrite) -> Result<()> {
+    if !file.opens_with(pass) {
+        return Err(Error::bad_file(
+            path,
+            "wrong password: the file was sealed with a different one",
+        ));
+    }
+    fsio::write_file(path, file.as_bytes(), fsio::PRIVATE, overwrite)?;
     let check = fsio::read(path).and_then(|back| {
-        if back != bytes {
+        if back != file.as_bytes() {
             return Err(Error::bad_file(
                 path,
                 "content on disk differs from what was written",
             ));
         }
-        decode(path, &back, pass).map(|_| ())
+        Ok(())
     });
     if let Err(e) = check {
         let _ = std::fs::remove_file(path);

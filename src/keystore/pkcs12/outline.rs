@@ -52,12 +52,12 @@ const OID_SHROUDED_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.2";
 const OID_PBES2: &str = "1.2.840.113549.1.5.13";
 const OID_PBKDF2: &str = "1.2.840.113549.1.5.12";
 
-const TAG_INTEGER: u8 = 0x02;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_EXPLICIT_0: u8 = 0xa0;
-const TAG_IMPLICIT_0: u8 = 0x80;
+pub(super) const TAG_INTEGER: u8 = 0x02;
+pub(super) const TAG_OCTET_STRING: u8 = 0x04;
+pub(super) const TAG_OID: u8 = 0x06;
+pub(super) const TAG_SEQUENCE: u8 = 0x30;
+pub(super) const TAG_EXPLICIT_0: u8 = 0xa0;
+pub(super) const TAG_IMPLICIT_0: u8 = 0x80;
 const TAG_CONSTRUCTED_IMPLICIT_0: u8 = 0xa0;
 
 /// True when `data` starts like a PKCS#12 file: a DER SEQUENCE holding version 3 and a
@@ -292,20 +292,20 @@ fn pbes2(p: &mut Reader<'_>) -> Result<Protection, String> {
 }
 
 /// One DER element: its tag and content octets.
-struct Tlv<'a> {
-    tag: u8,
-    body: &'a [u8],
+pub(super) struct Tlv<'a> {
+    pub tag: u8,
+    pub body: &'a [u8],
 }
 
 /// Reads consecutive elements from a content.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    fn next(&mut self) -> Result<Tlv<'a>, String> {
+    pub fn next(&mut self) -> Result<Tlv<'a>, String> {
         if self.0.is_empty() {
             return Err("damaged PKCS#12 structure (an element is missing)".into());
         }
@@ -314,7 +314,7 @@ impl<'a> Reader<'a> {
         Ok(t)
     }
 
-    fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, String> {
+    pub fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, String> {
         let t = self.next()?;
         if t.tag != tag {
             return Err(format!(
@@ -326,7 +326,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn tlv(data: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
+pub(super) fn tlv(data: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
     let truncated = || "truncated: the file ends inside the PKCS#12 structure".to_string();
     let (&tag, rest) = data.split_first().ok_or_else(truncated)?;
     if tag & 0x1f == 0x1f {
@@ -391,7 +391,7 @@ fn oid(t: &Tlv<'_>) -> Result<String, String> {
         .join("."))
 }
 
-fn integer(t: &Tlv<'_>) -> Result<u64, String> {
+pub(super) fn integer(t: &Tlv<'_>) -> Result<u64, String> {
     if t.tag != TAG_INTEGER || t.body.is_empty() || t.body.len() > 9 || t.body[0] & 0x80 != 0 {
         return Err("damaged PKCS#12 structure (small non-negative integer expected)".into());
     }
