@@ -72,7 +72,19 @@ pub(crate) fn encode(
 
     let mut key_bags = Vec::new();
     if let Some(k) = key {
-        let bag_key = BagKey::derive(protection.cipher, pass, protection.iterations)?;
+        let bag_key = match protection.cipher {
+            // PBES2 draws a fresh random IV for every encryption, so the key bag uses the
+            // certificates' salt and derived key: one PBKDF2 for the whole file. It costs
+            // a password guess no less (an attacker already needs only one bag, or the
+            // MAC), and Java and OpenSSL derive each bag's key on their own from the
+            // parameters written beside it.
+            BagCipher::Pbes2Aes256 => bag_keys[0].clone(),
+            // PKCS#12 PBE derives the IV from the salt too: a shared salt would encrypt
+            // both bags under the same key and IV. Each gets its own.
+            BagCipher::PbeSha1Des3 => {
+                BagKey::derive(protection.cipher, pass, protection.iterations)?
+            }
+        };
         key_bags.push(key_bag(k, &bag_key)?);
         bag_keys.push(bag_key);
     }

@@ -1,7 +1,8 @@
 //! The password-based key derivations of the PKCS#12 files certmesh writes, in one place.
 //!
 //! A derivation is the expensive part of writing a file (10,000 iterations each), and the
-//! format needs exactly one per encrypted bag and one for the MAC. The encoder derives
+//! format needs one for the MAC and one per distinct bag salt: PBES2 bags in one file
+//! share theirs (each has its own random IV), PKCS#12 PBE bags each need their own. The encoder derives
 //! each key once and hands it on with the file, so the read-back check opens the bytes
 //! with the same keys instead of deriving them again from the password. Every derivation
 //! goes through [`derive`], and tests count its calls to hold that line.
@@ -72,6 +73,7 @@ pub(crate) const MAC_SALT_LEN: usize = 8;
 
 /// The key one encrypted bag was sealed with, and the parameters it was derived from, which
 /// are also written into the bag's AlgorithmIdentifier.
+#[derive(Clone)]
 pub(crate) struct BagKey {
     pub cipher: BagCipher,
     pub salt: Vec<u8>,
