@@ -77,3 +77,48 @@ fn bench_quick_prints_every_scenario() {
         "a run failed:\n{stdout}\nstderr:\n{stderr}"
     );
 }
+
+/// `--only` runs the scenarios it names and prints only their rows; an unknown name is a
+/// usage error before anything runs.
+#[test]
+fn bench_only_runs_the_named_scenarios() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let certmesh = PathBuf::from(env!("CARGO_BIN_EXE_certmesh"));
+    let bench = |only: &str| {
+        Command::new(root.join("scripts/bench"))
+            .args(["--runs", "1", "--quick", "--only", only])
+            .env("CERTMESH_BIN", &certmesh)
+            .env("KEYGEN_FLOOR_BIN", "none")
+            .output()
+            .expect("scripts/bench runs")
+    };
+    let out = bench("truststore-import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scenarios: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario"))
+        .map(|l| l.split(" | ").next().unwrap_or("").trim_start_matches("| "))
+        .collect();
+    assert_eq!(
+        scenarios,
+        ["truststore-import", "truststore-import"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("harness") && stdout.contains("| net s |"),
+        "{stdout}"
+    );
+
+    let bad = bench("bootstrap-dsa");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("unknown scenario 'bootstrap-dsa'"),
+        "{stderr}"
+    );
+}
