@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, s_client};
 use support::pkilint::{at_least_warning, describe, lint_pkix_cert};
-use support::{cm, tempdir};
+use support::{ca_with_every_profile, cm, tempdir};
 
 fn issued(home: &Path, name: &str, file: &str) -> PathBuf {
     home.join("issued").join(name).join(file)
@@ -131,44 +131,8 @@ fn pkilint_finds_nothing_to_warn_about() {
     for key in ["p256", "rsa3072", "ed25519"] {
         let dir = tempdir();
         let home = dir.path().join("pki");
-        cm(
-            &home,
-            &[
-                "ca",
-                "init",
-                "--name",
-                "Cluster CA",
-                "--key",
-                key,
-                "--permit-dns",
-                "example.com",
-            ],
-        )
-        .assert_success();
-        cm(&home, &["ca", "intermediate", "--key", key]).assert_success();
-        let mut files = vec![
-            home.join("ca/root/cert.pem"),
-            home.join("ca/intermediate/cert.pem"),
-        ];
-        for profile in ["server", "client", "peer"] {
-            cm(
-                &home,
-                &[
-                    "issue",
-                    profile,
-                    "--dns",
-                    &format!("{profile}.example.com"),
-                    "--ip",
-                    "10.0.0.1",
-                    "--profile",
-                    profile,
-                    "--key",
-                    key,
-                ],
-            )
-            .assert_success();
-            files.push(issued(&home, profile, "cert.pem"));
-        }
+        // Name-constrained, as `ca init --permit-dns` makes it.
+        let files = ca_with_every_profile(&home, key, &["--permit-dns", "example.com"]);
         for f in files {
             let findings = lint_pkix_cert(&f);
             let bad = at_least_warning(&findings);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use support::openssl::openssl;
 use support::pkilint::{at_least_warning, describe, lint_pkix_cert};
-use support::{certmesh, cm, run, tempdir};
+use support::{ca_with_every_profile, certmesh, run, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
@@ -42,42 +42,7 @@ fn certmesh_certificates_are_clean_and_pkilint_agrees() {
     for key in ["p256", "rsa3072", "ed25519"] {
         let dir = tempdir();
         let home = dir.path().join("pki");
-        cm(
-            &home,
-            &[
-                "ca",
-                "init",
-                "--name",
-                &format!("Lint {key} CA"),
-                "--key",
-                key,
-            ],
-        )
-        .assert_success();
-        cm(&home, &["ca", "intermediate", "--key", key]).assert_success();
-        let mut files = vec![
-            home.join("ca/root/cert.pem"),
-            home.join("ca/intermediate/cert.pem"),
-        ];
-        for profile in ["server", "client", "peer"] {
-            cm(
-                &home,
-                &[
-                    "issue",
-                    profile,
-                    "--dns",
-                    &format!("{profile}.example.com"),
-                    "--ip",
-                    "10.0.0.1",
-                    "--profile",
-                    profile,
-                    "--key",
-                    key,
-                ],
-            )
-            .assert_success();
-            files.push(home.join("issued").join(profile).join("cert.pem"));
-        }
+        let files = ca_with_every_profile(&home, key, &[]);
         for f in &files {
             let r = run(certmesh().arg("lint").arg(f).args(["--fail-on", "warning"]));
             assert_eq!(r.status, 0, "{key} {}: {r:?}", f.display());

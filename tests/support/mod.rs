@@ -35,6 +35,43 @@ pub fn cm(home: &Path, args: &[&str]) -> Run {
     run(certmesh().arg("--home").arg(home).args(args))
 }
 
+/// A store at `home` with a `key` root (`ca init` with `init_extra` added), an
+/// intermediate, and one leaf per profile (server, client, peer) for
+/// `PROFILE.example.com` and 10.0.0.1. Returns every certificate: root,
+/// intermediate, then the leaves.
+pub fn ca_with_every_profile(home: &Path, key: &str, init_extra: &[&str]) -> Vec<PathBuf> {
+    let name = format!("Every-profile {key} CA");
+    let mut init = vec!["ca", "init", "--name", &name, "--key", key];
+    init.extend_from_slice(init_extra);
+    cm(home, &init).assert_success();
+    cm(home, &["ca", "intermediate", "--key", key]).assert_success();
+    let mut files = vec![
+        home.join("ca/root/cert.pem"),
+        home.join("ca/intermediate/cert.pem"),
+    ];
+    for profile in ["server", "client", "peer"] {
+        let dns = format!("{profile}.example.com");
+        cm(
+            home,
+            &[
+                "issue",
+                profile,
+                "--dns",
+                &dns,
+                "--ip",
+                "10.0.0.1",
+                "--profile",
+                profile,
+                "--key",
+                key,
+            ],
+        )
+        .assert_success();
+        files.push(home.join("issued").join(profile).join("cert.pem"));
+    }
+    files
+}
+
 /// The outcome of a finished process. `status` is the exit code, or -1 when
 /// the process was killed by a signal (or by a timeout, see [`run_with_timeout`]).
 #[derive(Clone, PartialEq, Eq)]
