@@ -208,9 +208,8 @@ pub fn apply(
     // fsync, so they overlap: the keys are made on every core (the CPU pool) while this
     // thread creates the missing CAs; each member is then signed and written on the I/O
     // threads as soon as its key is ready, not after the last key.
-    let ca_key = |store: &Store| -> Result<Signer> {
-        let issuing = store.issuing().id.clone();
-        store.signer(&issuing, &mut || {
+    let signer_of = |store: &Store, ca: &str| -> Result<Signer> {
+        store.signer(ca, &mut || {
             ca_pass.clone().ok_or_else(|| {
                 Error::Secret(format!(
                     "the CA key in {} is encrypted: set [ca] key_pass in the manifest",
@@ -219,6 +218,7 @@ pub fn apply(
             })
         })
     };
+    let ca_key = |store: &Store| signer_of(store, &store.issuing().id);
     let cancelled = std::sync::atomic::AtomicBool::new(false);
     let written: Vec<MemberReport> = std::thread::scope(|scope| {
         let (tx, keys) = std::sync::mpsc::channel::<(usize, Result<PrivateKey>)>();
@@ -276,9 +276,17 @@ pub fn apply(
                     signers.insert(id, (ca_key(store)?, store.batch()?));
                 }
             }
-            Ok((signers, member_trust(manifest, stores)?))
+            // Every member of a store gets the same CRL: read once.
+            let crls: BTreeMap<&str, Vec<u8>> = stores
+                .iter()
+                .filter_map(|(id, st)| {
+                    let crl = std::fs::read(st.as_ref()?.crl_path()).ok()?;
+                    Some((id.as_str(), crl))
+                })
+                .collect();
+            Ok((signers, member_trust(manifest, stores)?, crls))
         })();
-        let (signers, trust_of) = match prepared {
+        let (signers, trust_of, crls) = match prepared {
             Ok(p) => p,
             Err(e) => return stop(e),
         };
@@ -330,7 +338,7 @@ pub fn apply(
                 };
                 let inputs = material.as_ref().map(|material| Inputs {
                     base_truststore: base_truststore.clone(),
-                    crl: store.and_then(|st| std::fs::read(st.crl_path()).ok()),
+                    crl: crls.get(id).cloned(),
                     member: name,
                     product,
                     material,
@@ -378,7 +386,8 @@ pub fn apply(
         };
         pool.in_place_scope(|s| {
             for (i, w) in wanted.iter().enumerate() {
-                if !due.contains(&i) {
+                // Members with a key coming are written when it arrives, below.
+                if dry_run || w.2 == LeafAction::Keep {
                     s.spawn(move |_| put(i, member_files(w)));
                 }
             }
@@ -457,13 +466,7 @@ pub fn apply(
                 continue;
             };
             if r.phase == 1 {
-                let signer = store.signer(&r.new_root, &mut || {
-                    ca_pass.clone().ok_or_else(|| {
-                        Error::Secret(
-                            "the CA key is encrypted: set [ca] key_pass in the manifest".into(),
-                        )
-                    })
-                })?;
+                let signer = signer_of(store, &r.new_root)?;
                 let key = KeyAlg::parse(&manifest.ca.key)?;
                 store.rollover_switch(&signer, key, ca_pass.as_ref())?;
                 changed = true;
