@@ -33,12 +33,7 @@ pub enum Overwrite {
 /// Writes `bytes` to `path` atomically with permission bits `mode` set at creation.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) -> Result<()> {
     let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".certmesh-")
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut tmp = temp_file(dir, mode)?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     match overwrite {
@@ -63,6 +58,17 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) ->
     Ok(())
 }
 
+/// A new temporary file in `dir`, to be renamed over a file there: created with `mode`
+/// from the first byte, and named `.certmesh-*.tmp` so a leftover is recognisable.
+pub fn temp_file(dir: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".certmesh-")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
 /// Creates `dir` and any missing parents; directories created here get `mode`.
 pub fn create_dir(dir: &Path, mode: u32) -> Result<()> {
     fs::DirBuilder::new()
@@ -79,7 +85,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-fn parent_dir(path: &Path) -> &Path {
+/// The directory `path` is in (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -113,16 +113,8 @@ impl StoreFile {
     /// the backup and the replacement. Where the filesystem has no hard links, the old
     /// content is copied instead.
     pub fn replace_keeping_backup(&self, bytes: &[u8]) -> Result<PathBuf> {
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".certmesh-")
-            .suffix(".tmp")
-            .permissions(Permissions::from_mode(self.mode))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let dir = fsio::parent_dir(&self.path);
+        let mut tmp = fsio::temp_file(dir, self.mode)?;
         let meta = tmp.as_file().metadata().map_err(|e| Error::io(dir, e))?;
         if meta.uid() != self.uid || meta.gid() != self.gid {
             std::os::unix::fs::fchown(tmp.as_file(), Some(self.uid), Some(self.gid)).map_err(
