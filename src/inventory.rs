@@ -243,39 +243,25 @@ impl Inventory {
 
     /// The revoked certificates an issuer signed, oldest revocation first.
     pub fn revoked_by(&self, issuer_serial: &str) -> Result<Vec<Revocation>> {
+        self.revoked(Some(issuer_serial))
+    }
+
+    /// Every revoked certificate, whoever signed it.
+    pub fn revocations(&self) -> Result<Vec<Revocation>> {
+        self.revoked(None)
+    }
+
+    fn revoked(&self, issuer_serial: Option<&str>) -> Result<Vec<Revocation>> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT serial, name, COALESCE(revoked_at, recorded_at), COALESCE(revocation_reason, 'unspecified')
-                 FROM certificates WHERE status = 'revoked' AND issuer_serial = ?1
+                 FROM certificates WHERE status = 'revoked' AND (?1 IS NULL OR issuer_serial = ?1)
                  ORDER BY revoked_at, serial",
             )
             .map_err(|e| db_err(&self.path, e))?;
         let rows = stmt
             .query_map(params![issuer_serial], |r| {
-                Ok(Revocation {
-                    serial: r.get(0)?,
-                    name: r.get(1)?,
-                    revoked_at: r.get(2)?,
-                    reason: r.get(3)?,
-                })
-            })
-            .map_err(|e| db_err(&self.path, e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| db_err(&self.path, e))
-    }
-
-    /// Every revoked certificate, whoever signed it.
-    pub fn revocations(&self) -> Result<Vec<Revocation>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT serial, name, COALESCE(revoked_at, recorded_at), COALESCE(revocation_reason, 'unspecified')
-                 FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
-            )
-            .map_err(|e| db_err(&self.path, e))?;
-        let rows = stmt
-            .query_map([], |r| {
                 Ok(Revocation {
                     serial: r.get(0)?,
                     name: r.get(1)?,

@@ -762,9 +762,8 @@ impl IssuerView {
             issuing: store.cert_der(&store.issuing().id)?,
             revoked: store
                 .inventory()?
-                .list(None, true)?
+                .revocations()?
                 .into_iter()
-                .filter(|r| r.status == "revoked")
                 .map(|r| r.serial)
                 .collect(),
         })
