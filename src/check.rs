@@ -355,6 +355,43 @@ pub fn check_cluster(
             }
         }
     }
+    // Identities with a rotation policy: shared ones are checked like members; for a
+    // `manual` one (which renew and apply leave alone) a warning names the deliberate
+    // command that renews it.
+    let records = crate::cluster::identity::read_records(out);
+    let manual_hint = |item: &mut Item, identity: &str| {
+        if item.level != Level::Ok && item.not_after != 0 {
+            let hint = format!(
+                "rotation is manual, so renew and apply leave it: renew it deliberately with `{}`",
+                crate::cluster::identity::renew_command(&manifest.path, out, identity)
+            );
+            item.problem = Some(match item.problem.take() {
+                Some(p) => format!("{p}; {hint}"),
+                None => hint,
+            });
+        }
+    };
+    for r in records.iter().filter(|r| r.shared) {
+        let store = out.join(&r.store);
+        let path = store.join("issued").join(&r.entry).join("cert.pem");
+        let chain = crate::x509::read_certs(&store.join("issued").join(&r.entry).join("chain.pem"));
+        let mut item = match (crate::x509::read_certs(&path), chain) {
+            (Ok(ders), Ok(chain)) => judge(
+                &r.entry,
+                &r.members.join(","),
+                &path,
+                &ders[0],
+                chain.first().map(Vec::as_slice),
+                within,
+                now,
+            ),
+            (Err(e), _) | (_, Err(e)) => unreadable(&r.entry, &path, &e),
+        };
+        if r.rotation == crate::cluster::profile::Rotation::Manual {
+            manual_hint(&mut item, &r.identity);
+        }
+        items.push(item);
+    }
     for m in &manifest.members {
         let name = m.name.get_ref();
         let id = match manifest.trust {
@@ -362,7 +399,18 @@ pub fn check_cluster(
             crate::cluster::manifest::TrustModel::Mesh => name.as_str(),
         };
         match stores.get(id).and_then(Option::as_ref) {
-            Some(store) => items.push(check_issued(store, name, name, within, now)),
+            Some(store) => {
+                let mut item = check_issued(store, name, name, within, now);
+                let manual = records.iter().any(|r| {
+                    !r.shared
+                        && r.entry == *name
+                        && r.rotation == crate::cluster::profile::Rotation::Manual
+                });
+                if manual {
+                    manual_hint(&mut item, crate::cluster::profile::MEMBER);
+                }
+                items.push(item)
+            }
             None => items.push(Item {
                 name: name.clone(),
                 member: name.clone(),

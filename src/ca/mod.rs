@@ -23,7 +23,7 @@ mod store;
 pub use crl::{CrlWritten, Reason, Revoked};
 pub use rollback::{Generation, RolledBack};
 
-pub use renew::{Problem, RenewReport, Renewed};
+pub use renew::{alg_of, Problem, RenewReport, Renewed, SHARED_ENTRY_PREFIX};
 pub use rollover::RolloverStatus;
 pub use store::{
     check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueBatch, IssueRequest, Issued,

@@ -13,6 +13,11 @@ use crate::fsio;
 use crate::key::{read_private_key, KeyAlg, PrivateKey};
 use crate::{Error, Result};
 
+/// Entries of a cluster's store whose names start with this hold identities shared by
+/// the cluster's members (`_shared.<identity>`); their rotation policy is the cluster's,
+/// so renewing the store alone leaves them to `cluster apply`.
+pub const SHARED_ENTRY_PREFIX: &str = "_shared.";
+
 /// What `renew` did.
 #[derive(Debug, Default, Serialize)]
 pub struct RenewReport {
@@ -71,6 +76,13 @@ impl Store {
             .collect();
         let mut loaded: Option<Signer> = None;
         for rec in due {
+            if rec.name.starts_with(SHARED_ENTRY_PREFIX) {
+                report.skipped.push(Problem {
+                    name: rec.name.clone(),
+                    reason: "an identity shared by a cluster's members: renew it with `certmesh renew --cluster` or `cluster apply`, which follow its rotation policy".into(),
+                });
+                continue;
+            }
             let dir = self.home().join("issued").join(&rec.name);
             if rec.paths.is_empty() || !dir.exists() {
                 report.skipped.push(Problem {
@@ -160,7 +172,7 @@ impl Store {
 }
 
 /// The generation choice that reproduces a key of this shape.
-fn alg_of(key: &PrivateKey) -> Result<KeyAlg> {
+pub fn alg_of(key: &PrivateKey) -> Result<KeyAlg> {
     let d = key.describe();
     Ok(match (d.kind.as_str(), d.curve.as_deref(), d.bits) {
         ("EC", Some("P-256"), _) => KeyAlg::P256,

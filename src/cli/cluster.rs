@@ -67,9 +67,35 @@ pub struct ClusterArgs {
     /// How many members to deploy at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
+    /// Renew this identity's certificate now, although its rotation policy would not
+    /// (repeatable): how a `manual` identity is renewed. The key is kept unless the
+    /// policy is `new-key`.
+    #[arg(long = "renew-identity", value_name = "IDENTITY")]
+    pub renew_identity: Vec<String>,
+    /// Give this identity a new key now, whatever its policy (repeatable). What the
+    /// product encrypted with the old key becomes unreadable.
+    #[arg(long = "rekey-identity", value_name = "IDENTITY")]
+    pub rekey_identity: Vec<String>,
+    /// Make a shared identity take MEMBER's current key (repeatable), so what was
+    /// encrypted with it stays readable: the migration of per-member keys to a shared one.
+    #[arg(long = "adopt-key", value_name = "IDENTITY=MEMBER")]
+    pub adopt_key: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses `--adopt-key IDENTITY=MEMBER` values.
+pub fn adopt_pairs(values: &[String]) -> Result<Vec<(String, String)>> {
+    values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((i, m)) if !i.is_empty() && !m.is_empty() => Ok((i.to_string(), m.to_string())),
+            _ => Err(certmesh::Error::Usage(format!(
+                "--adopt-key '{v}': expected IDENTITY=MEMBER, e.g. primary=node1"
+            ))),
+        })
+        .collect()
 }
 
 pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
@@ -82,12 +108,16 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
     let profiles = Profiles::load(&dirs)?;
     let bar = Bar::new(ctx.quiet || a.json);
+    let adopt = adopt_pairs(&a.adopt_key)?;
     let opts = Options {
         dry_run,
         deploy: a.deploy,
         parallel: a.parallel,
         wait: false,
         keep_certificates: false,
+        renew_identities: &a.renew_identity,
+        rekey_identities: &a.rekey_identity,
+        adopt_keys: &adopt,
         progress: &bar,
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;
@@ -110,14 +140,29 @@ fn print_report(ctx: &Context, r: &Report) {
     for ca in &r.created_cas {
         ctx.say(format!("{} CA for {ca}", verb("created", "would create")));
     }
-    for m in &r.members {
-        let cert = match &m.certificate {
-            LeafAction::Keep => "certificate kept".to_string(),
-            LeafAction::Issue => format!("certificate {}", verb("issued", "to issue")),
-            LeafAction::Renew { reason } => {
-                format!("certificate {} ({reason})", verb("renewed", "to renew"))
-            }
+    let cert_text = |c: &LeafAction| match c {
+        LeafAction::Keep => "certificate kept".to_string(),
+        LeafAction::Issue => format!("certificate {}", verb("issued", "to issue")),
+        LeafAction::Renew { reason } => {
+            format!("certificate {} ({reason})", verb("renewed", "to renew"))
+        }
+        LeafAction::Held { reason } => format!("certificate held ({reason})"),
+    };
+    for s in &r.shared {
+        let key = match s.key.as_deref() {
+            Some(k) if s.certificate.issues() => format!(", {k} key"),
+            _ => String::new(),
         };
+        ctx.say(format!(
+            "shared {} ({}; rotation {}): {}{key}",
+            s.identity,
+            s.members.join(", "),
+            s.rotation.name(),
+            cert_text(&s.certificate)
+        ));
+    }
+    for m in &r.members {
+        let cert = cert_text(&m.certificate);
         let changed: Vec<String> = m
             .files
             .iter()
@@ -130,6 +175,13 @@ fn print_report(ctx: &Context, r: &Report) {
             changed.join(", ")
         };
         ctx.say(format!("{} ({}): {cert}; {files}", m.name, m.profile));
+        for f in m.files.iter().filter(|f| f.action == "blocked") {
+            ctx.say(format!(
+                "  {}: {}",
+                f.path,
+                f.reason.as_deref().unwrap_or_default()
+            ));
+        }
         if let Some(d) = &m.deploy {
             match &d.error {
                 Some(e) => super::warn(format!("{}: deploy to {} failed: {e}", m.name, d.host)),
@@ -193,6 +245,21 @@ fn status(a: StatusArgs) -> Result<i32> {
         }
         if m.ca_rollover_phase > 0 {
             parts.push(format!("CA rollover phase {}", m.ca_rollover_phase));
+        }
+        for i in &m.identities {
+            let what = if i.shared { "shared " } else { "" };
+            match (&i.certificate, &i.warning) {
+                (_, Some(w)) => {
+                    parts.push(format!("{what}{} ({}): {w}", i.identity, i.rotation.name()))
+                }
+                (Some(c), None) => parts.push(format!(
+                    "{what}{} ({}) expires {}",
+                    i.identity,
+                    i.rotation.name(),
+                    &c.not_after[..10]
+                )),
+                (None, None) => parts.push(format!("{what}{}: not issued yet", i.identity)),
+            }
         }
         println!("{} ({}): {}", m.name, m.profile, parts.join("; "));
     }

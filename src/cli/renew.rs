@@ -52,6 +52,13 @@ pub struct RenewArgs {
     /// Passphrase of the issuing CA key, when it is encrypted.
     #[arg(long = "ca-pass", value_name = "SPEC")]
     pub ca_pass: Option<String>,
+    /// With --cluster: renew this identity now, although its rotation policy would not
+    /// (repeatable; how a `manual` identity is renewed deliberately).
+    #[arg(long = "renew-identity", value_name = "IDENTITY", requires = "cluster")]
+    pub renew_identity: Vec<String>,
+    /// With --cluster: give this identity a new key now, whatever its policy.
+    #[arg(long = "rekey-identity", value_name = "IDENTITY", requires = "cluster")]
+    pub rekey_identity: Vec<String>,
     /// Print the run report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -182,6 +189,9 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
         for m in &mut manifest.members {
             m.renew_before = None;
         }
+        for s in &mut manifest.shared {
+            s.renew_before = None;
+        }
     }
     let profiles = Profiles::load(&[])?;
     let deploy = manifest.members.iter().any(|m| m.deploy.is_some());
@@ -195,17 +205,35 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             parallel: 4,
             wait: a.wait,
             keep_certificates: false,
+            renew_identities: &a.renew_identity,
+            rekey_identities: &a.rekey_identity,
+            adopt_keys: &[],
             progress: &Silent,
         },
     )?;
     if a.json {
         print_json(&report);
     } else {
+        for s in &report.shared {
+            let name = format!("shared {}", s.identity);
+            match &s.certificate {
+                LeafAction::Keep => {}
+                LeafAction::Issue => ctx.say(format!("issued {name}")),
+                LeafAction::Renew { reason } => ctx.say(format!(
+                    "renewed {name} ({reason}; {} key)",
+                    s.key.as_deref().unwrap_or("new")
+                )),
+                LeafAction::Held { reason } => warn(format!("{name} is due but held: {reason}")),
+            }
+        }
         for m in &report.members {
             match &m.certificate {
                 LeafAction::Keep => {}
                 LeafAction::Issue => ctx.say(format!("issued {}", m.name)),
                 LeafAction::Renew { reason } => ctx.say(format!("renewed {} ({reason})", m.name)),
+                LeafAction::Held { reason } => {
+                    warn(format!("{} is due but held: {reason}", m.name))
+                }
             }
             if let Some(d) = &m.deploy {
                 if let Some(e) = &d.error {

@@ -150,6 +150,9 @@ fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> 
             parallel: 4,
             wait: false,
             keep_certificates: true,
+            renew_identities: &[],
+            rekey_identities: &[],
+            adopt_keys: &[],
             progress: &Silent,
         },
     )?;

@@ -12,8 +12,11 @@ use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::deploy::{push, DeployReport, PushFile};
+use super::identity::{
+    decide, migration_blocks, resolve_shared, write_records, IdentityRecord, KeySource,
+};
 use super::manifest::{Manifest, Member, TrustModel};
-use super::profile::{Content, ProductProfile, Profiles};
+use super::profile::{Content, ProductProfile, Profiles, Rotation, MEMBER};
 use super::render::{FileState, Inputs, Material, Planned, State, STATE_FILE};
 use super::secrets::member_password;
 use crate::ca::{CaInit, IntermediateInit, IssueBatch, IssueRequest, Signer, Store};
@@ -34,15 +37,45 @@ const PKI_DIR: &str = "pki";
 pub enum LeafAction {
     Keep,
     Issue,
-    Renew { reason: String },
+    Renew {
+        reason: String,
+    },
+    /// Due, but its rotation policy keeps it as it is until a deliberate command.
+    Held {
+        reason: String,
+    },
+}
+
+impl LeafAction {
+    /// True when the run issues a certificate for it.
+    pub fn issues(&self) -> bool {
+        matches!(self, LeafAction::Issue | LeafAction::Renew { .. })
+    }
 }
 
 /// What happened (or would happen) to one file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileAction {
     pub path: String,
-    /// `create`, `update` or `unchanged`.
+    /// `create`, `update`, `unchanged`, or `blocked` (a migration that needs a deliberate
+    /// flag; see `reason`).
     pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What happened (or would happen) to a shared identity's certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharedReport {
+    pub identity: String,
+    /// Its entry in the CA store (`_shared.<identity>[.<group>]`).
+    pub entry: String,
+    pub members: Vec<String>,
+    pub rotation: Rotation,
+    pub certificate: LeafAction,
+    /// `new`, `kept` or `adopted` when a certificate is issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// One member's part of a run.
@@ -67,6 +100,8 @@ pub struct Report {
     /// CA stores created in this run.
     pub created_cas: Vec<String>,
     pub members: Vec<MemberReport>,
+    /// Identities shared by groups of members.
+    pub shared: Vec<SharedReport>,
     /// True when anything was (or would be) written.
     pub changed: bool,
     /// True when a deploy failed.
@@ -107,7 +142,33 @@ pub struct Options<'a> {
     /// Keep every existing certificate as it is (after a rollback): only write and
     /// deploy the members' files.
     pub keep_certificates: bool,
+    /// Identities to renew now although their policy would not (keeping the key unless
+    /// the policy is `new-key`): how a `manual` identity is renewed deliberately.
+    pub renew_identities: &'a [String],
+    /// Identities to give a new key now, whatever their policy (data encrypted with the
+    /// old key becomes unreadable: a deliberate step).
+    pub rekey_identities: &'a [String],
+    /// `(identity, member)`: the shared identity takes that member's current key, so what
+    /// was encrypted with it stays readable (migrating per-member keys to a shared one).
+    pub adopt_keys: &'a [(String, String)],
     pub progress: &'a dyn Progress,
+}
+
+impl Options<'_> {
+    pub(crate) fn rekey(&self, identity: &str) -> bool {
+        self.rekey_identities.iter().any(|i| i == identity)
+    }
+
+    pub(crate) fn renew(&self, identity: &str) -> bool {
+        self.renew_identities.iter().any(|i| i == identity)
+    }
+
+    pub(crate) fn adopt(&self, identity: &str) -> Option<&str> {
+        self.adopt_keys
+            .iter()
+            .find(|(i, _)| i == identity)
+            .map(|(_, m)| m.as_str())
+    }
 }
 
 /// Runs (or with `dry_run`, plans) the convergence of `manifest` into `out`.
@@ -147,6 +208,61 @@ pub fn apply(
     KeyAlg::parse(&manifest.ca.key)?;
     Digest::parse(&manifest.ca.digest)?;
     NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
+    let groups = resolve_shared(manifest, &products)?;
+    for (id, member) in opts.adopt_keys {
+        let g = groups.iter().find(|g| &g.identity == id).ok_or_else(|| {
+            Error::Usage(format!(
+                "--adopt-key {id}={member}: no shared identity '{id}' in this cluster"
+            ))
+        })?;
+        if !g.members.contains(member) {
+            return Err(Error::Usage(format!(
+                "--adopt-key {id}={member}: '{member}' does not share identity '{id}' ({})",
+                g.members.join(", ")
+            )));
+        }
+    }
+    // The rotation policy of identity `id` for member `m`.
+    let rotation_of = |m: &Member, id: &str| -> Rotation {
+        let name = m.name.get_ref();
+        if id == MEMBER {
+            return products[name.as_str()]
+                .identity(MEMBER)
+                .map(|i| i.rotation)
+                .unwrap_or(Rotation::NewKey);
+        }
+        groups
+            .iter()
+            .find(|g| g.identity == id && g.members.contains(name))
+            .map_or(Rotation::NewKey, |g| g.rotation)
+    };
+    // A member applied before whose files would change key against their policy is a
+    // migration: planned and explained, and applied only with a deliberate flag.
+    let mut blocked: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let b = migration_blocks(
+            &out.join(name),
+            products[name.as_str()],
+            &|id| rotation_of(m, id),
+            &opts,
+        );
+        let first = products[name.as_str()]
+            .files
+            .iter()
+            .find_map(|f| b.get_key_value(&f.path));
+        if let Some((path, reason)) = first {
+            if !dry_run {
+                return Err(Error::Refused(format!(
+                    "{}: {reason} (`certmesh cluster plan` lists every such file)",
+                    out.join(name).join(path).display()
+                )));
+            }
+        }
+        if !b.is_empty() {
+            blocked.insert(name.clone(), b);
+        }
+    }
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -177,30 +293,105 @@ pub fn apply(
             issuers.insert(id.clone(), IssuerView::load(store)?);
         }
     }
-    let mut wanted = Vec::new();
-    for (m, want) in manifest.members.iter().zip(wants) {
-        let action = match &stores[store_id(trust_model, m)] {
-            None => LeafAction::Issue,
+    // The state of one certificate (a member's or a shared one), with the policy applied.
+    let state_of = |id: &str,
+                    entry: &str,
+                    want: &Wanted,
+                    identity: &str,
+                    rotation: Rotation|
+     -> Result<(LeafAction, Option<KeySource>)> {
+        let (action, reusable) = match &stores[id] {
+            None => (LeafAction::Issue, false),
             Some(store)
-                if opts.keep_certificates
-                    && store.home().join("issued").join(m.name.get_ref()).exists() =>
+                if opts.keep_certificates && store.home().join("issued").join(entry).exists() =>
             {
-                LeafAction::Keep
+                (LeafAction::Keep, false)
             }
-            Some(store) => current_state(
-                store,
-                &issuers[store_id(trust_model, m)],
-                m.name.get_ref(),
-                &want,
-            )?,
+            Some(store) => current_state(store, &issuers[id], entry, want)?,
         };
+        let key_path = store_dir(manifest, out, id)
+            .join("issued")
+            .join(entry)
+            .join("key.pem");
+        if opts.keep_certificates {
+            return Ok((action, None));
+        }
+        Ok(decide(
+            action, reusable, rotation, identity, key_path, &opts,
+        ))
+    };
+    let mut wanted = Vec::new();
+    let mut key_sources = Vec::new();
+    for (m, want) in manifest.members.iter().zip(wants) {
+        let (action, source) = state_of(
+            store_id(trust_model, m),
+            m.name.get_ref(),
+            &want,
+            MEMBER,
+            rotation_of(m, MEMBER),
+        )?;
         wanted.push((m, want, action));
+        key_sources.push(source);
     }
-    let due: Vec<usize> = if dry_run {
+    let mut shared: Vec<(SharedReport, Option<KeySource>)> = Vec::new();
+    for g in &groups {
+        let (mut action, mut source) =
+            state_of(&g.store_id, &g.entry, &g.want, &g.identity, g.rotation)?;
+        let mut key = None;
+        if let Some(member) = opts.adopt(&g.identity) {
+            let path = store_dir(manifest, out, store_id_of(manifest, member))
+                .join("issued")
+                .join(member)
+                .join("key.pem");
+            let adopted = read_key(&path)?;
+            let alg = crate::ca::alg_of(&adopted)?;
+            if alg != g.want.key {
+                return Err(Error::Usage(format!(
+                    "--adopt-key {}={member}: its key is {}, the identity's is {}: set key = \"{}\" in the identity's [[shared]] entry",
+                    g.identity,
+                    alg.name(),
+                    g.want.key.name(),
+                    alg.name()
+                )));
+            }
+            let current = stores[&g.store_id].as_ref().and_then(|st| {
+                read_key(&st.home().join("issued").join(&g.entry).join("key.pem")).ok()
+            });
+            if current.is_none_or(|k| k.public_key_der() != adopted.public_key_der()) {
+                if action != LeafAction::Issue {
+                    action = LeafAction::Renew {
+                        reason: format!("key adopted from {member} (--adopt-key)"),
+                    };
+                }
+                source = Some(KeySource::Existing(path));
+                key = Some("adopted".to_string());
+            }
+        }
+        if key.is_none() {
+            key = match &source {
+                Some(KeySource::New) => Some("new".into()),
+                Some(KeySource::Existing(_)) => Some("kept".into()),
+                None => None,
+            };
+        }
+        shared.push((
+            SharedReport {
+                identity: g.identity.clone(),
+                entry: g.entry.clone(),
+                members: g.members.clone(),
+                rotation: g.rotation,
+                certificate: action,
+                key,
+            },
+            source,
+        ));
+    }
+    let due: Vec<(usize, KeySource)> = if dry_run {
         Vec::new()
     } else {
         (0..wanted.len())
-            .filter(|&i| wanted[i].2 != LeafAction::Keep)
+            .filter_map(|i| key_sources[i].clone().map(|s| (i, s)))
+            .filter(|(i, _)| wanted[*i].2.issues())
             .collect()
     };
 
@@ -224,12 +415,16 @@ pub fn apply(
         let (tx, keys) = std::sync::mpsc::channel::<(usize, Result<PrivateKey>)>();
         let (wanted, due, cancelled) = (&wanted, &due, &cancelled);
         scope.spawn(move || {
-            due.par_iter().for_each_with(tx, |tx, &i| {
+            due.par_iter().for_each_with(tx, |tx, (i, source)| {
                 if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
+                let key = match source {
+                    KeySource::New => PrivateKey::generate(wanted[*i].1.key),
+                    KeySource::Existing(path) => read_key(path),
+                };
                 // The receiver is gone only when the run has already failed.
-                let _ = tx.send((i, PrivateKey::generate(wanted[i].1.key)));
+                let _ = tx.send((*i, key));
             })
         });
         let stop = |e: Error| {
@@ -267,9 +462,41 @@ pub fn apply(
                     }
                 }
             }
+            // Shared identities first: every member of their groups writes them.
+            if !dry_run {
+                for (g, (report, source)) in groups.iter().zip(&shared) {
+                    let Some(source) = source.as_ref().filter(|_| report.certificate.issues())
+                    else {
+                        continue;
+                    };
+                    let store = stores[&g.store_id].as_ref().expect("created above");
+                    let key = match source {
+                        KeySource::New => PrivateKey::generate(g.want.key)?,
+                        KeySource::Existing(path) => read_key(path)?,
+                    };
+                    let req = IssueRequest {
+                        name: g.entry.clone(),
+                        names: g.want.names.clone(),
+                        profile: g.want.cert_profile,
+                        days: g.want.days,
+                        key: g.want.key,
+                        replace: true,
+                        data_encipherment: g.want.data_encipherment,
+                    };
+                    store.issue_with_key(&ca_key(store)?, &req, key)?;
+                }
+            }
+            let mut shared_material: BTreeMap<&str, Material> = BTreeMap::new();
+            for g in &groups {
+                if let Some(st) = stores[&g.store_id].as_ref() {
+                    if st.home().join("issued").join(&g.entry).exists() {
+                        shared_material.insert(&g.entry, load_material(st, &g.entry)?);
+                    }
+                }
+            }
             // Signers and batches: once per store that issues anything.
             let mut signers: BTreeMap<&str, (Signer, IssueBatch<'_>)> = BTreeMap::new();
-            for &i in due {
+            for &(i, _) in due {
                 let id = store_id(trust_model, wanted[i].0);
                 if !signers.contains_key(id) {
                     let store = stores[id].as_ref().expect("created above");
@@ -284,9 +511,15 @@ pub fn apply(
                     Some((id.as_str(), crl))
                 })
                 .collect();
-            Ok((signers, member_trust(manifest, stores)?, crls))
+            Ok((
+                signers,
+                member_trust(manifest, stores)?,
+                crls,
+                shared_material,
+                routed_signers(manifest, stores)?,
+            ))
         })();
-        let (signers, trust_of, crls) = match prepared {
+        let (signers, trust_of, crls, shared_material, routed) = match prepared {
             Ok(p) => p,
             Err(e) => return stop(e),
         };
@@ -336,17 +569,34 @@ pub fn apply(
                     }
                     None => None,
                 };
+                let identities: BTreeMap<String, &Material> = groups
+                    .iter()
+                    .filter(|g| g.members.contains(name))
+                    .filter_map(|g| {
+                        Some((g.identity.clone(), shared_material.get(g.entry.as_str())?))
+                    })
+                    .collect();
                 let inputs = material.as_ref().map(|material| Inputs {
                     base_truststore: base_truststore.clone(),
                     crl: crls.get(id).cloned(),
                     member: name,
                     product,
                     material,
+                    identities,
                     trust,
+                    routed: &routed[name.as_str()],
                     own_root: &own_root,
                     password: &password,
+                    remote_dir: m.deploy.as_ref().map(|d| d.dir.as_str()),
                 });
-                let file_actions = write_member_files(&dir, inputs.as_ref(), product, dry_run)?;
+                let none = BTreeMap::new();
+                let file_actions = write_member_files(
+                    &dir,
+                    inputs.as_ref(),
+                    product,
+                    blocked.get(name).unwrap_or(&none),
+                    dry_run,
+                )?;
                 Ok(MemberReport {
                     name: name.clone(),
                     profile: product.name.clone(),
@@ -387,7 +637,7 @@ pub fn apply(
         pool.in_place_scope(|s| {
             for (i, w) in wanted.iter().enumerate() {
                 // Members with a key coming are written when it arrives, below.
-                if dry_run || w.2 == LeafAction::Keep {
+                if dry_run || !due.iter().any(|(d, _)| *d == i) {
                     s.spawn(move |_| put(i, member_files(w)));
                 }
             }
@@ -426,7 +676,41 @@ pub fn apply(
         }
     })?;
     let mut reports = Vec::new();
-    let mut changed = !created_cas.is_empty();
+    let shared: Vec<SharedReport> = shared.into_iter().map(|(r, _)| r).collect();
+    let mut changed = !created_cas.is_empty() || shared.iter().any(|s| s.certificate.issues());
+    if !dry_run {
+        let mut records: Vec<IdentityRecord> = groups
+            .iter()
+            .map(|g| IdentityRecord {
+                identity: g.identity.clone(),
+                entry: g.entry.clone(),
+                store: store_rel(manifest, &g.store_id),
+                members: g.members.clone(),
+                shared: true,
+                rotation: g.rotation,
+                renew_before: g.renew_before.clone(),
+            })
+            .collect();
+        for m in &manifest.members {
+            let rotation = rotation_of(m, MEMBER);
+            if rotation != Rotation::NewKey {
+                let name = m.name.get_ref();
+                records.push(IdentityRecord {
+                    identity: MEMBER.into(),
+                    entry: name.clone(),
+                    store: store_rel(manifest, store_id(trust_model, m)),
+                    members: vec![name.clone()],
+                    shared: false,
+                    rotation,
+                    renew_before: m
+                        .renew_before
+                        .clone()
+                        .unwrap_or_else(|| manifest.defaults.renew_before.clone()),
+                });
+            }
+        }
+        changed |= write_records(out, &records)?;
+    }
     for report in written {
         changed |= report.certificate != LeafAction::Keep
             || report.files.iter().any(|f| f.action != "unchanged");
@@ -481,6 +765,7 @@ pub fn apply(
         dry_run,
         created_cas,
         members: reports,
+        shared,
         changed,
         failed,
     })
@@ -709,14 +994,14 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
     Ok(store)
 }
 
-/// What a member's certificate should be.
-struct Wanted {
-    data_encipherment: bool,
-    names: SubjectNames,
-    cert_profile: CertProfile,
-    key: KeyAlg,
-    days: u32,
-    window: RenewWindow,
+/// What a certificate (a member's or a shared identity's) should be.
+pub(crate) struct Wanted {
+    pub data_encipherment: bool,
+    pub names: SubjectNames,
+    pub cert_profile: CertProfile,
+    pub key: KeyAlg,
+    pub days: u32,
+    pub window: RenewWindow,
 }
 
 impl Wanted {
@@ -730,11 +1015,15 @@ impl Wanted {
             Some(p) => CertProfile::parse(p).map_err(err)?,
             None => product.cert_profile()?,
         };
+        let own = product.identity(MEMBER)?;
+        let key = KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?;
+        own.accepts(key)
+            .map_err(|p| manifest.member_error(m, format!("profile '{}': {p}", product.name)))?;
         Ok(Wanted {
-            data_encipherment: product.data_encipherment,
+            data_encipherment: own.data_encipherment,
             names: SubjectNames::new(&m.dns, &m.ip).map_err(err)?,
             cert_profile,
-            key: KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?,
+            key,
             days: m.days.unwrap_or(manifest.defaults.days),
             window: RenewWindow::parse(
                 m.renew_before
@@ -770,24 +1059,36 @@ impl IssuerView {
     }
 }
 
+/// What a certificate needs, and whether its key can be certified again (it matches the
+/// certificate and is of the wanted type).
 fn current_state(
     store: &Store,
     issuer: &IssuerView,
     name: &str,
     want: &Wanted,
-) -> Result<LeafAction> {
+) -> Result<(LeafAction, bool)> {
     let dir = store.home().join("issued").join(name);
     if !dir.exists() {
-        return Ok(LeafAction::Issue);
+        return Ok((LeafAction::Issue, false));
     }
-    let renew = |reason: String| Ok(LeafAction::Renew { reason });
     let der = match crate::x509::read_certs(&dir.join("cert.pem")) {
         Ok(mut v) => v.remove(0),
-        Err(e) => return renew(format!("current certificate unreadable ({e})")),
+        Err(e) => {
+            return Ok((
+                LeafAction::Renew {
+                    reason: format!("current certificate unreadable ({e})"),
+                },
+                false,
+            ))
+        }
     };
     let (_, cert) = X509Certificate::from_der(&der)
         .map_err(|_| Error::bad_file(dir.join("cert.pem"), "not a valid certificate"))?;
     let report = crate::inspect::describe_cert(&cert, &der);
+    let key_path = dir.join("key.pem");
+    let key_ok = read_key(&key_path).is_ok_and(|k| k.public_key_der() == cert.public_key().raw);
+    let reusable = key_ok && report.key == want.key.describe();
+    let renew = |reason: String| Ok((LeafAction::Renew { reason }, reusable));
     let mut have: Vec<String> = report
         .san
         .dns
@@ -840,16 +1141,6 @@ fn current_state(
     if signed.is_err() {
         return renew("not signed by the current issuing CA".into());
     }
-    let key_path = dir.join("key.pem");
-    let key_ok = fsio::read(&key_path)
-        .ok()
-        .and_then(|data| {
-            read_private_key(&key_path, &zeroize::Zeroizing::new(data), &mut || {
-                Err(Error::Secret(String::new()))
-            })
-            .ok()
-        })
-        .is_some_and(|k| k.public_key_der() == cert.public_key().raw);
     if !key_ok {
         return renew("key.pem is missing or does not match the certificate".into());
     }
@@ -861,17 +1152,69 @@ fn current_state(
     if want.window.is_due(nb, na, now) {
         return renew(format!("expires in {} days", (na - now).div_euclid(86_400)));
     }
-    Ok(LeafAction::Keep)
+    Ok((LeafAction::Keep, reusable))
+}
+
+/// Reads an issued (unencrypted) key.
+fn read_key(path: &Path) -> Result<PrivateKey> {
+    let data = zeroize::Zeroizing::new(fsio::read(path)?);
+    read_private_key(path, &data, &mut || {
+        Err(Error::Secret("issued keys are not encrypted".into()))
+    })
+}
+
+/// The signer id of the member named `member`.
+fn store_id_of<'a>(manifest: &Manifest, member: &'a str) -> &'a str {
+    match manifest.trust {
+        TrustModel::SharedCa => "cluster",
+        TrustModel::Mesh => member,
+    }
+}
+
+/// A store's directory relative to the output directory, for the identities record.
+fn store_rel(manifest: &Manifest, id: &str) -> String {
+    store_dir(manifest, Path::new(""), id).display().to_string()
+}
+
+/// Per member, the signers of the other members (what a proxy in front of them needs to
+/// trust the servers it routes to): the cluster CA, or with mesh trust the other
+/// members' signers.
+fn routed_signers(
+    manifest: &Manifest,
+    stores: &BTreeMap<String, Option<Store>>,
+) -> Result<BTreeMap<String, Vec<TrustedSigner>>> {
+    let mut anchors: BTreeMap<&str, Vec<TrustedSigner>> = BTreeMap::new();
+    for (id, store) in stores {
+        if let Some(store) = store {
+            let mut v = Vec::new();
+            for root_id in store.trust_anchors() {
+                let der = store.cert_der(&root_id)?;
+                v.push((subject_of(&der), der));
+            }
+            anchors.insert(id.as_str(), v);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for m in &manifest.members {
+        let name = m.name.get_ref();
+        let mut v: Vec<TrustedSigner> = Vec::new();
+        for other in manifest.members.iter().filter(|o| o.name.get_ref() != name) {
+            let id = store_id(manifest.trust, other);
+            for s in anchors.get(id).into_iter().flatten() {
+                if !v.contains(s) {
+                    v.push(s.clone());
+                }
+            }
+        }
+        out.insert(name.clone(), v);
+    }
+    Ok(out)
 }
 
 /// Reads a member's issued key and certificates from its store.
 fn load_material(store: &Store, name: &str) -> Result<Material> {
     let dir = store.home().join("issued").join(name);
-    let key_path = dir.join("key.pem");
-    let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
-    let key = read_private_key(&key_path, &data, &mut || {
-        Err(Error::Secret("issued keys are not encrypted".into()))
-    })?;
+    let key = read_key(&dir.join("key.pem"))?;
     let leaf = crate::x509::read_certs(&dir.join("cert.pem"))?.remove(0);
     let chain = crate::x509::read_certs(&dir.join("chain.pem"))?;
     Ok(Material { key, leaf, chain })
@@ -882,17 +1225,28 @@ fn write_member_files(
     dir: &Path,
     inputs: Option<&Inputs<'_>>,
     product: &ProductProfile,
+    blocked: &BTreeMap<String, String>,
     dry_run: bool,
 ) -> Result<Vec<FileAction>> {
+    let planned_only = |f: &super::profile::FileSpec| match blocked.get(&f.path) {
+        Some(reason) => FileAction {
+            path: f.path.clone(),
+            action: "blocked".into(),
+            reason: Some(reason.clone()),
+        },
+        None => FileAction {
+            path: f.path.clone(),
+            action: if dir.join(&f.path).exists() {
+                "update"
+            } else {
+                "create"
+            }
+            .into(),
+            reason: None,
+        },
+    };
     let Some(inputs) = inputs else {
-        return Ok(product
-            .files
-            .iter()
-            .map(|f| FileAction {
-                path: f.path.clone(),
-                action: "create".into(),
-            })
-            .collect());
+        return Ok(product.files.iter().map(planned_only).collect());
     };
     let state_path = dir.join(STATE_FILE);
     let old_state: State = std::fs::read(&state_path)
@@ -903,6 +1257,16 @@ fn write_member_files(
     let mut actions = Vec::new();
     let mut writes: Vec<(String, zeroize::Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for f in &product.files {
+        // A file of an identity not issued yet (only in a plan), or one a migration
+        // blocks: reported, not judged.
+        if blocked.contains_key(&f.path) || !inputs.has_material(f) {
+            actions.push(planned_only(f));
+            continue;
+        }
+        if f.identity() != MEMBER {
+            let e = state.entry(f.path.clone()).or_default();
+            e.identity = Some(f.identity().to_string());
+        }
         let path = dir.join(&f.path);
         let mode = f.mode()?;
         let disk = std::fs::read(&path).ok().map(zeroize::Zeroizing::new);
@@ -938,6 +1302,7 @@ fn write_member_files(
                         FileState {
                             inputs: fp,
                             sha256: hex::encode(crate::x509::sha256(&b)),
+                            identity: (f.identity() != MEMBER).then(|| f.identity().to_string()),
                         },
                     );
                     b
@@ -948,9 +1313,10 @@ fn write_member_files(
         actions.push(FileAction {
             path: f.path.clone(),
             action: action.into(),
+            reason: None,
         });
     }
-    if !writes.is_empty() {
+    if !writes.is_empty() || (state != old_state && !dry_run) {
         // All of a member's changes appear at once: a crash leaves the old set or the new.
         let swap = fsio::DirSwap::begin(dir)?;
         for (rel, bytes, mode) in &writes {

@@ -132,6 +132,33 @@ pub struct ExtraTrust {
     pub members: Vec<String>,
 }
 
+/// `[[shared]]`: the names, key and lifetime of an identity shared by a group of members
+/// (a profile's `[[identity]]` with `shared = true`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shared {
+    /// The profile's identity name (`primary`, `internal`, `cluster`, ...).
+    pub identity: Spanned<String>,
+    /// A name for this group, when an identity has more than one group.
+    pub group: Option<String>,
+    /// The members that share it; default: every member whose profile has the identity
+    /// and that no other group of it names.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Names in the certificate (e.g. the cluster's public host name); default: every
+    /// name of the group's members.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub ip: Vec<IpAddr>,
+    /// Key type; default: the first the profile accepts for the identity.
+    pub key: Option<Spanned<String>>,
+    pub days: Option<u32>,
+    pub renew_before: Option<String>,
+    /// Overrides the profile's rotation policy.
+    pub rotation: Option<Spanned<super::profile::Rotation>>,
+}
+
 /// A parsed and checked manifest.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +174,8 @@ pub struct Manifest {
     pub extra_trust: Vec<ExtraTrust>,
     #[serde(rename = "member", default)]
     pub members: Vec<Member>,
+    #[serde(default)]
+    pub shared: Vec<Shared>,
     /// Directory of the manifest; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -187,6 +216,11 @@ impl Manifest {
         at_line(&self.path, self.member_line(m), &problem.into())
     }
 
+    /// An error about a `[[shared]]` entry, naming the line of `at` (a span in it).
+    pub fn shared_error(&self, at: std::ops::Range<usize>, problem: impl Into<String>) -> Error {
+        at_line(&self.path, line_of(&self.text, at.start), &problem.into())
+    }
+
     fn check(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(at_line(&self.path, 1, "the cluster needs a name"));
@@ -208,6 +242,12 @@ impl Manifest {
                     format!("invalid member name '{name}': use letters, digits, '.', '-' and '_'"),
                 ));
             }
+            if name.starts_with(SHARED_PREFIX) {
+                return Err(self.member_error(
+                    m,
+                    format!("member names starting with '{SHARED_PREFIX}' are reserved for shared identities"),
+                ));
+            }
             if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
                 return Err(self.member_error(m, format!("duplicate member '{name}'")));
             }
@@ -225,6 +265,20 @@ impl Manifest {
                     m,
                     format!("member '{name}' has no profile and [defaults] names none"),
                 ));
+            }
+        }
+        for sh in &self.shared {
+            let err = |p: String| self.shared_error(sh.identity.span(), p);
+            for n in &sh.members {
+                if !seen.iter().any(|s| s == n) {
+                    return Err(err(format!("[[shared]] names unknown member '{n}'")));
+                }
+            }
+            if let Some(g) = &sh.group {
+                crate::ca::check_entry_name(g).map_err(|e| err(e.to_string()))?;
+            }
+            if !sh.dns.is_empty() || !sh.ip.is_empty() {
+                crate::cert::SubjectNames::new(&sh.dns, &sh.ip).map_err(|e| err(e.to_string()))?;
             }
         }
         for x in &self.extra_trust {
@@ -259,6 +313,10 @@ impl Manifest {
         }
     }
 }
+
+/// Store entries of shared identities are named `_shared.<identity>[.<group>]`; no member
+/// may be named so.
+pub const SHARED_PREFIX: &str = crate::ca::SHARED_ENTRY_PREFIX;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

@@ -1,5 +1,6 @@
 pub mod apply;
 pub mod deploy;
+pub mod identity;
 pub mod manifest;
 pub mod profile;
 pub mod render;

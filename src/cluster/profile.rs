@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::cert::Profile as CertProfile;
+use crate::key::KeyAlg;
 use crate::{Error, Result};
 
 /// What goes into one file.
@@ -50,8 +51,16 @@ pub enum Content {
     JksTruststore,
     /// A Liberty server.xml snippet: keyStore/trustStore/ssl elements, `{xor}` passwords.
     LibertyServerXml,
-    /// A WSO2 deployment.toml snippet naming the keystore and truststore.
+    /// A WSO2 deployment.toml snippet naming the keystore and truststore; with identities,
+    /// `[keystore.primary]`, `[keystore.internal]` and `[keystore.tls]` each name the
+    /// keystore file of the identity of that name (`tls`: the member's own).
     Wso2DeploymentToml,
+    /// The two `plugin-cfg.xml` properties (`keyring`, `stashfile`) naming the profile's
+    /// plug-in keyring (the pkcs12-truststore with `signers = "members"`) and its stash.
+    IbmPluginCfg,
+    /// A notes file with `Cluster.Crypto.Alias=<alias>`: the alias of the profile's first
+    /// keystore of a shared identity, to set on every SecureTransport server.
+    SecuretransportClusterAlias,
 }
 
 impl Content {
@@ -98,6 +107,12 @@ pub struct FileSpec {
     pub alias: Option<String>,
     /// PKCS#12 encryption: `modern` (default) or `legacy` (3DES/SHA-1 for old Java and IBM).
     pub compat: Option<String>,
+    /// The identity whose key and certificate the file holds: one of the profile's
+    /// `[[identity]]` names, or `member` (the default), the member's own.
+    pub identity: Option<String>,
+    /// For truststores: `all` (default: every signer the member trusts) or `members`
+    /// (only the signers of the other members, which a proxy routes to).
+    pub signers: Option<String>,
 }
 
 impl FileSpec {
@@ -122,6 +137,16 @@ impl FileSpec {
             .replace("{member}", member)
     }
 
+    /// The identity the file belongs to.
+    pub fn identity(&self) -> &str {
+        self.identity.as_deref().unwrap_or(MEMBER)
+    }
+
+    /// True when a truststore holds only the other members' signers.
+    pub fn members_only(&self) -> bool {
+        self.signers.as_deref() == Some("members")
+    }
+
     /// The PKCS#12 encryption mode.
     pub fn compat(&self) -> Result<crate::keystore::pkcs12::Compat> {
         crate::keystore::pkcs12::Compat::parse(self.compat.as_deref().unwrap_or("modern"))
@@ -140,6 +165,89 @@ impl FileSpec {
     }
 }
 
+/// The name of the member's own identity (its TLS certificate).
+pub const MEMBER: &str = "member";
+
+/// How an identity's key may change when its certificate is renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rotation {
+    /// A new key with every certificate (the default for TLS identities).
+    NewKey,
+    /// A new certificate for the same key: what was signed or encrypted with it stays
+    /// readable.
+    ReuseKey,
+    /// Never replaced by `renew` or `apply`; only `--renew-identity` / `--rekey-identity`
+    /// change it, because data encrypted with the key is lost when it changes.
+    Manual,
+}
+
+impl Rotation {
+    /// The policy's name as profiles and manifests write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rotation::NewKey => "new-key",
+            Rotation::ReuseKey => "reuse-key",
+            Rotation::Manual => "manual",
+        }
+    }
+}
+
+/// `[[identity]]`: a key and certificate of the product besides (or instead of) the
+/// member's own TLS identity, and the rules for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    pub name: String,
+    /// One key and certificate for the whole cluster (or a `[[shared]]` group of it),
+    /// written into every member's files.
+    #[serde(default)]
+    pub shared: bool,
+    /// Default: `new-key`.
+    pub rotation: Option<Rotation>,
+    /// Key types the product can use for this identity, the first being the default;
+    /// empty: any.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The certificate also carries keyUsage dataEncipherment (the product encrypts with
+    /// the key).
+    #[serde(default)]
+    pub data_encipherment: bool,
+    /// Certificate profile (server, client, peer); default: the product's.
+    pub cert_profile: Option<String>,
+}
+
+/// An identity with every default filled in.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub shared: bool,
+    pub rotation: Rotation,
+    /// Accepted key types; empty: any.
+    pub keys: Vec<KeyAlg>,
+    pub data_encipherment: bool,
+    pub cert_profile: CertProfile,
+}
+
+impl Identity {
+    /// Refuses a key type the product cannot use for this identity.
+    pub fn accepts(&self, key: KeyAlg) -> std::result::Result<(), String> {
+        if self.keys.is_empty() || self.keys.contains(&key) {
+            return Ok(());
+        }
+        Err(format!(
+            "identity '{}' needs one of {} (the product uses the key for it), not {}",
+            self.name,
+            self.keys
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            key.name()
+        ))
+    }
+}
+
 /// A product profile.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +261,8 @@ pub struct ProductProfile {
     /// Members' certificates also carry keyUsage dataEncipherment.
     #[serde(default)]
     pub data_encipherment: bool,
+    #[serde(rename = "identity", default)]
+    pub identities: Vec<IdentitySpec>,
     #[serde(rename = "file")]
     pub files: Vec<FileSpec>,
 }
@@ -162,6 +272,41 @@ impl ProductProfile {
     /// members usually both serve and call each other).
     pub fn cert_profile(&self) -> Result<CertProfile> {
         CertProfile::parse(self.cert_profile.as_deref().unwrap_or("peer"))
+    }
+
+    /// The identity `name` (`member`: the member's own, declared or not).
+    pub fn identity(&self, name: &str) -> Result<Identity> {
+        let spec = self.identities.iter().find(|i| i.name == name);
+        if spec.is_none() && name != MEMBER {
+            return Err(Error::Usage(format!(
+                "profile '{}' has no identity '{name}'",
+                self.name
+            )));
+        }
+        let keys = spec
+            .map(|s| s.keys.iter().map(|k| KeyAlg::parse(k)).collect())
+            .transpose()?
+            .unwrap_or_default();
+        let cert_profile = match spec.and_then(|s| s.cert_profile.as_deref()) {
+            Some(p) => CertProfile::parse(p)?,
+            None => self.cert_profile()?,
+        };
+        Ok(Identity {
+            name: name.to_string(),
+            shared: spec.is_some_and(|s| s.shared),
+            rotation: spec.and_then(|s| s.rotation).unwrap_or(Rotation::NewKey),
+            keys,
+            data_encipherment: spec.map_or(self.data_encipherment, |s| s.data_encipherment),
+            cert_profile,
+        })
+    }
+
+    /// The names of the identities shared by a group of members.
+    pub fn shared_identities(&self) -> impl Iterator<Item = &str> {
+        self.identities
+            .iter()
+            .filter(|i| i.shared)
+            .map(|i| i.name.as_str())
     }
 
     /// Parses and checks a profile file's text; `origin` names it in errors.
@@ -176,8 +321,43 @@ impl ProductProfile {
                 e.message().split_whitespace().collect::<Vec<_>>().join(" "),
             )
         })?;
+        let mut names: Vec<&str> = Vec::new();
+        for i in &p.identities {
+            let ok = !i.name.is_empty()
+                && i.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if !ok || names.contains(&i.name.as_str()) || (i.name == MEMBER && i.shared) {
+                return Err(Error::bad_file(
+                    origin,
+                    format!(
+                        "identity '{}': names are letters, digits, '-' and '_', each once; '{MEMBER}' is the member's own and not shared",
+                        i.name
+                    ),
+                ));
+            }
+            names.push(&i.name);
+            p.identity(&i.name)
+                .map_err(|e| Error::bad_file(origin, format!("identity '{}': {e}", i.name)))?;
+        }
         let mut seen = Vec::new();
         for f in &p.files {
+            if f.identity() != MEMBER && !names.contains(&f.identity()) {
+                return Err(Error::bad_file(
+                    origin,
+                    format!(
+                        "file '{}' names identity '{}', which the profile does not declare",
+                        f.path,
+                        f.identity()
+                    ),
+                ));
+            }
+            if !matches!(f.signers.as_deref(), None | Some("all") | Some("members")) {
+                return Err(Error::bad_file(
+                    origin,
+                    format!("file '{}': signers must be 'all' or 'members'", f.path),
+                ));
+            }
             f.mode()?;
             f.key_format()?;
             f.compat()?;
@@ -296,6 +476,28 @@ mod tests {
                 .unwrap(),
             0o600
         );
+    }
+
+    #[test]
+    fn identities_are_declared_and_checked() {
+        let p = Profiles::load(&[]).unwrap();
+        let w = p.get("wso2-carbon").unwrap();
+        let primary = w.identity("primary").unwrap();
+        assert!(primary.shared && primary.rotation == Rotation::ReuseKey);
+        assert!(primary.accepts(KeyAlg::P256).is_err());
+        assert!(primary.accepts(KeyAlg::Rsa2048).is_ok());
+        assert_eq!(w.identity("internal").unwrap().rotation, Rotation::Manual);
+        let own = w.identity(MEMBER).unwrap();
+        assert!(!own.shared && own.rotation == Rotation::NewKey && !own.data_encipherment);
+        let t = "name='x'\ndescription='d'\n[[file]]\npath='a.p12'\ncontent='pkcs12-keystore'\nidentity='nope'\n";
+        let e = ProductProfile::parse(Path::new("x.toml"), t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("identity 'nope'"), "{e}");
+        let t = "name='x'\ndescription='d'\n[[identity]]\nname='member'\nshared=true\n[[file]]\npath='a.pem'\ncontent='cert'\n";
+        assert!(ProductProfile::parse(Path::new("x.toml"), t).is_err());
+        let t = "name='x'\ndescription='d'\n[[identity]]\nname='k'\nkeys=['rsa1024']\n[[file]]\npath='a.pem'\ncontent='cert'\n";
+        assert!(ProductProfile::parse(Path::new("x.toml"), t).is_err());
     }
 
     #[test]

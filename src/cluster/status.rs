@@ -10,8 +10,10 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::apply::{member_trust, open_stores, resolve_profiles, Deployed, DEPLOYED};
 use super::deploy::{remote_output, shell_quote};
+use super::identity::{renew_command, IdentityRecord};
 use super::manifest::{Manifest, TrustModel};
-use super::profile::{Content, Profiles};
+use super::profile::{Content, Profiles, Rotation};
+use crate::duration::RenewWindow;
 use crate::x509::{colon_hex, sha256};
 use crate::Result;
 
@@ -45,6 +47,20 @@ pub struct DeployStatus {
     pub files: Vec<String>,
 }
 
+/// An identity of the member with a rotation policy (a shared one, or its own when not
+/// `new-key`).
+#[derive(Debug, Serialize)]
+pub struct IdentityStatus {
+    pub identity: String,
+    pub shared: bool,
+    pub rotation: Rotation,
+    pub certificate: Option<CertStatus>,
+    /// Set once it is inside its renew window: what happens next, and for `manual` the
+    /// command that renews it deliberately.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
 /// One member.
 #[derive(Debug, Serialize)]
 pub struct MemberStatus {
@@ -55,6 +71,7 @@ pub struct MemberStatus {
     pub deploy: Option<DeployStatus>,
     /// Phase of a CA rollover of the member's CA (0 when none is in progress).
     pub ca_rollover_phase: u8,
+    pub identities: Vec<IdentityStatus>,
 }
 
 /// Reports every member of `manifest` as written under `out`. With `remote`, deployed
@@ -68,6 +85,8 @@ pub fn status(
     let products = resolve_profiles(manifest, profiles)?;
     let stores = open_stores(manifest, out)?;
     let trust = member_trust(manifest, &stores)?;
+    let records = super::identity::read_records(out);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut result = Vec::new();
     for m in &manifest.members {
         let name = m.name.get_ref();
@@ -195,6 +214,11 @@ pub fn status(
             Some(s) => s.rollover_status()?.phase,
             None => 0,
         };
+        let identities = records
+            .iter()
+            .filter(|r| r.members.iter().any(|x| x == name))
+            .map(|r| identity_status(manifest, out, r, now))
+            .collect();
         result.push(MemberStatus {
             name: name.clone(),
             profile: product.name.clone(),
@@ -202,9 +226,66 @@ pub fn status(
             truststores,
             deploy,
             ca_rollover_phase,
+            identities,
         });
     }
     Ok(result)
+}
+
+fn identity_status(
+    manifest: &Manifest,
+    out: &Path,
+    r: &IdentityRecord,
+    now: i64,
+) -> IdentityStatus {
+    let path = out
+        .join(&r.store)
+        .join("issued")
+        .join(&r.entry)
+        .join("cert.pem");
+    let cert = crate::x509::read_certs(&path)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .and_then(|der| {
+            let (_, c) = X509Certificate::from_der(&der).ok()?;
+            Some((
+                crate::inspect::describe_cert(&c, &der),
+                c.validity().not_before.timestamp(),
+                c.validity().not_after.timestamp(),
+            ))
+        });
+    let warning = cert.as_ref().and_then(|(rep, nb, na)| {
+        let due = RenewWindow::parse(&r.renew_before)
+            .map(|w| w.is_due(*nb, *na, now))
+            .unwrap_or(false);
+        due.then(|| match r.rotation {
+            Rotation::Manual => format!(
+                "expires in {} days and rotation is manual, so renew and apply leave it: renew it deliberately with `{}`",
+                rep.days_left,
+                renew_command(&manifest.path, out, &r.identity)
+            ),
+            Rotation::ReuseKey => format!(
+                "expires in {} days: the next apply or renew certifies the same key again",
+                rep.days_left
+            ),
+            Rotation::NewKey => format!(
+                "expires in {} days: the next apply or renew replaces it",
+                rep.days_left
+            ),
+        })
+    });
+    IdentityStatus {
+        identity: r.identity.clone(),
+        shared: r.shared,
+        rotation: r.rotation,
+        certificate: cert.map(|(rep, _, _)| CertStatus {
+            subject: rep.subject,
+            serial: rep.serial,
+            not_after: rep.not_after,
+            days_left: rep.days_left,
+        }),
+        warning,
+    }
 }
 
 fn subject(der: &[u8]) -> String {

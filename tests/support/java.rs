@@ -67,3 +67,105 @@ pub fn trust_client(store_type: &str, store: &Path, pass: &str, port: u16, host:
         .arg(host)
         .env("STORE_PASS", pass))
 }
+
+/// What the products do with their keys, in Java as they do it: WSO2's cipher tool and
+/// CryptoUtil encrypt with the keystore's certificate (RSA-OAEP) and decrypt with its key,
+/// its token issuer signs JWTs (RS256) that other nodes verify with their keystore's
+/// certificate, and SecureTransport encrypts cluster traffic with the cluster certificate.
+/// Every command reads the store (of type `args[1]`, file `args[2]`, entry `args[3]`) with
+/// the password in `STORE_PASS`, which is also the key's password.
+const PRODUCT_CRYPTO: &str = r#"
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.security.*;
+import java.security.cert.Certificate;
+import java.util.Base64;
+import javax.crypto.Cipher;
+
+public class ProductCrypto {
+    static final String OAEP = "RSA/ECB/OAEPwithSHA1andMGF1Padding";
+
+    public static void main(String[] a) throws Exception {
+        char[] pw = System.getenv("STORE_PASS").toCharArray();
+        KeyStore ks = KeyStore.getInstance(a[1]);
+        try (InputStream in = new FileInputStream(a[2])) { ks.load(in, pw); }
+        Certificate cert = ks.getCertificate(a[3]);
+        Base64.Encoder b64 = Base64.getUrlEncoder().withoutPadding();
+        Base64.Decoder d64 = Base64.getUrlDecoder();
+        switch (a[0]) {
+            case "encrypt": {
+                Cipher c = Cipher.getInstance(OAEP);
+                c.init(Cipher.ENCRYPT_MODE, cert.getPublicKey());
+                System.out.println(b64.encodeToString(c.doFinal(a[4].getBytes(StandardCharsets.UTF_8))));
+                break;
+            }
+            case "decrypt": {
+                Cipher c = Cipher.getInstance(OAEP);
+                c.init(Cipher.DECRYPT_MODE, (PrivateKey) ks.getKey(a[3], pw));
+                System.out.println(new String(c.doFinal(d64.decode(a[4])), StandardCharsets.UTF_8));
+                break;
+            }
+            case "sign-jwt": {
+                String header = b64.encodeToString("{\"alg\":\"RS256\",\"typ\":\"JWT\"}".getBytes(StandardCharsets.UTF_8));
+                String claims = b64.encodeToString(("{\"sub\":\"" + a[4] + "\",\"iss\":\"https://localhost:9443/oauth2/token\"}").getBytes(StandardCharsets.UTF_8));
+                Signature s = Signature.getInstance("SHA256withRSA");
+                s.initSign((PrivateKey) ks.getKey(a[3], pw));
+                s.update((header + "." + claims).getBytes(StandardCharsets.US_ASCII));
+                System.out.println(header + "." + claims + "." + b64.encodeToString(s.sign()));
+                break;
+            }
+            case "verify-jwt": {
+                String[] parts = a[4].split("\\.");
+                String header = new String(d64.decode(parts[0]), StandardCharsets.UTF_8);
+                if (!header.contains("\"RS256\"")) throw new Exception("not RS256: " + header);
+                Signature s = Signature.getInstance("SHA256withRSA");
+                s.initVerify(cert.getPublicKey());
+                s.update((parts[0] + "." + parts[1]).getBytes(StandardCharsets.US_ASCII));
+                if (!s.verify(d64.decode(parts[2]))) { System.out.println("invalid"); System.exit(1); }
+                System.out.println("valid " + new String(d64.decode(parts[1]), StandardCharsets.UTF_8));
+                break;
+            }
+            default: throw new Exception("unknown command " + a[0]);
+        }
+    }
+}
+"#;
+
+fn product_classes() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("productcrypto-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        fs::write(dir.join("ProductCrypto.java"), PRODUCT_CRYPTO).unwrap();
+        run(Command::new("javac")
+            .arg("-d")
+            .arg(&dir)
+            .arg(dir.join("ProductCrypto.java")))
+        .assert_success();
+        dir
+    })
+}
+
+/// Runs `ProductCrypto COMMAND STORE_TYPE STORE ALIAS ARG` (see [`PRODUCT_CRYPTO`]):
+/// `encrypt` prints the ciphertext of ARG, `decrypt` the plaintext of ARG, `sign-jwt` a
+/// token with subject ARG, `verify-jwt` "valid <claims>" (exit 1 when it does not verify).
+pub fn product_crypto(
+    command: &str,
+    store_type: &str,
+    store: &Path,
+    pass: &str,
+    alias: &str,
+    arg: &str,
+) -> Run {
+    run(Command::new("java")
+        .arg("-cp")
+        .arg(product_classes())
+        .arg("ProductCrypto")
+        .args([command, store_type])
+        .arg(store)
+        .args([alias, arg])
+        .env("STORE_PASS", pass))
+}
