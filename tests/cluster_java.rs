@@ -228,6 +228,8 @@ fn java_and_ibm_profiles_work_with_their_consumers() {
             "trust.p12",
             "ca-bundle.pem",
             "peer-signers.pem",
+            // IHS's plug-in keyring holds the signers of the members it routes to.
+            "plugin-key.p12",
             ".certmesh-state.json",
         ]
         .iter()
