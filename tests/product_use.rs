@@ -10,7 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::java::product_crypto;
+use support::java::{product_crypto, trust_client};
+use support::nginx::Nginx;
 use support::openssl::openssl;
 use support::{certmesh, run, snapshot, tempdir, Run};
 
@@ -301,6 +302,28 @@ fn wso2_nodes_share_their_primary_and_internal_keys_across_renewals() {
     // And then nothing is due.
     let r = apply(&manifest, &out, &[]);
     assert!(r.stdout.contains("nothing to do"), "{r:?}");
+    // An identity the cluster does not have is a usage error, not a silent no-op.
+    let r = apply(&manifest, &out, &["--renew-identity", "internl"]);
+    assert!(
+        r.status == 2 && r.stderr.contains("no identity 'internl'"),
+        "{r:?}"
+    );
+
+    // The load balancer's certificate is trusted through every node's truststore.
+    let nginx = Nginx::serve(&out.join("lb/fullchain.pem"), &out.join("lb/privkey.pem"));
+    for (node, pw) in [(&n1, &p1), (&n2, &p2)] {
+        let r = trust_client(
+            "JKS",
+            &node.join("client-truststore.jks"),
+            pw,
+            nginx.port(),
+            "is.example.com",
+        );
+        assert!(
+            r.success() && r.stdout.contains("trusted CN=is.example.com"),
+            "{r:?}"
+        );
+    }
 }
 
 #[test]

@@ -209,6 +209,17 @@ pub fn apply(
     Digest::parse(&manifest.ca.digest)?;
     NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
     let groups = resolve_shared(manifest, &products)?;
+    for id in opts.renew_identities.iter().chain(opts.rekey_identities) {
+        if id != MEMBER && !groups.iter().any(|g| &g.identity == id) {
+            let mut known: Vec<&str> = groups.iter().map(|g| g.identity.as_str()).collect();
+            known.dedup();
+            known.push(MEMBER);
+            return Err(Error::Usage(format!(
+                "no identity '{id}' in this cluster (its identities: {})",
+                known.join(", ")
+            )));
+        }
+    }
     for (id, member) in opts.adopt_keys {
         let g = groups.iter().find(|g| &g.identity == id).ok_or_else(|| {
             Error::Usage(format!(
@@ -712,8 +723,8 @@ pub fn apply(
         changed |= write_records(out, &records)?;
     }
     for report in written {
-        changed |= report.certificate != LeafAction::Keep
-            || report.files.iter().any(|f| f.action != "unchanged");
+        changed |=
+            report.certificate.issues() || report.files.iter().any(|f| f.action != "unchanged");
         reports.push(report);
     }
     let mut failed = false;
