@@ -709,6 +709,23 @@ fn a_ca_without_crl_sign_revokes_nothing() {
     let r = cm(&home, &["crl"]);
     assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stderr.contains("cRLSign"), "{r:?}");
+
+    // An intermediate under that root signs CRLs; the root, which cannot, gets none and
+    // does not stand in the way: revoke, crl and renew work with the intermediate's.
+    cm(&home, &["ca", "intermediate"]).assert_success();
+    cm(
+        &home,
+        &["issue", "y", "--dns", "y.example.test", "--days", "10"],
+    )
+    .assert_success();
+    cm(&home, &["revoke", "y"]).assert_success();
+    let out = d.join("bundle.pem");
+    cm(&home, &["crl", "--out", p(&out)]).assert_success();
+    assert!(!home.join("ca/root/crl.pem").exists());
+    let bundle = fs::read_to_string(&out).unwrap();
+    assert_eq!(bundle.matches("BEGIN X509 CRL").count(), 1, "{bundle}");
+    assert_eq!(bundle, fs::read_to_string(home.join("crl.pem")).unwrap());
+    cm(&home, &["renew"]).assert_success();
 }
 
 #[test]

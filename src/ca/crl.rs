@@ -131,7 +131,7 @@ impl Store {
             return Ok(None);
         }
         let mut out = Vec::new();
-        for id in self.chain_ids()? {
+        for id in self.crl_chain_ids()? {
             let path = self.crl_path_of(&id);
             if path.exists() {
                 let pem = fsio::read(&path)?;
@@ -280,6 +280,27 @@ impl Store {
         self.crls_due_at(OffsetDateTime::now_utc().unix_timestamp())
     }
 
+    /// The CAs whose CRLs servers need, issuing CA first: the issuing CA and every CA above
+    /// it whose keyUsage allows signing CRLs (an imported root without cRLSign cannot
+    /// have one; full-chain checking cannot work with such a root, chain-less can).
+    pub fn crl_chain_ids(&self) -> Result<Vec<String>> {
+        let issuing = self.issuing().id.clone();
+        let mut ids = Vec::new();
+        for id in self.chain_ids()? {
+            let der = self.cert_der(&id)?;
+            let (_, cert) = X509Certificate::from_der(&der)
+                .map_err(|_| Error::bad_file(self.cert_path(&id), "not a valid certificate"))?;
+            let signs_crls = match cert.key_usage() {
+                Ok(Some(ku)) => ku.value.crl_sign(),
+                _ => true,
+            };
+            if id == issuing || signs_crls {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Writes every CRL [`Store::crls_due`] lists, each signed by the CA that `signer`
     /// loads by id; returns what was written, issuing CA's first.
     pub fn refresh_crls(
@@ -301,7 +322,7 @@ impl Store {
         }
         let (lifetime, _) = crl_refresh_due_at(&issuing, now)?;
         let mut due = Vec::new();
-        for id in self.chain_ids()? {
+        for id in self.crl_chain_ids()? {
             let path = self.crl_path_of(&id);
             if !path.exists() {
                 due.push((id, lifetime));
@@ -340,9 +361,10 @@ fn check_crl_signer(signer: &Signer) -> Result<()> {
     if usages.is_empty() || usages.contains(&rcgen::KeyUsagePurpose::CrlSign) {
         Ok(())
     } else {
-        Err(Error::Refused(
-            "the issuing CA's keyUsage does not allow signing CRLs (no cRLSign)".into(),
-        ))
+        Err(Error::Refused(format!(
+            "the keyUsage of CA '{}' does not allow signing CRLs (no cRLSign)",
+            signer.id
+        )))
     }
 }
 

@@ -131,7 +131,7 @@ pub fn run_crl(ctx: &Context, a: CrlArgs) -> Result<i32> {
     // Every key is loaded before anything is written, so a wrong passphrase for one CA
     // leaves every CRL as it was.
     let signers = store
-        .chain_ids()?
+        .crl_chain_ids()?
         .iter()
         .map(|id| store.signer(id, &mut || pass.get()))
         .collect::<Result<Vec<_>>>()?;
