@@ -160,6 +160,45 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(ders)
 }
 
+/// A certificate or a CRL, DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Document {
+    Certificate(Vec<u8>),
+    Crl(Vec<u8>),
+}
+
+/// Reads every certificate and CRL of a PEM file (any number of blocks, in file order)
+/// or one DER certificate or CRL; other PEM blocks are skipped.
+pub fn read_certs_and_crls(path: &Path) -> Result<Vec<Document>> {
+    let data = crate::fsio::read(path)?;
+    let docs: Vec<Document> = if looks_like_pem(&data) {
+        ::pem::parse_many(&data)
+            .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?
+            .into_iter()
+            .filter_map(|b| match b.tag() {
+                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+                    Some(Document::Certificate(b.into_contents()))
+                }
+                "X509 CRL" => Some(Document::Crl(b.into_contents())),
+                _ => None,
+            })
+            .collect()
+    } else if X509Certificate::from_der(&data).is_ok() {
+        vec![Document::Certificate(data)]
+    } else if x509_parser::revocation_list::CertificateRevocationList::from_der(&data).is_ok() {
+        vec![Document::Crl(data)]
+    } else {
+        return Err(Error::bad_file(
+            path,
+            "neither a PEM file nor a DER X.509 certificate or CRL",
+        ));
+    };
+    if docs.is_empty() {
+        return Err(Error::bad_file(path, "contains no certificate or CRL"));
+    }
+    Ok(docs)
+}
+
 /// Turns a nom/asn1 error into a short phrase, without Rust debug formatting.
 pub fn short_err<E: std::fmt::Display>(e: &E) -> String {
     let s = e.to_string();

@@ -164,3 +164,95 @@ profile = "nginx"
         n1.logs()
     );
 }
+
+/// With an intermediate CA, Apache checking revocation for the whole chain
+/// (`SSLCARevocationCheck chain`) with the member's `crl.pem` accepts every valid
+/// member's client certificate and refuses the revoked one: the file holds the root's CRL
+/// as well as the intermediate's.
+#[test]
+fn apache_full_chain_revocation_refuses_only_the_revoked_member() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    let mut text = String::from(
+        "name = \"apache-crl\"\n[ca]\nname = \"Apache Chain CA\"\nintermediate = true\n[defaults]\nprofile = \"apache-httpd\"\n",
+    );
+    for m in ["lb", "m1", "m2"] {
+        text.push_str(&format!(
+            "[[member]]\nname = \"{m}\"\ndns = [\"{m}.cluster.test\"]\n"
+        ));
+    }
+    fs::write(&manifest, text).unwrap();
+    let out = dir.path().join("out");
+    let apply = || {
+        run(certmesh()
+            .args(["cluster", "apply"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out))
+    };
+    apply().assert_success();
+    let old = dir.path().join("old-m2");
+    fs::create_dir(&old).unwrap();
+    for f in ["server.crt", "server.key"] {
+        fs::copy(out.join("m2").join(f), old.join(f)).unwrap();
+    }
+    run(certmesh().arg("--home").arg(out.join("pki/ca")).args([
+        "revoke",
+        "m2",
+        "--reason",
+        "keyCompromise",
+    ]))
+    .assert_success();
+    apply().assert_success();
+
+    let f = |n: &str| out.join("lb").join(n).display().to_string();
+    let adir = dir.path().join("apache");
+    fs::create_dir(&adir).unwrap();
+    let apache = Apache::start(
+        &adir,
+        &format!(
+            "SSLEngine on\nSSLCertificateFile {}\nSSLCertificateKeyFile {}\nSSLCACertificateFile {}\nSSLVerifyClient require\nSSLVerifyDepth 3\nSSLCARevocationFile {}\nSSLCARevocationCheck chain\n",
+            f("server.crt"),
+            f("server.key"),
+            f("ca-bundle.crt"),
+            f("crl.pem"),
+        ),
+    );
+    let ca = out.join("lb/ca-bundle.crt");
+    let get = |d: &Path| {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", apache.port),
+            "-servername",
+            "lb.cluster.test",
+            "-verify_return_error",
+            "-ign_eof",
+        ])
+        .arg("-CAfile")
+        .arg(&ca)
+        .arg("-cert")
+        .arg(d.join("server.crt"))
+        .arg("-cert_chain")
+        .arg(d.join("server.crt"))
+        .arg("-key")
+        .arg(d.join("server.key"));
+        run_with_timeout(
+            &mut cmd,
+            Some(b"GET / HTTP/1.1\r\nHost: lb.cluster.test\r\nConnection: close\r\n\r\n"),
+            Duration::from_secs(10),
+        )
+    };
+    for m in ["lb", "m1", "m2"] {
+        let r = get(&out.join(m));
+        assert!(
+            handshake_ok(&r) && r.stdout.contains("HTTP/1.1 "),
+            "{m}: {r:?}\n{}",
+            apache.logs()
+        );
+    }
+    let r = get(&old);
+    assert!(!r.stdout.contains("HTTP/1.1 "), "{r:?}\n{}", apache.logs());
+    assert!(apache.logs().contains("revoked"), "{}", apache.logs());
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::nginx::Nginx;
-use support::openssl::{got_http_200, https_get, openssl};
+use support::openssl::{got_http_200, https_get, openssl, verify};
 use support::{certmesh, cm, run, snapshot, tempdir, Run};
 
 fn p(path: &Path) -> &str {
@@ -709,6 +709,23 @@ fn a_ca_without_crl_sign_revokes_nothing() {
     let r = cm(&home, &["crl"]);
     assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stderr.contains("cRLSign"), "{r:?}");
+
+    // An intermediate under that root signs CRLs; the root, which cannot, gets none and
+    // does not stand in the way: revoke, crl and renew work with the intermediate's.
+    cm(&home, &["ca", "intermediate"]).assert_success();
+    cm(
+        &home,
+        &["issue", "y", "--dns", "y.example.test", "--days", "10"],
+    )
+    .assert_success();
+    cm(&home, &["revoke", "y"]).assert_success();
+    let out = d.join("bundle.pem");
+    cm(&home, &["crl", "--out", p(&out)]).assert_success();
+    assert!(!home.join("ca/root/crl.pem").exists());
+    let bundle = fs::read_to_string(&out).unwrap();
+    assert_eq!(bundle.matches("BEGIN X509 CRL").count(), 1, "{bundle}");
+    assert_eq!(bundle, fs::read_to_string(home.join("crl.pem")).unwrap());
+    cm(&home, &["renew"]).assert_success();
 }
 
 #[test]
@@ -733,4 +750,121 @@ fn revoke_crl_and_rollback_wait_for_nobody_they_exit_75() {
     }
     holder.wait().unwrap();
     assert_eq!(snapshot(&home), before, "nothing changed");
+}
+
+/// With an intermediate CA, a server checking revocation for the whole chain (nginx
+/// `ssl_crl`, `openssl verify -crl_check_all`) needs a current CRL from the root too:
+/// after a revocation and an apply, every member's `crl.pem` holds both, so every other
+/// member's client certificate is accepted and only the revoked one is refused.
+#[test]
+fn intermediate_cluster_revocation_refuses_only_the_revoked_member() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    let mut text = String::from(
+        "name = \"chain\"\n[ca]\nname = \"Chain CA\"\nintermediate = true\n[defaults]\nprofile = \"nginx\"\n",
+    );
+    for m in ["a", "b", "c"] {
+        text.push_str(&format!(
+            "[[member]]\nname = \"{m}\"\ndns = [\"{m}.cluster.test\"]\n"
+        ));
+    }
+    fs::write(&manifest, text).unwrap();
+    let out = dir.path().join("out");
+    let apply = || {
+        run(certmesh()
+            .args(["cluster", "apply"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out))
+    };
+    apply().assert_success();
+    // b's certificate and key as they were, before the revocation replaces them.
+    let old = dir.path().join("old-b");
+    fs::create_dir(&old).unwrap();
+    for f in ["fullchain.pem", "privkey.pem"] {
+        fs::copy(out.join("b").join(f), old.join(f)).unwrap();
+    }
+    cm(
+        &out.join("pki/ca"),
+        &["revoke", "b", "--reason", "keyCompromise"],
+    )
+    .assert_success();
+    let r = apply();
+    assert!(r.stdout.contains("certificate renewed (revoked)"), "{r:?}");
+
+    let crl = out.join("a/crl.pem");
+    let bundle = fs::read_to_string(&crl).unwrap();
+    assert_eq!(
+        bundle.matches("-----BEGIN X509 CRL-----").count(),
+        2,
+        "{bundle}"
+    );
+    assert_eq!(fs::read_to_string(out.join("c/crl.pem")).unwrap(), bundle);
+
+    // openssl verify with full-chain CRL checking: the others pass, the revoked one not.
+    let root = out.join("a/trust.pem");
+    let check = |dir: &Path| {
+        verify(
+            &root,
+            Some(&dir.join("fullchain.pem")),
+            &dir.join("fullchain.pem"),
+            &["-crl_check_all", "-CRLfile", p(&crl)],
+        )
+    };
+    for m in ["a", "b", "c"] {
+        let r = check(&out.join(m));
+        assert!(r.success() && r.stdout.contains(": OK"), "{m}: {r:?}");
+    }
+    let r = check(&old);
+    assert!(!r.success(), "{r:?}");
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("certificate revoked"),
+        "{r:?}"
+    );
+    // Only the intermediate's CRL (what members got before): every member is refused.
+    let first_only = dir.path().join("intermediate-only.pem");
+    let end = bundle.find("-----END X509 CRL-----").unwrap() + "-----END X509 CRL-----\n".len();
+    fs::write(&first_only, &bundle[..end]).unwrap();
+    let r = verify(
+        &root,
+        Some(&out.join("c/fullchain.pem")),
+        &out.join("c/fullchain.pem"),
+        &["-crl_check_all", "-CRLfile", p(&first_only)],
+    );
+    assert!(
+        !r.success()
+            && format!("{}{}", r.stdout, r.stderr).contains("unable to get certificate CRL"),
+        "{r:?}"
+    );
+
+    // nginx on member a, checking client certificates against a's crl.pem.
+    let a = out.join("a");
+    let extra = format!(
+        "ssl_client_certificate {};\n        ssl_verify_client on;\n        ssl_verify_depth 3;\n        ssl_crl {};",
+        p(&a.join("trust.pem")),
+        p(&crl)
+    );
+    let web = Nginx::serve_with(&a.join("fullchain.pem"), &a.join("privkey.pem"), &extra);
+    let get = |d: &Path| {
+        https_get(
+            web.port(),
+            &a.join("trust.pem"),
+            "a.cluster.test",
+            &[
+                "-cert",
+                p(&d.join("fullchain.pem")),
+                "-cert_chain",
+                p(&d.join("fullchain.pem")),
+                "-key",
+                p(&d.join("privkey.pem")),
+            ],
+        )
+    };
+    for m in ["a", "b", "c"] {
+        let r = get(&out.join(m));
+        assert!(got_http_200(&r), "{m}: {r:?}\n{}", web.logs());
+    }
+    let r = get(&old);
+    assert!(r.stdout.contains("HTTP/1.1 400"), "{r:?}\n{}", web.logs());
+    assert!(web.logs().contains("certificate revoked"), "{}", web.logs());
 }

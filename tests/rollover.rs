@@ -195,3 +195,84 @@ fn rollover_keeps_every_pair_of_members_talking() {
         );
     }
 }
+
+/// The issuing CA's certificate of the store at `home`, from `ca show --json`.
+fn issuing_cert(home: &Path) -> PathBuf {
+    let r = support::cm(home, &["ca", "show", "--json"]);
+    r.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let id = v["issuing"].as_str().unwrap();
+    home.join("ca").join(id).join("cert.pem")
+}
+
+fn key_text(cert: &Path) -> String {
+    let r = support::openssl::openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
+    r.assert_success();
+    r.stdout
+}
+
+/// `ca rollover --complete` gives the new intermediate the new root's key type unless
+/// `--key` names another, and everything the rollover writes passes pkilint.
+#[test]
+fn the_new_intermediate_takes_the_new_roots_key_type() {
+    for (root_key, complete_key, want) in [
+        ("p384", None, "NIST CURVE: P-384"),
+        ("rsa3072", None, "Public-Key: (3072 bit)"),
+        ("p384", Some("rsa2048"), "Public-Key: (2048 bit)"),
+    ] {
+        let dir = tempdir();
+        let home = dir.path().join("pki");
+        support::cm(&home, &["ca", "init", "--name", "Old CA", "--key", "p256"]).assert_success();
+        support::cm(&home, &["ca", "intermediate", "--key", "p256"]).assert_success();
+        support::cm(&home, &["ca", "rollover", "--key", root_key]).assert_success();
+        let mut args = vec!["ca", "rollover", "--complete"];
+        if let Some(k) = complete_key {
+            args.extend(["--key", k]);
+        }
+        support::cm(&home, &args).assert_success();
+        let inter = issuing_cert(&home);
+        assert!(
+            inter.parent().unwrap().file_name().unwrap() != "intermediate",
+            "a new intermediate issues: {}",
+            inter.display()
+        );
+        let text = key_text(&inter);
+        assert!(text.contains(want), "{root_key} {complete_key:?}: {text}");
+        // A leaf of the new generation chains to the new root; every certificate of the
+        // rollover (new root, cross-certificate, intermediate, leaf) lints clean.
+        support::cm(
+            &home,
+            &["issue", "n", "--dns", "n.example.com", "--key", "p256"],
+        )
+        .assert_success();
+        let leaf = home.join("issued/n/cert.pem");
+        let new_root = fs::read_dir(home.join("ca"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("cross.pem").exists())
+            .expect("the new root has a cross-certificate");
+        verify(
+            &new_root.join("cert.pem"),
+            Some(&inter),
+            &leaf,
+            &["-purpose", "sslserver"],
+        )
+        .assert_success();
+        for cert in [
+            new_root.join("cert.pem"),
+            new_root.join("cross.pem"),
+            inter.clone(),
+            leaf.clone(),
+        ] {
+            let findings = support::pkilint::lint_pkix_cert(&cert);
+            let bad = support::pkilint::at_least_warning(&findings);
+            assert!(
+                bad.is_empty(),
+                "{}: {}",
+                cert.display(),
+                support::pkilint::describe(&bad)
+            );
+        }
+    }
+}

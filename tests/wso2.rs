@@ -153,10 +153,17 @@ base_truststore_pass = "env:SHIPPED_PASS"
         "keyUsage",
     ])
     .stdout;
-    assert!(
-        ku.contains("Data Encipherment") && ku.contains("Digital Signature"),
-        "{ku}"
-    );
+    // Carbon encrypts with the key: dataEncipherment on an RSA key, keyAgreement on an EC
+    // key (RFC 8813 forbids it dataEncipherment).
+    let rsa = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"])
+        .stdout
+        .contains("rsaEncryption");
+    let encipherment = if rsa {
+        ku.contains("Data Encipherment")
+    } else {
+        ku.contains("Key Agreement") && !ku.contains("Data Encipherment")
+    };
+    assert!(encipherment && ku.contains("Digital Signature"), "{ku}");
 
     // client-truststore.jks: every shipped entry as it was, plus the cluster CA.
     let merged = entries(&node.join("client-truststore.jks"), &pass);

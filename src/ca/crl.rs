@@ -1,5 +1,9 @@
-//! Revocation: marking issued certificates revoked in the inventory, and the issuing CA's
-//! certificate revocation list (`<home>/crl.pem`).
+//! Revocation: marking issued certificates revoked in the inventory, and the CAs'
+//! certificate revocation lists: the issuing CA's in `<home>/crl.pem`, and one for each CA
+//! above it in `<home>/ca/<id>/crl.pem`. A server that checks revocation for the whole
+//! chain (nginx `ssl_crl`, Apache `SSLCARevocationCheck chain`, `openssl verify
+//! -crl_check_all`) refuses every client whose chain lacks a CRL from any CA, so servers
+//! are handed all of them in one file ([`Store::crl_bundle`]).
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +97,8 @@ pub struct Revoked {
 /// A CRL written by `crl` (or after `revoke`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CrlWritten {
+    /// The authority that signed it (`intermediate`, `root`, ...).
+    pub authority: String,
     pub path: PathBuf,
     pub number: u64,
     pub this_update: String,
@@ -105,6 +111,37 @@ impl Store {
     /// Where the issuing CA's CRL is kept.
     pub fn crl_path(&self) -> PathBuf {
         self.home().join(CRL_FILE)
+    }
+
+    /// Where an authority's CRL is kept: `<home>/crl.pem` for the issuing CA (the file
+    /// servers set up by hand point at), `<home>/ca/<id>/crl.pem` for the others.
+    pub fn crl_path_of(&self, id: &str) -> PathBuf {
+        if id == self.issuing().id {
+            self.crl_path()
+        } else {
+            self.authority_dir(id).join(CRL_FILE)
+        }
+    }
+
+    /// Every CRL of the issuing CA's chain that exists, issuing CA's first, as one PEM
+    /// file: what a server checking the whole chain needs. `None` until the issuing CA has
+    /// a CRL (nothing revoked, no `crl` run).
+    pub fn crl_bundle(&self) -> Result<Option<Vec<u8>>> {
+        if !self.crl_path().exists() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for id in self.crl_chain_ids()? {
+            let path = self.crl_path_of(&id);
+            if path.exists() {
+                let pem = fsio::read(&path)?;
+                out.extend_from_slice(&pem);
+                if !pem.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The leaf certificate that `what` names: the current certificate of an issued name,
@@ -161,9 +198,10 @@ impl Store {
         })
     }
 
-    /// Signs a CRL listing every revoked certificate of the issuing CA, valid for `days`,
-    /// with the next CRL number, and writes it atomically to `<home>/crl.pem` (and `out`).
-    pub fn write_crl(&self, signer: &Signer, days: u32, out: Option<&Path>) -> Result<CrlWritten> {
+    /// Signs a CRL listing every revoked certificate the `signer` CA signed, valid for
+    /// `days`, with its next CRL number, and writes it atomically to
+    /// [`Store::crl_path_of`] the signer.
+    pub fn write_crl(&self, signer: &Signer, days: u32) -> Result<CrlWritten> {
         if days == 0 {
             return Err(Error::Usage("--days must be at least 1".into()));
         }
@@ -181,15 +219,27 @@ impl Store {
         let now = OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .expect("0 ns is valid");
-        // Like certificates' not-before, a little in the past for members whose clocks lag.
-        let this_update = now - Duration::minutes(5);
+        // Like certificates' not-before, a little in the past for members whose clocks lag,
+        // but never before a revocation it lists: a CRL cannot report what happened after
+        // it was issued (linters flag it, and some relying parties ignore such entries).
+        let latest = revoked
+            .iter()
+            .map(|r| r.revoked_at)
+            .max()
+            .unwrap_or(i64::MIN);
+        let this_update = (now - crate::cert::BACKDATE)
+            .max(OffsetDateTime::from_unix_timestamp(latest).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+            .min(now);
         let next_update = now + Duration::days(i64::from(days));
         let mut entries = Vec::new();
         for r in &revoked {
+            let at = OffsetDateTime::from_unix_timestamp(r.revoked_at)
+                .map_err(|_| Error::Crypto(format!("bad revocation time for {}", r.serial)))?;
             entries.push(RevokedCertParams {
                 serial_number: SerialNumber::from_slice(&serial_bytes(&r.serial)?),
-                revocation_time: OffsetDateTime::from_unix_timestamp(r.revoked_at)
-                    .map_err(|_| Error::Crypto(format!("bad revocation time for {}", r.serial)))?,
+                // A revocation recorded "in the future" (the clock was set back since):
+                // dated at thisUpdate.
+                revocation_time: at.min(this_update),
                 reason_code: Reason::parse(&r.reason).ok().map(Reason::code),
                 invalidity_date: None,
             });
@@ -209,12 +259,10 @@ impl Store {
         check_crl_signer(signer)?;
         let crl = params.signed_by(signer.issuer())?;
         let pem = crl.pem()?;
-        let path = self.crl_path();
+        let path = self.crl_path_of(&signer.id);
         fsio::write_file(&path, pem.as_bytes(), PUBLIC, Overwrite::Replace)?;
-        if let Some(out) = out {
-            fsio::write_file(out, pem.as_bytes(), PUBLIC, Overwrite::Replace)?;
-        }
         Ok(CrlWritten {
+            authority: signer.id.clone(),
             path,
             number,
             this_update: crate::x509::rfc3339_time(this_update),
@@ -223,37 +271,89 @@ impl Store {
         })
     }
 
-    /// When `<home>/crl.pem` exists and is within the last third of its lifetime (or past
-    /// its nextUpdate), the lifetime in days a refreshed CRL should get; otherwise `None`.
-    pub fn crl_refresh_due(&self) -> Result<Option<u32>> {
-        self.crl_refresh_due_at(OffsetDateTime::now_utc().unix_timestamp())
+    /// The CRLs of the issuing CA's chain to (re)write now, issuing CA's first, each with
+    /// the lifetime in days it should get: every one in the last third of its lifetime (or
+    /// past its nextUpdate), and, once the issuing CA has a CRL, those of the CAs above it
+    /// that have none yet (with the issuing CA's lifetime). Stores without a CRL have
+    /// nothing due.
+    pub fn crls_due(&self) -> Result<Vec<(String, u32)>> {
+        self.crls_due_at(OffsetDateTime::now_utc().unix_timestamp())
     }
 
-    /// [`Store::crl_refresh_due`] at `now` (Unix seconds).
-    pub fn crl_refresh_due_at(&self, now: i64) -> Result<Option<u32>> {
-        let path = self.crl_path();
-        if !path.exists() {
-            return Ok(None);
+    /// The CAs whose CRLs servers need, issuing CA first: the issuing CA and every CA above
+    /// it whose keyUsage allows signing CRLs (an imported root without cRLSign cannot
+    /// have one; full-chain checking cannot work with such a root, chain-less can).
+    pub fn crl_chain_ids(&self) -> Result<Vec<String>> {
+        let issuing = self.issuing().id.clone();
+        let mut ids = Vec::new();
+        for id in self.chain_ids()? {
+            let der = self.cert_der(&id)?;
+            let (_, cert) = X509Certificate::from_der(&der)
+                .map_err(|_| Error::bad_file(self.cert_path(&id), "not a valid certificate"))?;
+            let signs_crls = match cert.key_usage() {
+                Ok(Some(ku)) => ku.value.crl_sign(),
+                _ => true,
+            };
+            if id == issuing || signs_crls {
+                ids.push(id);
+            }
         }
-        let data = fsio::read(&path)?;
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&data)
-            .map_err(|_| Error::bad_file(&path, "not a PEM CRL"))?;
-        let (_, crl) =
-            x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
-                .map_err(|_| Error::bad_file(&path, "not a valid CRL"))?;
-        let this = crl.last_update().timestamp();
-        let Some(next) = crl.next_update().map(|t| t.timestamp()) else {
-            return Ok(Some(7));
-        };
-        let lifetime = (next - this).max(1);
-        if now >= next - lifetime / 3 {
-            // The 5 minutes before thisUpdate are not part of the requested days.
-            let days = ((lifetime - 300 + 43_200) / 86_400).max(1);
-            Ok(Some(u32::try_from(days).unwrap_or(u32::MAX)))
-        } else {
-            Ok(None)
-        }
+        Ok(ids)
     }
+
+    /// Writes every CRL [`Store::crls_due`] lists, each signed by the CA that `signer`
+    /// loads by id; returns what was written, issuing CA's first.
+    pub fn refresh_crls(
+        &self,
+        signer: &mut dyn FnMut(&str) -> Result<Signer>,
+    ) -> Result<Vec<CrlWritten>> {
+        let mut written = Vec::new();
+        for (id, days) in self.crls_due()? {
+            written.push(self.write_crl(&signer(&id)?, days)?);
+        }
+        Ok(written)
+    }
+
+    /// [`Store::crls_due`] at `now` (Unix seconds).
+    pub fn crls_due_at(&self, now: i64) -> Result<Vec<(String, u32)>> {
+        let issuing = self.crl_path();
+        if !issuing.exists() {
+            return Ok(Vec::new());
+        }
+        let (lifetime, _) = crl_refresh_due_at(&issuing, now)?;
+        let mut due = Vec::new();
+        for id in self.crl_chain_ids()? {
+            let path = self.crl_path_of(&id);
+            if !path.exists() {
+                due.push((id, lifetime));
+            } else if let (days, true) = crl_refresh_due_at(&path, now)? {
+                due.push((id, days));
+            }
+        }
+        Ok(due)
+    }
+}
+
+/// The lifetime in days of the CRL at `path` (as the next one should get), and whether
+/// it is within the last third of its lifetime or past its nextUpdate at `now`.
+fn crl_refresh_due_at(path: &Path, now: i64) -> Result<(u32, bool)> {
+    let data = fsio::read(path)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&data)
+        .map_err(|_| Error::bad_file(path, "not a PEM CRL"))?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+        .map_err(|_| Error::bad_file(path, "not a valid CRL"))?;
+    let this = crl.last_update().timestamp();
+    let Some(next) = crl.next_update().map(|t| t.timestamp()) else {
+        return Ok((7, true));
+    };
+    let lifetime = (next - this).max(1);
+    // Up to 5 minutes before thisUpdate are not part of the requested days; rounding
+    // to whole days absorbs them.
+    let days = ((lifetime + 43_200) / 86_400).max(1);
+    Ok((
+        u32::try_from(days).unwrap_or(u32::MAX),
+        now >= next - lifetime / 3,
+    ))
 }
 
 fn check_crl_signer(signer: &Signer) -> Result<()> {
@@ -261,9 +361,10 @@ fn check_crl_signer(signer: &Signer) -> Result<()> {
     if usages.is_empty() || usages.contains(&rcgen::KeyUsagePurpose::CrlSign) {
         Ok(())
     } else {
-        Err(Error::Refused(
-            "the issuing CA's keyUsage does not allow signing CRLs (no cRLSign)".into(),
-        ))
+        Err(Error::Refused(format!(
+            "the keyUsage of CA '{}' does not allow signing CRLs (no cRLSign)",
+            signer.id
+        )))
     }
 }
 
@@ -343,28 +444,69 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(
-            store.crl_refresh_due().unwrap(),
-            None,
+        assert!(
+            store.crls_due().unwrap().is_empty(),
             "no CRL, nothing to do"
         );
         let signer = store
             .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
             .unwrap();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let first = store.write_crl(&signer, 3, None).unwrap();
+        let first = store.write_crl(&signer, 3).unwrap();
         assert_eq!(first.number, 1);
         assert!(first.revoked.is_empty());
-        assert_eq!(store.crl_refresh_due_at(now).unwrap(), None);
-        assert_eq!(store.crl_refresh_due_at(now + 86_400).unwrap(), None);
-        assert_eq!(
-            store.crl_refresh_due_at(now + 2 * 86_400 + 60).unwrap(),
-            Some(3)
+        assert!(store.crls_due_at(now).unwrap().is_empty());
+        assert!(store.crls_due_at(now + 86_400).unwrap().is_empty());
+        let root = vec![("root".to_string(), 3)];
+        assert_eq!(store.crls_due_at(now + 2 * 86_400 + 60).unwrap(), root);
+        assert_eq!(store.crls_due_at(now + 10 * 86_400).unwrap(), root);
+        assert_eq!(store.write_crl(&signer, 3).unwrap().number, 2);
+    }
+
+    #[test]
+    fn this_update_is_not_before_a_listed_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("pki");
+        let store = Store::init(
+            &home,
+            &crate::ca::CaInit {
+                name: "Revoking CA".into(),
+                key: crate::key::KeyAlg::P256,
+                days: 30,
+                digest: Default::default(),
+                constraints: Default::default(),
+            },
+            None,
+        )
+        .unwrap();
+        let signer = store
+            .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
+            .unwrap();
+        let req = crate::ca::IssueRequest {
+            name: "n".into(),
+            names: crate::cert::SubjectNames::new(&["n.example.com".into()], &[]).unwrap(),
+            profile: crate::cert::Profile::Server,
+            days: 10,
+            key: crate::key::KeyAlg::P256,
+            replace: false,
+            data_encipherment: false,
+        };
+        store.issue(&signer, &req).unwrap();
+        let rec = store.find_certificate("n").unwrap();
+        store.revoke(&rec, Reason::KeyCompromise, &signer).unwrap();
+        store.write_crl(&signer, 7).unwrap();
+        let pem = std::fs::read(store.crl_path()).unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+                .unwrap();
+        let revoked: Vec<_> = crl.iter_revoked_certificates().collect();
+        assert_eq!(revoked.len(), 1);
+        assert!(
+            revoked[0].revocation_date.timestamp() <= crl.last_update().timestamp(),
+            "revoked at {} but thisUpdate {}",
+            revoked[0].revocation_date,
+            crl.last_update()
         );
-        assert_eq!(
-            store.crl_refresh_due_at(now + 10 * 86_400).unwrap(),
-            Some(3)
-        );
-        assert_eq!(store.write_crl(&signer, 3, None).unwrap().number, 2);
     }
 }

@@ -152,8 +152,10 @@ impl Store {
             days,
             key: alg,
             replace: true,
-            // Kept as the certificate had it.
-            data_encipherment: report.key_usage.iter().any(|u| u == "dataEncipherment"),
+            // Kept as the certificate had it (keyAgreement is how an EC key says so).
+            data_encipherment: report.key_usage.iter().any(|u| {
+                u == "dataEncipherment" || (u == "keyAgreement" && alg.describe().kind == "EC")
+            }),
         };
         let new_key = if reuse_key {
             key
@@ -174,13 +176,5 @@ impl Store {
 /// The generation choice that reproduces a key of this shape.
 pub fn alg_of(key: &PrivateKey) -> Result<KeyAlg> {
     let d = key.describe();
-    Ok(match (d.kind.as_str(), d.curve.as_deref(), d.bits) {
-        ("EC", Some("P-256"), _) => KeyAlg::P256,
-        ("EC", Some("P-384"), _) => KeyAlg::P384,
-        ("Ed25519", _, _) => KeyAlg::Ed25519,
-        ("RSA", _, b) if b <= 2048 => KeyAlg::Rsa2048,
-        ("RSA", _, b) if b <= 3072 => KeyAlg::Rsa3072,
-        ("RSA", _, _) => KeyAlg::Rsa4096,
-        _ => return Err(Error::Refused(format!("cannot generate a new {} key", d))),
-    })
+    KeyAlg::of_shape(d).ok_or_else(|| Error::Refused(format!("cannot generate a new {d} key")))
 }

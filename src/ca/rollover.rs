@@ -11,6 +11,7 @@
 //! At every point each member trusts the root every other member's leaf chains to.
 
 use serde::Serialize;
+use x509_parser::prelude::FromDer;
 
 use super::store::{AuthorityEntry, IntermediateInit, Rollover, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
@@ -169,11 +170,12 @@ impl Store {
     }
 
     /// Phase 2: the new generation issues. When the old root issued through an
-    /// intermediate, a new intermediate is made under the new root.
+    /// intermediate, a new intermediate is made under the new root, with a `key` of that
+    /// type or, when `None`, of the new root's type.
     pub fn rollover_switch(
         &mut self,
         new_root: &Signer,
-        key: KeyAlg,
+        key: Option<KeyAlg>,
         key_pass: Option<&Secret>,
     ) -> Result<()> {
         let r = match self.config().rollover.clone() {
@@ -184,15 +186,23 @@ impl Store {
             return Err(Error::Crypto("the switch needs the new root's key".into()));
         }
         if self.config().issuing != r.old_root {
-            let name = format!(
-                "{} Intermediate",
-                crate::x509::common_name(
-                    &x509_parser::prelude::FromDer::from_der(&new_root.cert_der)
-                        .map(|(_, c)| c)
-                        .map_err(|_| Error::Crypto("new root does not parse".into()))?
-                )
-                .unwrap_or_default()
+            let (_, root_cert) =
+                x509_parser::prelude::X509Certificate::from_der(&new_root.cert_der)
+                    .map_err(|_| Error::Crypto("new root does not parse".into()))?;
+            let name = crate::cert::derived_ca_name(
+                &crate::x509::common_name(&root_cert).unwrap_or_default(),
+                " Intermediate",
             );
+            // Unless told otherwise, the new generation keeps one key type throughout.
+            let root_key = crate::x509::describe_spki(root_cert.public_key());
+            let key = match key {
+                Some(k) => k,
+                None => KeyAlg::of_shape(&root_key).ok_or_else(|| {
+                    Error::Refused(format!(
+                        "cannot generate a {root_key} key like the new root's; give --key"
+                    ))
+                })?,
+            };
             self.add_intermediate(
                 &IntermediateInit {
                     name,

@@ -145,7 +145,8 @@ pub struct IssueRequest {
     pub key: KeyAlg,
     /// Replace an existing `issued/NAME`, moving it to the backup directory.
     pub replace: bool,
-    /// Add dataEncipherment to the key usages (WSO2 Carbon encrypts with its key).
+    /// The product encrypts with the key (WSO2 Carbon): dataEncipherment on an RSA key,
+    /// keyAgreement on an EC key (see [`crate::cert::leaf_key_usages`]).
     pub data_encipherment: bool,
 }
 
@@ -556,6 +557,14 @@ impl Store {
 
     /// The CA certificates above a leaf, issuing CA first and root last.
     pub fn chain_ders(&self) -> Result<Vec<Vec<u8>>> {
+        self.chain_ids()?
+            .iter()
+            .map(|id| self.cert_der(id))
+            .collect()
+    }
+
+    /// Ids of the CAs above a leaf, issuing CA first and root last.
+    pub fn chain_ids(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut id = self.config.issuing.clone();
         loop {
@@ -565,7 +574,7 @@ impl Store {
                     format!("authority '{id}' is not listed"),
                 )
             })?;
-            out.push(self.cert_der(&a.id)?);
+            out.push(a.id.clone());
             if a.parent == a.id || out.len() > 8 {
                 break;
             }
@@ -703,12 +712,14 @@ impl Store {
             .first()
             .cloned()
             .unwrap_or_else(|| req.name.clone());
-        let mut params = leaf_params(&req.names, &cn, req.profile, &validity, key.describe())?;
-        if req.data_encipherment {
-            params
-                .key_usages
-                .push(rcgen::KeyUsagePurpose::DataEncipherment);
-        }
+        let params = leaf_params(
+            &req.names,
+            &cn,
+            req.profile,
+            &validity,
+            key.describe(),
+            req.data_encipherment,
+        )?;
         let public = key.signing_key(Digest::Sha256)?;
         let cert = params.signed_by(&public, &signer.issuer)?;
         let chain = self.chain_ders()?;
@@ -769,6 +780,12 @@ impl Store {
             warnings.push(format!(
                 "validity shortened to end with the issuing CA's on {}",
                 validity.not_after.date()
+            ));
+        }
+        if req.data_encipherment && key.describe().kind == "Ed25519" {
+            warnings.push(format!(
+                "{}: an Ed25519 key can only sign; its certificate has no encipherment key usage (use an RSA or EC key for a product that encrypts with it)",
+                req.name
             ));
         }
         let issued = Issued {
@@ -863,7 +880,7 @@ impl Store {
             }
             _ => names.all()[0].clone(),
         };
-        let params = leaf_params(&names, &cn, req.profile, &validity, &csr.key)?;
+        let params = leaf_params(&names, &cn, req.profile, &validity, &csr.key, false)?;
         let spki = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki).map_err(|_| {
             Error::Refused(format!("the CSR's {} key type is not supported", csr.key))
         })?;

@@ -3,6 +3,7 @@
 
 pub mod constraints;
 pub mod csr;
+pub mod idna;
 
 use std::net::IpAddr;
 
@@ -14,6 +15,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::x509::KeyDesc;
 use crate::{Error, Result};
+
+/// The longest common name X.509 allows (`ub-common-name`, RFC 5280 appendix A).
+pub const MAX_COMMON_NAME: usize = 64;
 
 /// How far not-before is set in the past, so members whose clocks run a little behind
 /// accept a certificate issued a moment ago.
@@ -138,6 +142,9 @@ fn check_dns_name(name: &str) -> Result<()> {
         if label.starts_with('-') || label.ends_with('-') {
             return bad("labels may not start or end with '-'");
         }
+        if let Err(why) = idna::check_label(label) {
+            return bad(&why);
+        }
     }
     Ok(())
 }
@@ -192,10 +199,23 @@ pub fn random_serial() -> Result<SerialNumber> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
+/// A subject holding `cn`, or an empty subject when `cn` is longer than X.509 allows: a
+/// leaf's names are in its subjectAltName (marked critical when the subject is empty),
+/// so a long first DNS name is left out of the subject rather than cut or copied.
 fn distinguished_name(cn: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
+    if cn.chars().count() <= MAX_COMMON_NAME {
+        dn.push(DnType::CommonName, cn);
+    }
     dn
+}
+
+/// A CA name made from another (`"<root> Intermediate"`, `"<name> G2"`), the base cut so
+/// that the whole stays within [`MAX_COMMON_NAME`].
+pub fn derived_ca_name(base: &str, suffix: &str) -> String {
+    let room = MAX_COMMON_NAME.saturating_sub(suffix.chars().count());
+    let base: String = base.chars().take(room).collect();
+    format!("{}{suffix}", base.trim_end())
 }
 
 /// Options for a CA certificate.
@@ -212,6 +232,13 @@ impl CaTemplate {
     /// rcgen parameters: CA:TRUE (critical), keyCertSign + cRLSign (critical), subject and
     /// authority key identifiers, optional name constraints (critical).
     pub fn params(&self) -> Result<CertificateParams> {
+        let len = self.common_name.chars().count();
+        if len == 0 || len > MAX_COMMON_NAME {
+            return Err(Error::Usage(format!(
+                "CA name '{}' is {len} characters long: a certificate's common name holds 1 to {MAX_COMMON_NAME}",
+                self.common_name
+            )));
+        }
         let mut p = CertificateParams::default();
         p.distinguished_name = distinguished_name(&self.common_name);
         p.not_before = self.validity.not_before;
@@ -228,14 +255,63 @@ impl CaTemplate {
     }
 }
 
-/// rcgen parameters for a leaf certificate: CA:FALSE, key usages that suit the key type,
-/// the profile's extended key usages, subjectAltName always, and key identifiers.
+/// The keyUsage bits of a leaf: what its key type can do (RFC 3279 and RFC 4055 for RSA,
+/// RFC 8813 for EC, RFC 8410 for Ed25519) and no more than its extended key usages need
+/// (RFC 5280 4.2.1.12).
+///
+/// * digitalSignature always: TLS with (EC)DHE signs the handshake, and clientAuth needs
+///   nothing else.
+/// * keyEncipherment on RSA server keys only: RSA key exchange (TLS 1.2 without ECDHE)
+///   encrypts the premaster secret to the server's key.
+/// * `encipherment` (a product encrypts data with the key, as WSO2 Carbon does):
+///   dataEncipherment on RSA keys; keyAgreement on EC keys, the only way RFC 8813 lets
+///   them encrypt (ECDH); nothing on Ed25519 keys, which can only sign.
+pub fn leaf_key_usages(
+    key: &KeyDesc,
+    profile: Profile,
+    encipherment: bool,
+) -> Vec<KeyUsagePurpose> {
+    let mut usages = vec![KeyUsagePurpose::DigitalSignature];
+    match key.kind.as_str() {
+        "RSA" => {
+            if profile != Profile::Client {
+                usages.push(KeyUsagePurpose::KeyEncipherment);
+            }
+            if encipherment {
+                usages.push(KeyUsagePurpose::DataEncipherment);
+            }
+        }
+        "EC" if encipherment => usages.push(KeyUsagePurpose::KeyAgreement),
+        _ => {}
+    }
+    usages
+}
+
+/// The names of key usages as `inspect` reports them.
+pub fn key_usage_name(u: &KeyUsagePurpose) -> &'static str {
+    match u {
+        KeyUsagePurpose::DigitalSignature => "digitalSignature",
+        KeyUsagePurpose::ContentCommitment => "nonRepudiation",
+        KeyUsagePurpose::KeyEncipherment => "keyEncipherment",
+        KeyUsagePurpose::DataEncipherment => "dataEncipherment",
+        KeyUsagePurpose::KeyAgreement => "keyAgreement",
+        KeyUsagePurpose::KeyCertSign => "keyCertSign",
+        KeyUsagePurpose::CrlSign => "cRLSign",
+        KeyUsagePurpose::EncipherOnly => "encipherOnly",
+        KeyUsagePurpose::DecipherOnly => "decipherOnly",
+    }
+}
+
+/// rcgen parameters for a leaf certificate: CA:FALSE, [`leaf_key_usages`], the profile's
+/// extended key usages, subjectAltName always, and key identifiers. The subject holds
+/// `common_name` unless it is longer than X.509 allows.
 pub fn leaf_params(
     names: &SubjectNames,
     common_name: &str,
     profile: Profile,
     validity: &Validity,
     key: &KeyDesc,
+    encipherment: bool,
 ) -> Result<CertificateParams> {
     let mut p = CertificateParams::default();
     p.distinguished_name = distinguished_name(common_name);
@@ -245,16 +321,7 @@ pub fn leaf_params(
     // ExplicitNoCa writes basicConstraints CA:FALSE and, with it, the subject key
     // identifier that RFC 5280 recommends for every certificate.
     p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = if key.kind == "RSA" {
-        // RSA key exchange (TLS 1.2 without ECDHE) encrypts the premaster secret to the
-        // server's key, so RSA server keys keep keyEncipherment.
-        vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ]
-    } else {
-        vec![KeyUsagePurpose::DigitalSignature]
-    };
+    p.key_usages = leaf_key_usages(key, profile, encipherment);
     p.extended_key_usages = profile.extended_key_usages();
     p.use_authority_key_identifier_extension = true;
     let mut sans = Vec::new();

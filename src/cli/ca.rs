@@ -148,9 +148,10 @@ pub struct RolloverArgs {
     /// Common name of the new root (default: the old name with a generation suffix).
     #[arg(long)]
     pub name: Option<String>,
-    /// Key type of the new root (and intermediate).
-    #[arg(long, default_value = "p256", value_name = "ALG")]
-    pub key: String,
+    /// Key type of the new root (default p256) or, with --complete, of the new
+    /// intermediate (default: the new root's key type).
+    #[arg(long, value_name = "ALG")]
+    pub key: Option<String>,
     /// Validity of the new root in days.
     #[arg(long, default_value_t = 3650)]
     pub days: u32,
@@ -255,7 +256,9 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
         .subject
         .trim_start_matches("CN=")
         .to_string();
-    let name = a.name.unwrap_or_else(|| format!("{root_cn} Intermediate"));
+    let name = a
+        .name
+        .unwrap_or_else(|| certmesh::cert::derived_ca_name(&root_cn, " Intermediate"));
     let opts = IntermediateInit {
         name: name.clone(),
         key,
@@ -308,7 +311,7 @@ fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
         log: ctx.log.clone(),
     };
     let ctx = &quiet;
-    let key = KeyAlg::parse(&a.key)?;
+    let key = a.key.as_deref().map(KeyAlg::parse).transpose()?;
     let mut store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;
     let encrypted = store.config().authorities.iter().any(|x| x.encrypted);
@@ -336,13 +339,14 @@ fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
                 .count()
                 + 1;
             let name = a.name.clone().unwrap_or_else(|| {
-                format!(
-                    "{} G{generation}",
+                certmesh::cert::derived_ca_name(
                     old_cn
                         .trim_end_matches(|c: char| c.is_ascii_digit())
-                        .trim_end_matches(" G")
+                        .trim_end_matches(" G"),
+                    &format!(" G{generation}"),
                 )
             });
+            let key = key.unwrap_or(KeyAlg::P256);
             let new = store.rollover_begin(&name, key, a.days, &signer, key_pass.as_ref())?;
             ctx.say(format!(
                 "phase 1: new root '{name}' ({new}) created; both roots are trusted now"

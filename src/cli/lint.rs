@@ -1,11 +1,13 @@
-//! `certmesh lint CERT...`
+//! `certmesh lint CERT|CRL...`
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use x509_parser::prelude::*;
+use x509_parser::revocation_list::CertificateRevocationList;
 
-use certmesh::inspect::lint::{lint_cert, Finding, Severity};
+use certmesh::inspect::lint::{lint_cert, lint_crl, Finding, Severity};
+use certmesh::x509::Document;
 use certmesh::{Error, Result};
 
 use super::Context;
@@ -14,11 +16,13 @@ use super::Context;
 #[command(after_help = "Examples:
   certmesh lint server.crt
   certmesh lint pki/issued/node1/cert.pem --json --fail-on warning
+  certmesh lint pki/crl.pem
 
 Exit status: 1 when a finding is at or above --fail-on (default: error), else 0.")]
 pub struct LintArgs {
-    /// Certificates to lint (PEM or DER; every certificate of a PEM bundle is linted).
-    #[arg(required = true)]
+    /// Certificates and CRLs to lint (PEM or DER; every certificate and CRL of a PEM file
+    /// is linted).
+    #[arg(required = true, value_name = "FILE")]
     pub certs: Vec<PathBuf>,
     /// Lowest severity that makes the exit status 1.
     #[arg(long, value_enum, default_value = "error")]
@@ -41,10 +45,18 @@ struct CertFindings {
     findings: Vec<Finding>,
 }
 
+/// One linted CRL, as `lint --json` prints it.
+#[derive(serde::Serialize)]
+struct CrlFindings {
+    issuer: String,
+    findings: Vec<Finding>,
+}
+
 #[derive(serde::Serialize)]
 struct FileFindings {
     file: String,
     certificates: Vec<CertFindings>,
+    crls: Vec<CrlFindings>,
 }
 
 pub fn run(_ctx: &Context, a: LintArgs) -> Result<i32> {
@@ -52,21 +64,37 @@ pub fn run(_ctx: &Context, a: LintArgs) -> Result<i32> {
         FailOn::Warning => Severity::Warning,
         FailOn::Error => Severity::Error,
     };
+    let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     let mut failed = false;
     for path in &a.certs {
         let mut report = FileFindings {
             file: path.display().to_string(),
             certificates: Vec::new(),
+            crls: Vec::new(),
         };
-        for der in certmesh::x509::read_certs(path)? {
-            let (_, cert) = X509Certificate::from_der(&der)
-                .map_err(|_| Error::bad_file(path, "not a valid X.509 certificate"))?;
-            let findings = lint_cert(&cert, &der);
-            failed |= findings.iter().any(|f| f.severity >= threshold);
-            report.certificates.push(CertFindings {
-                subject: cert.subject().to_string(),
-                findings,
-            });
+        for doc in certmesh::x509::read_certs_and_crls(path)? {
+            match doc {
+                Document::Certificate(der) => {
+                    let (_, cert) = X509Certificate::from_der(&der)
+                        .map_err(|_| Error::bad_file(path, "not a valid X.509 certificate"))?;
+                    let findings = lint_cert(&cert, &der);
+                    failed |= findings.iter().any(|f| f.severity >= threshold);
+                    report.certificates.push(CertFindings {
+                        subject: cert.subject().to_string(),
+                        findings,
+                    });
+                }
+                Document::Crl(der) => {
+                    let (_, crl) = CertificateRevocationList::from_der(&der)
+                        .map_err(|_| Error::bad_file(path, "not a valid CRL"))?;
+                    let findings = lint_crl(&crl, now);
+                    failed |= findings.iter().any(|f| f.severity >= threshold);
+                    report.crls.push(CrlFindings {
+                        issuer: crl.issuer().to_string(),
+                        findings,
+                    });
+                }
+            }
         }
         if a.json {
             if a.certs.len() > 1 {
@@ -79,15 +107,24 @@ pub fn run(_ctx: &Context, a: LintArgs) -> Result<i32> {
             }
             continue;
         }
-        for c in &report.certificates {
-            if c.findings.is_empty() {
-                println!("{}: {}: no findings", report.file, c.subject);
+        let items = report
+            .certificates
+            .iter()
+            .map(|c| (c.subject.clone(), &c.findings))
+            .chain(
+                report
+                    .crls
+                    .iter()
+                    .map(|c| (format!("CRL of {}", c.issuer), &c.findings)),
+            );
+        for (what, findings) in items {
+            if findings.is_empty() {
+                println!("{}: {what}: no findings", report.file);
             }
-            for f in &c.findings {
+            for f in findings {
                 println!(
-                    "{}: {}: {} {}: {}",
+                    "{}: {what}: {} {}: {}",
                     report.file,
-                    c.subject,
                     f.severity.name(),
                     f.code,
                     f.message

@@ -116,26 +116,29 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
     for f in &report.failed {
         ctx.log("renew", format!("renewing {} failed: {}", f.name, f.reason));
     }
-    // A CRL that exists is kept fresh: refreshed in the last third of its lifetime. A
-    // failure here is reported like a failed renewal, after what was renewed.
-    let refreshed = store.crl_refresh_due().and_then(|due| {
-        due.map(|days| load().and_then(|signer| store.write_crl(&signer, days, None)))
-            .transpose()
-    });
-    let (crl, crl_error) = match refreshed {
+    // CRLs that exist are kept fresh: refreshed in the last third of their lifetime (and
+    // the chain's completed). A failure here is reported like a failed renewal, after
+    // what was renewed.
+    let refreshed = store.refresh_crls(&mut |id| store.signer(id, &mut || pass.get()));
+    let (crls, crl_error) = match refreshed {
         Ok(c) => (c, None),
         Err(e) => {
             ctx.log("renew", format!("refreshing the CRL failed: {e}"));
-            (None, Some(e))
+            (Vec::new(), Some(e))
         }
     };
-    if let Some(c) = &crl {
+    for c in &crls {
         super::revoke::log_crl(ctx, "renew", c);
     }
+    let (crl, chain_crls): (Vec<_>, Vec<_>) = crls.iter().partition(|c| c.authority == issuing);
+    let crl = crl.first().copied();
     if a.json {
         let mut v = serde_json::to_value(&report).expect("report serializes");
-        if let Some(c) = &crl {
+        if let Some(c) = crl {
             v["crl"] = serde_json::to_value(c).expect("report serializes");
+        }
+        if !chain_crls.is_empty() {
+            v["chain_crls"] = serde_json::to_value(&chain_crls).expect("report serializes");
         }
         print_json(&v);
     } else {
@@ -155,12 +158,12 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
         for f in &report.failed {
             eprintln!("certmesh: renewing {} failed: {}", f.name, f.reason);
         }
-        if let Some(crl) = &crl {
-            super::revoke::say_crl(ctx, crl);
+        for c in &crls {
+            super::revoke::say_crl(ctx, c);
         }
         if report.renewed.is_empty()
             && report.failed.is_empty()
-            && crl.is_none()
+            && crls.is_empty()
             && crl_error.is_none()
         {
             ctx.say(format!(
@@ -174,7 +177,7 @@ fn renew_store(ctx: &Context, a: &RenewArgs, within: i64) -> Result<Outcome> {
     }
     Ok(if !report.failed.is_empty() || crl_error.is_some() {
         Outcome::Failed
-    } else if report.renewed.is_empty() && crl.is_none() {
+    } else if report.renewed.is_empty() && crls.is_empty() {
         Outcome::Nothing
     } else {
         Outcome::Changed

@@ -464,13 +464,11 @@ pub fn apply(
         }
         let stores = &stores;
         let prepared = (|| -> Result<_> {
-            // A CA's CRL is refreshed before members get their copies, once it nears its
-            // nextUpdate (stores without a CRL have nothing to refresh).
+            // The CRLs of a CA's chain are refreshed before members get their copies, once
+            // they near their nextUpdate (stores without a CRL have nothing to refresh).
             if !dry_run {
                 for store in stores.values().flatten() {
-                    if let Some(days) = store.crl_refresh_due()? {
-                        store.write_crl(&ca_key(store)?, days, None)?;
-                    }
+                    store.refresh_crls(&mut |id| signer_of(store, id))?;
                 }
             }
             // Shared identities first: every member of their groups writes them.
@@ -514,14 +512,14 @@ pub fn apply(
                     signers.insert(id, (ca_key(store)?, store.batch()?));
                 }
             }
-            // Every member of a store gets the same CRL: read once.
-            let crls: BTreeMap<&str, Vec<u8>> = stores
-                .iter()
-                .filter_map(|(id, st)| {
-                    let crl = std::fs::read(st.as_ref()?.crl_path()).ok()?;
-                    Some((id.as_str(), crl))
-                })
-                .collect();
+            // Every member of a store gets the same CRLs, one from each CA of the chain
+            // (full-chain checking refuses a chain with a CRL missing): read once.
+            let mut crls: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+            for (id, st) in stores {
+                if let Some(bundle) = st.as_ref().map(Store::crl_bundle).transpose()?.flatten() {
+                    crls.insert(id.as_str(), bundle);
+                }
+            }
             Ok((
                 signers,
                 member_trust(manifest, stores)?,
@@ -763,7 +761,7 @@ pub fn apply(
             if r.phase == 1 {
                 let signer = signer_of(store, &r.new_root)?;
                 let key = KeyAlg::parse(&manifest.ca.key)?;
-                store.rollover_switch(&signer, key, ca_pass.as_ref())?;
+                store.rollover_switch(&signer, Some(key), ca_pass.as_ref())?;
                 changed = true;
             } else if r.phase == 2 && store.rollover_status()?.old_leaves == 0 {
                 store.rollover_finish(false)?;
@@ -992,7 +990,7 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
         })?;
         store.add_intermediate(
             &IntermediateInit {
-                name: format!("{name} Intermediate"),
+                name: crate::cert::derived_ca_name(&name, " Intermediate"),
                 key,
                 days: ca.days / 2,
                 digest,
@@ -1121,8 +1119,20 @@ fn current_state(
     if report.key != want_key {
         return renew(format!("key type changed ({} -> {want_key})", report.key));
     }
-    if report.key_usage.iter().any(|u| u == "dataEncipherment") != want.data_encipherment {
-        return renew("key usage changed (dataEncipherment)".into());
+    let mut want_ku: Vec<&str> =
+        crate::cert::leaf_key_usages(&want_key, want.cert_profile, want.data_encipherment)
+            .iter()
+            .map(crate::cert::key_usage_name)
+            .collect();
+    let mut have_ku: Vec<&str> = report.key_usage.iter().map(String::as_str).collect();
+    want_ku.sort_unstable();
+    have_ku.sort_unstable();
+    if have_ku != want_ku {
+        return renew(format!(
+            "key usage changed ({} -> {})",
+            have_ku.join(","),
+            want_ku.join(",")
+        ));
     }
     if report.extended_key_usage != want.cert_profile.eku_names() {
         return renew(format!(

@@ -1,9 +1,12 @@
-//! Findings about one certificate: the problems that make TLS clients reject it or that
-//! weaken it, each with a stable code and a severity, so scripts can act on them.
+//! Findings about one certificate or CRL: the problems that make TLS clients reject it,
+//! that RFC 5280 (and RFC 8813 / RFC 8410 for the key usages of EC and Ed25519 keys)
+//! forbids, or that weaken it, each with a stable code and a severity, so scripts can act
+//! on them.
 
 use serde::Serialize;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::*;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::{describe_cert, is_weak_signature};
 
@@ -137,6 +140,197 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
             Severity::Warning,
             "x509-v1",
             "X.509 version 1 certificate: no extensions".into(),
+        );
+    }
+    let unsuitable = unsuitable_key_usages(&r.key.kind, &r.key_usage);
+    if !unsuitable.is_empty() {
+        add(
+            Severity::Error,
+            "key-usage-not-for-key",
+            format!(
+                "keyUsage {} does not fit a {} key ({})",
+                unsuitable.join(", "),
+                r.key.kind,
+                match r.key.kind.as_str() {
+                    "EC" => "RFC 8813: EC keys sign or agree keys, they do not encipher",
+                    "RSA" => "RFC 3279: RSA keys sign or encipher, they do not agree keys",
+                    _ => "RFC 8410: Ed25519 and Ed448 keys only sign",
+                }
+            ),
+        );
+    }
+    if leaf && r.key_usage.iter().any(|k| k == "keyCertSign") {
+        add(
+            Severity::Error,
+            "leaf-key-cert-sign",
+            "end-entity certificate with keyCertSign in its keyUsage (RFC 5280 4.2.1.3)".into(),
+        );
+    }
+    if leaf && !r.key_usage.is_empty() {
+        for eku in &r.extended_key_usage {
+            let needs: &[&str] = match eku.as_str() {
+                "serverAuth" => &["digitalSignature", "keyEncipherment", "keyAgreement"],
+                "clientAuth" => &["digitalSignature", "keyAgreement"],
+                _ => continue,
+            };
+            if !r.key_usage.iter().any(|k| needs.contains(&k.as_str())) {
+                add(
+                    Severity::Error,
+                    "key-usage-eku-mismatch",
+                    format!(
+                        "extendedKeyUsage {eku} needs keyUsage {} (RFC 5280 4.2.1.12); it has {}",
+                        needs.join(" or "),
+                        r.key_usage.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if cert
+        .extensions()
+        .iter()
+        .any(|e| matches!(e.parsed_extension(), ParsedExtension::KeyUsage(_)) && !e.critical)
+    {
+        add(
+            Severity::Warning,
+            "key-usage-not-critical",
+            "keyUsage is not marked critical (RFC 5280 4.2.1.3: CAs should)".into(),
+        );
+    }
+    for cn in cert.subject().iter_common_name() {
+        let len = cn
+            .as_str()
+            .map(|s| s.chars().count())
+            .unwrap_or(cn.as_slice().len());
+        if len > crate::cert::MAX_COMMON_NAME {
+            add(
+                Severity::Error,
+                "common-name-too-long",
+                format!(
+                    "subject CN is {len} characters; X.509 allows at most {} (ub-common-name)",
+                    crate::cert::MAX_COMMON_NAME
+                ),
+            );
+        }
+    }
+    let cns = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string));
+    for name in r.san.dns.iter().cloned().chain(cns) {
+        let name = name.trim_end_matches('.');
+        let name = name.strip_prefix("*.").unwrap_or(name);
+        for label in name.split('.') {
+            if let Err(why) = crate::cert::idna::check_label(label) {
+                add(
+                    Severity::Error,
+                    "invalid-a-label",
+                    format!("in {name}: {why}"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The key usages RFC 3279/4055 (RSA), RFC 8813 (EC) and RFC 8410 (Ed25519, Ed448) do not
+/// allow for a key of this kind.
+fn unsuitable_key_usages<'a>(kind: &str, usages: &'a [String]) -> Vec<&'a str> {
+    let forbidden: &[&str] = match kind {
+        "RSA" => &["keyAgreement", "encipherOnly", "decipherOnly"],
+        "EC" => &["keyEncipherment", "dataEncipherment"],
+        "Ed25519" | "1.3.101.113" => &[
+            "keyEncipherment",
+            "dataEncipherment",
+            "keyAgreement",
+            "encipherOnly",
+            "decipherOnly",
+        ],
+        _ => &[],
+    };
+    usages
+        .iter()
+        .map(String::as_str)
+        .filter(|u| forbidden.contains(u))
+        .collect()
+}
+
+/// Lints one parsed CRL at `now` (Unix seconds).
+pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |severity, code, message: String| {
+        out.push(Finding {
+            severity,
+            code,
+            message,
+        })
+    };
+    let this = crl.last_update().timestamp();
+    match crl.next_update() {
+        None => add(
+            Severity::Error,
+            "crl-missing-next-update",
+            "no nextUpdate (RFC 5280 5.1.2.5 requires it)".into(),
+        ),
+        Some(next) if next.timestamp() < this => add(
+            Severity::Error,
+            "crl-next-update-before-this-update",
+            format!(
+                "nextUpdate {} is before thisUpdate {}",
+                crate::x509::rfc3339(&next),
+                crate::x509::rfc3339(&crl.last_update())
+            ),
+        ),
+        Some(next) if next.timestamp() < now => add(
+            Severity::Error,
+            "crl-expired",
+            format!(
+                "nextUpdate {} has passed: servers checking revocation refuse every certificate of this CA",
+                crate::x509::rfc3339(&next)
+            ),
+        ),
+        Some(_) => {}
+    }
+    for r in crl.iter_revoked_certificates() {
+        if r.revocation_date.timestamp() > this {
+            add(
+                Severity::Error,
+                "crl-revoked-after-this-update",
+                format!(
+                    "serial {} is revoked at {}, after the CRL's thisUpdate {}",
+                    crate::x509::serial_hex(r.raw_serial()),
+                    crate::x509::rfc3339(&r.revocation_date),
+                    crate::x509::rfc3339(&crl.last_update())
+                ),
+            );
+        }
+    }
+    let exts = crl.extensions();
+    if !exts.iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::AuthorityKeyIdentifier(_)
+        )
+    }) {
+        add(
+            Severity::Error,
+            "crl-missing-authority-key-id",
+            "no authorityKeyIdentifier (RFC 5280 5.2.1 requires it)".into(),
+        );
+    }
+    if crl.crl_number().is_none() {
+        add(
+            Severity::Error,
+            "crl-missing-number",
+            "no cRLNumber (RFC 5280 5.2.3 requires it)".into(),
+        );
+    }
+    let alg = super::signature_name(&crl.signature_algorithm.algorithm);
+    if super::is_weak_signature(&alg) {
+        add(
+            Severity::Error,
+            "weak-signature",
+            format!("signed with {alg}, a broken digest"),
         );
     }
     out

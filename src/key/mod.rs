@@ -86,6 +86,20 @@ impl KeyAlg {
 }
 
 impl KeyAlg {
+    /// The choice that generates keys of the shape `d` (an RSA key of another size: the
+    /// next size up, at most 4096); `None` for shapes certmesh cannot generate.
+    pub fn of_shape(d: &KeyDesc) -> Option<KeyAlg> {
+        Some(match (d.kind.as_str(), d.curve.as_deref(), d.bits) {
+            ("EC", Some("P-256"), _) => KeyAlg::P256,
+            ("EC", Some("P-384"), _) => KeyAlg::P384,
+            ("Ed25519", _, _) => KeyAlg::Ed25519,
+            ("RSA", _, b) if b <= 2048 => KeyAlg::Rsa2048,
+            ("RSA", _, b) if b <= 3072 => KeyAlg::Rsa3072,
+            ("RSA", _, _) => KeyAlg::Rsa4096,
+            _ => return None,
+        })
+    }
+
     /// The shape of keys of this type, to compare with an existing key.
     pub fn describe(self) -> KeyDesc {
         let (kind, bits, curve) = match self {

@@ -129,6 +129,87 @@ pub fn lint_with(tool: &str, extra: &[&str], file: &Path) -> Vec<Finding> {
     findings
 }
 
+/// What [`lint_batch`] lints a file as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Doc {
+    /// `lint_pkix_cert lint`.
+    Cert,
+    /// `lint_crl lint -t CRL -p PKIX`.
+    Crl,
+}
+
+/// Many files through pkilint's own command-line entry points in one Python process
+/// (each `lint_*` run costs about a second of start-up): the same findings as
+/// [`lint_pkix_cert`] / `lint_crl -t CRL -p PKIX` give, by file. Panics if pkilint
+/// cannot load a file.
+#[track_caller]
+pub fn lint_batch(files: &[(Doc, PathBuf)]) -> Vec<(PathBuf, Finding)> {
+    const DRIVER: &str = r#"
+import contextlib, io, sys
+from pkilint.bin import lint_crl, lint_pkix_cert
+args = sys.argv[1:]
+for kind, path in zip(args[::2], args[1::2]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if kind == "cert":
+            rc = lint_pkix_cert.main(["lint", "-s", "INFO", "-f", "CSV", path])
+        else:
+            rc = lint_crl.main(["lint", "-t", "CRL", "-p", "PKIX", "-s", "INFO", "-f", "CSV", path])
+    sys.stdout.write("@@@ %d %s\n%s" % (rc, path, out.getvalue()))
+    if err.getvalue():
+        sys.stderr.write("%s: %s" % (path, err.getvalue()))
+"#;
+    let mut cmd = Command::new(venv_python());
+    cmd.args(["-c", DRIVER]);
+    for (kind, path) in files {
+        cmd.arg(match kind {
+            Doc::Cert => "cert",
+            Doc::Crl => "crl",
+        });
+        cmd.arg(path);
+    }
+    let r: Run = run(&mut cmd);
+    assert!(
+        r.status == 0 && r.stderr.is_empty(),
+        "pkilint batch failed:\n{r:?}"
+    );
+    let mut out = Vec::new();
+    let mut seen = 0;
+    for chunk in r.stdout.split("@@@ ").skip(1) {
+        let (head, csv) = chunk.split_once('\n').expect("marker line");
+        let (rc, path) = head.split_once(' ').expect("rc and path");
+        let rows = parse_csv(csv);
+        let header = ["node_path", "validator", "severity", "code", "message"];
+        assert!(
+            rows.first()
+                .is_some_and(|h| h.iter().map(String::as_str).eq(header)),
+            "pkilint gave no CSV report for {path}:\n{r:?}"
+        );
+        let mut n = 0;
+        for row in rows[1..]
+            .iter()
+            .filter(|row| !(row.len() == 1 && row[0].is_empty()))
+        {
+            assert!(row.len() == 5, "unexpected pkilint CSV row {row:?}");
+            n += 1;
+            out.push((
+                PathBuf::from(path),
+                Finding {
+                    node_path: row[0].clone(),
+                    validator: row[1].clone(),
+                    severity: row[2].clone(),
+                    code: row[3].clone(),
+                    message: row[4].clone(),
+                },
+            ));
+        }
+        assert_eq!(rc.parse::<usize>().ok(), Some(n.min(255)), "{path}: {r:?}");
+        seen += 1;
+    }
+    assert_eq!(seen, files.len(), "pkilint linted every file: {r:?}");
+    out
+}
+
 /// The findings that matter: WARNING, ERROR and FATAL (not NOTICE/INFO/DEBUG).
 pub fn at_least_warning(f: &[Finding]) -> Vec<&Finding> {
     f.iter()
