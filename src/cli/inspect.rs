@@ -68,6 +68,10 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
                 Object::Certificate(c) => print_cert(i, c),
                 Object::Csr(c) => print_csr(c),
                 Object::Key(k) => print_key(k),
+                Object::PublicKey(k) => {
+                    println!("{} public key, {}", k.key, k.format);
+                    println!("  public key SHA-256: {}", k.public_key_sha256);
+                }
             }
         }
     }
