@@ -380,7 +380,10 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     let cert_path = a.out.join("cert.pem");
     let chain_path = a.out.join("chain.pem");
     let extra_path = a.out.join("extra.pem");
-    let mut targets: Vec<&Path> = vec![&key_path, &cert_path, &chain_path];
+    let mut targets: Vec<&Path> = vec![&key_path];
+    if x.leaf.is_some() {
+        targets.extend([cert_path.as_path(), chain_path.as_path()]);
+    }
     if !x.extra.is_empty() {
         targets.push(&extra_path);
     }
@@ -392,9 +395,18 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
         PRIVATE,
         overwrite(a.force),
     )?;
+    let Some(leaf) = &x.leaf else {
+        ctx.say(format!(
+            "wrote {} ({}) from {}, which holds no certificate",
+            key_path.display(),
+            x.key.describe(),
+            a.file.display()
+        ));
+        return Ok(0);
+    };
     fsio::write_file(
         &cert_path,
-        to_pem("CERTIFICATE", &x.leaf).as_bytes(),
+        to_pem("CERTIFICATE", leaf).as_bytes(),
         PUBLIC,
         overwrite(a.force),
     )?;

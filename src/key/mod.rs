@@ -327,8 +327,13 @@ impl PrivateKey {
         }
         .to_der()
         .ok()?;
+        // The SubjectPublicKeyInfo as certificates carry it: rsaEncryption with NULL
+        // parameters, whatever form the private key's AlgorithmIdentifier took.
         let spki = pkcs8::spki::SubjectPublicKeyInfoRef {
-            algorithm: info.algorithm,
+            algorithm: pkcs8::spki::AlgorithmIdentifierRef {
+                oid: traditional::RSA_ENCRYPTION,
+                parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
+            },
             subject_public_key: BitStringRef::from_bytes(&public).ok()?,
         }
         .to_der()

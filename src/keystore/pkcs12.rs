@@ -710,6 +710,16 @@ impl Decoded {
         let key =
             PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::bad_file(path, e.to_string()))?;
         let all: Vec<&[u8]> = self.certs().filter_map(pfx::Bag::certificate).collect();
+        if all.is_empty() {
+            // A key alone (`openssl pkcs12 -export -nocerts`): nothing else to split.
+            return Ok(Extracted {
+                alias: k.friendly_name.clone(),
+                key,
+                leaf: None,
+                chain: Vec::new(),
+                extra: Vec::new(),
+            });
+        }
         let leaf = match self.paired(k) {
             Some(c) => c.to_vec(),
             None => all
@@ -740,7 +750,7 @@ impl Decoded {
         Ok(Extracted {
             alias: k.friendly_name.clone(),
             key,
-            leaf,
+            leaf: Some(leaf),
             chain,
             extra,
         })
@@ -763,7 +773,8 @@ fn fingerprint(der: &[u8]) -> String {
 pub struct Extracted {
     pub alias: Option<String>,
     pub key: PrivateKey,
-    pub leaf: Vec<u8>,
+    /// The key's certificate; `None` for a file that holds a key and no certificate.
+    pub leaf: Option<Vec<u8>>,
     /// The CA certificates above the leaf, issuing CA first.
     pub chain: Vec<Vec<u8>>,
     /// Every other certificate of the file (other CAs, signers), in file order.
