@@ -455,3 +455,98 @@ fn every_key_and_pkcs12_file_reads_as_cryptography_reads_it_or_is_refused() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["objects"][0]["bits"], 1025, "{r:?}");
 }
+
+/// Python `cryptography`'s own PKCS#12 files, edited: one encrypted with PBES2 whose
+/// PBKDF2 PRF is left out (HMAC-SHA1 by default), and one whose MAC was made over no
+/// password. A signer is added; the files keep their protection, and openssl and
+/// cryptography read every old entry and the new one.
+#[test]
+fn cryptography_pkcs12_files_are_edited_keeping_their_form() {
+    let (root, _) = list();
+    let dir = tempdir();
+    let ca_key = dir.path().join("ca.key");
+    let ca = dir.path().join("ca.pem");
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=Vector Edit CA",
+        "-days",
+        "30",
+        "-keyout",
+        ca_key.to_str().unwrap(),
+        "-out",
+        ca.to_str().unwrap(),
+    ]))
+    .assert_success();
+    for (name, pass_spec, pass) in [
+        ("cert-key-aes256cbc.p12", "env:VEC_PASS", "cryptography"),
+        ("no-password.p12", "empty", ""),
+    ] {
+        let store = dir.path().join(name);
+        std::fs::copy(root.join("pkcs12").join(name), &store).unwrap();
+        let s = store.to_str().unwrap();
+        let protection = |r: &Run| -> Vec<String> {
+            r.stdout
+                .lines()
+                .filter(|l| l.starts_with("  MAC:") || l.starts_with("  keys:"))
+                .map(str::to_string)
+                .collect()
+        };
+        let before = cm(&["inspect", s, "--pass", pass_spec], pass);
+        before.assert_success();
+        cm(
+            &[
+                "truststore",
+                "import",
+                "--store",
+                s,
+                "--alias",
+                "vector-ca",
+                "--cert",
+                ca.to_str().unwrap(),
+                "--storepass",
+                pass_spec,
+            ],
+            pass,
+        )
+        .assert_success();
+        let after = cm(&["inspect", s, "--pass", pass_spec], pass);
+        after.assert_success();
+        assert_eq!(protection(&after), protection(&before), "{name}");
+        if name.contains("aes256") {
+            assert!(
+                after.stdout.contains(
+                    "certificates:  PBES2 (PBKDF2-HMAC-SHA1, AES-256-CBC), 2048 iterations"
+                ),
+                "{name}: {after:?}"
+            );
+        }
+        let py = run(Command::new(support::pkilint::venv_python()).args([
+            "-c",
+            "import sys\nfrom cryptography.hazmat.primitives.serialization import pkcs12\n\
+             p = pkcs12.load_pkcs12(open(sys.argv[1],'rb').read(), sys.argv[2].encode() or None)\n\
+             print('key' if p.key else 'nokey', len(p.additional_certs) + (1 if p.cert else 0))\n\
+             print([c.certificate.subject.rfc4514_string() for c in p.additional_certs])",
+            s,
+            pass,
+        ]));
+        py.assert_success();
+        assert!(py.stdout.starts_with("key 2\n"), "{name}: {py:?}");
+        assert!(py.stdout.contains("CN=Vector Edit CA"), "{name}: {py:?}");
+        let ossl = run(Command::new("openssl")
+            .args(["pkcs12", "-in", s, "-nokeys", "-passin", "env:VEC_PASS"])
+            .env("VEC_PASS", pass));
+        assert!(ossl.success(), "{name}: {ossl:?}");
+        assert_eq!(
+            ossl.stdout.matches("BEGIN CERTIFICATE").count(),
+            2,
+            "{name}"
+        );
+    }
+}
