@@ -9,6 +9,8 @@
 //!   (`openssl pkcs8 -v1 PBE-SHA1-3DES` / `PBE-SHA1-2DES`), the PBES1 schemes OpenSSL 3
 //!   still writes without its legacy provider, via the `pkcs12` crate's key derivation.
 //!
+//! - PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), read by hand since the
+//!   `pkcs5` crate does not parse RC2 parameters.
 //! - PKCS#12 PBE `pbeWithSHAAnd40BitRC2-CBC` / `pbeWithSHAAnd128BitRC2-CBC`, which
 //!   `openssl pkcs12 -export -legacy` (and OpenSSL 1.x by default) uses for certificates.
 //!
@@ -47,10 +49,159 @@ enum Scheme<'a> {
         salt: &'a [u8],
         iterations: u32,
     },
+    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), which the `pkcs5`
+    /// crate does not parse.
+    Pbes2Rc2(Pbes2Rc2<'a>),
     Unsupported {
         description: String,
         reason: String,
     },
+}
+
+/// The parameters of PBES2 with PBKDF2 and RC2-CBC.
+struct Pbes2Rc2<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+    prf: &'static str,
+    key_len: usize,
+    eff_bits: usize,
+    iv: &'a [u8],
+}
+
+impl Pbes2Rc2<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({}-bit), {} iterations",
+            self.prf, self.eff_bits, self.iterations
+        )
+    }
+
+    fn decrypt(&self, pass: &Secret, data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        use aws_lc_rs::pbkdf2;
+        let alg = match self.prf {
+            "SHA1" => pbkdf2::PBKDF2_HMAC_SHA1,
+            "SHA256" => pbkdf2::PBKDF2_HMAC_SHA256,
+            "SHA384" => pbkdf2::PBKDF2_HMAC_SHA384,
+            "SHA512" => pbkdf2::PBKDF2_HMAC_SHA512,
+            _ => return None,
+        };
+        let rounds = std::num::NonZeroU32::new(self.iterations)?;
+        let mut key = Zeroizing::new(vec![0u8; self.key_len]);
+        pbkdf2::derive(alg, rounds, self.salt, pass.as_bytes(), &mut key);
+        super::cbc_cipher::rc2_decrypt(&key, self.eff_bits, self.iv, data)
+    }
+}
+
+/// Reads PBES2 parameters naming PBKDF2 and RC2-CBC (RFC 8018 B.2.3: RC2-CBC-Parameter
+/// is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`, the version
+/// coding the effective key bits).
+fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
+    const RC2_CBC: &str = "1.2.840.113549.3.2";
+    let mut r = SliceReader::new(params.value()).ok()?;
+    let kdf = AlgorithmIdentifierRef::decode(&mut r).ok()?;
+    let enc = AlgorithmIdentifierRef::decode(&mut r).ok()?;
+    if kdf.oid != pbes2::PBKDF2_OID || enc.oid.to_string() != RC2_CBC {
+        return None;
+    }
+    let kdf_params = kdf.parameters?;
+    let (salt, iterations, key_len, prf) = kdf_params
+        .decode_as::<Pbkdf2Loose<'_>>()
+        .ok()
+        .map(|k| (k.salt, k.iterations, k.key_len, k.prf))?;
+    let (version, iv) = enc
+        .parameters?
+        .decode_as::<Rc2Params<'_>>()
+        .ok()
+        .map(|p| (p.version, p.iv))?;
+    let eff_bits = match version {
+        None => 32,
+        Some(160) => 40,
+        Some(120) => 64,
+        Some(58) => 128,
+        Some(v) if v >= 256 => v as usize,
+        Some(_) => return None,
+    };
+    if iv.len() != 8 || !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+        return None;
+    }
+    Some(Pbes2Rc2 {
+        salt,
+        iterations,
+        prf,
+        key_len: key_len.unwrap_or(16).clamp(1, 128),
+        eff_bits,
+        iv,
+    })
+}
+
+/// PBKDF2-params read without the `pkcs5` crate's restrictions.
+struct Pbkdf2Loose<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+    key_len: Option<usize>,
+    prf: &'static str,
+}
+
+impl<'a> der::DecodeValue<'a> for Pbkdf2Loose<'a> {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            let salt = OctetStringRef::decode(r)?.as_bytes();
+            let iterations = u32::decode(r)?;
+            let mut key_len = None;
+            let mut prf = "SHA1";
+            while !r.is_finished() {
+                let any = der::asn1::AnyRef::decode(r)?;
+                if any.tag() == der::Tag::Integer {
+                    key_len = Some(any.decode_as::<u32>()? as usize);
+                } else if any.tag() == der::Tag::Sequence {
+                    let a = any.decode_as::<AlgorithmIdentifierRef<'_>>()?;
+                    prf = match a.oid.to_string().as_str() {
+                        "1.2.840.113549.2.7" => "SHA1",
+                        "1.2.840.113549.2.9" => "SHA256",
+                        "1.2.840.113549.2.10" => "SHA384",
+                        "1.2.840.113549.2.11" => "SHA512",
+                        _ => "unsupported",
+                    };
+                }
+            }
+            Ok(Pbkdf2Loose {
+                salt,
+                iterations,
+                key_len,
+                prf,
+            })
+        })
+    }
+}
+
+impl der::FixedTag for Pbkdf2Loose<'_> {
+    const TAG: der::Tag = der::Tag::Sequence;
+}
+
+/// `RC2-CBC-Parameter ::= SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`.
+struct Rc2Params<'a> {
+    version: Option<u32>,
+    iv: &'a [u8],
+}
+
+impl<'a> der::DecodeValue<'a> for Rc2Params<'a> {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            let first = der::asn1::AnyRef::decode(r)?;
+            if first.tag() == der::Tag::Integer {
+                let version = Some(first.decode_as::<u32>()?);
+                let iv = OctetStringRef::decode(r)?.as_bytes();
+                Ok(Rc2Params { version, iv })
+            } else {
+                let iv = first.decode_as::<OctetStringRef<'_>>()?.as_bytes();
+                Ok(Rc2Params { version: None, iv })
+            }
+        })
+    }
+}
+
+impl der::FixedTag for Rc2Params<'_> {
+    const TAG: der::Tag = der::Tag::Sequence;
 }
 
 /// Why a decryption failed.
@@ -229,6 +380,7 @@ impl<'a> EncryptedKey<'a> {
             } => {
                 format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
             }
+            Scheme::Pbes2Rc2(p) => p.describe(),
             Scheme::Unsupported { description, .. } => description.clone(),
         }
     }
@@ -291,6 +443,7 @@ impl<'a> EncryptedKey<'a> {
                 }
                 Err(last)
             }
+            Scheme::Pbes2Rc2(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
             Scheme::Unsupported { reason, .. } => Err(DecryptError::Damaged(reason.clone())),
         }
     }
@@ -337,25 +490,31 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             },
             None => Scheme::Pbes2(p),
         },
-        None => {
-            let parts = alg
-                .parameters
-                .and_then(|any| describe_pbes2_parts(&any.to_der().ok()?));
-            let description = match &parts {
-                Some((kdf, cipher)) => format!("PKCS#8 PBES2 {kdf} {cipher}"),
-                None => "PKCS#8 PBES2 with damaged parameters".to_string(),
-            };
-            let reason = match parts {
+        None => match alg.parameters.and_then(pbes2_rc2) {
+            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Rc2(p),
+            _ => pbes2_unsupported(alg),
+        },
+    }
+}
+
+/// PBES2 parameters certmesh cannot use, named as far as they can be.
+fn pbes2_unsupported(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
+    let parts = alg
+        .parameters
+        .and_then(|any| describe_pbes2_parts(&any.to_der().ok()?));
+    let description = match &parts {
+        Some((kdf, cipher)) => format!("PKCS#8 PBES2 {kdf} {cipher}"),
+        None => "PKCS#8 PBES2 with damaged parameters".to_string(),
+    };
+    let reason = match parts {
                 Some(_) => format!(
                     "encrypted with {description}, which certmesh does not support (it reads PBES2 with PBKDF2 or scrypt and AES-CBC, DES-EDE3-CBC or DES-CBC); re-encrypt it first: openssl pkcs8 -topk8 -v2 aes256 -in FILE -out NEW"
                 ),
                 None => "damaged encrypted PKCS#8 key: its PBES2 parameters cannot be parsed".to_string(),
             };
-            Scheme::Unsupported {
-                description,
-                reason,
-            }
-        }
+    Scheme::Unsupported {
+        description,
+        reason,
     }
 }
 
