@@ -373,7 +373,7 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     if !pkcs12::looks_like_pkcs12(&data) {
         return Err(Error::bad_file(&a.file, "not a PKCS#12 file"));
     }
-    let pass = p12_password(&a.file, &data, a.pass.as_deref())?;
+    let pass = p12_password(&a.file, &data, a.pass.as_deref(), "--pass")?;
     let decoded = pkcs12::decode(&a.file, &data, &pass)?;
     let x = decoded.key_and_chain(&a.file)?;
     let key_path = a.out.join("key.pem");
@@ -438,7 +438,7 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
 
 /// The password of a PKCS#12 file to read: `empty` allowed, and none asked for a file
 /// that has none (no MAC, nothing encrypted).
-pub fn p12_password(path: &Path, data: &[u8], spec: Option<&str>) -> Result<Secret> {
+pub fn p12_password(path: &Path, data: &[u8], spec: Option<&str>, flag: &str) -> Result<Secret> {
     if !pkcs12::needs_password(data) {
         if spec.is_some() {
             super::warn(format!(
@@ -448,7 +448,8 @@ pub fn p12_password(path: &Path, data: &[u8], spec: Option<&str>) -> Result<Secr
         }
         return Ok(Secret::new(String::new()));
     }
-    secret::obtain_store_password(spec, "PKCS#12 password", "--pass", false)
+    let what = format!("{}: PKCS#12 password", path.display());
+    secret::obtain_store_password(spec, &what, flag, false)
 }
 
 /// Prints a PKCS#12 file for `certmesh inspect`: its protection, then every bag. With
@@ -459,8 +460,9 @@ pub fn inspect_p12(
     pass: Option<&str>,
     json: bool,
     many: bool,
+    flag: &str,
 ) -> Result<()> {
-    let pass = p12_password(path, data, pass)?;
+    let pass = p12_password(path, data, pass, flag)?;
     let decoded = pkcs12::decode(path, data, &pass)?;
     super::truststore::warn_untrusted(path, &decoded);
     let bags = decoded.bags();

@@ -234,7 +234,8 @@ fn existing_storepass(
         }
         return Ok(Secret::new(String::new()));
     }
-    storepass(spec, false)
+    let what = format!("{}: keystore password", path.display());
+    secret::obtain_store_password(spec, &what, "--storepass", false)
 }
 
 /// Loads a store for editing.
@@ -598,8 +599,15 @@ pub fn list(store: PathBuf, spec: Option<String>, store_type: &str, json: bool) 
         Format::Pkcs12 => {
             // PKCS#12 is encrypted as a whole: listing needs the password, and
             // `inspect` already describes every bag of such a file.
-            return super::export::inspect_p12(&store, &f.data, spec.as_deref(), json, false)
-                .map(|_| 0);
+            return super::export::inspect_p12(
+                &store,
+                &f.data,
+                spec.as_deref(),
+                json,
+                false,
+                "--storepass",
+            )
+            .map(|_| 0);
         }
     };
     let pass = match spec.as_deref() {
