@@ -132,7 +132,14 @@ pub(crate) fn rc2_decrypt(
     ct: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
     use rc2::cipher::BlockCipherDecrypt;
-    if iv.len() != 8 || ct.is_empty() || ct.len() % 8 != 0 {
+    // The rc2 crate indexes its key table by these, so a hostile file's values must not
+    // reach it out of range (RFC 2268: keys of 1 to 128 bytes, 1 to 1024 effective bits).
+    if iv.len() != 8
+        || ct.is_empty()
+        || ct.len() % 8 != 0
+        || !(1..=128).contains(&key.len())
+        || !(1..=1024).contains(&eff_bits)
+    {
         return None;
     }
     let cipher = rc2::Rc2::new_with_eff_key_len(key, eff_bits);
@@ -181,6 +188,10 @@ mod tests {
                 b"secret key bytes"
             );
             assert!(CbcCipher::from_name(&c.name().to_lowercase()) == Some(c));
+        }
+        // RC2 parameters out of RFC 2268's range are refused, not passed to the cipher.
+        for (key_len, bits) in [(0, 40), (5, 0), (5, 1025), (129, 128), (16, usize::MAX)] {
+            assert!(rc2_decrypt(&vec![1; key_len], bits, &[0; 8], &[0; 16]).is_none());
         }
         // A wrong key almost always breaks the padding; try a few to make that certain.
         let c = CbcCipher::Aes256;
