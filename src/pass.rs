@@ -52,6 +52,10 @@ pub enum PassSource {
     Fd(u32),
     /// `stdin`: the first line of standard input.
     Stdin,
+    /// `empty`: the empty password, said explicitly (keystores made with
+    /// `keytool -storepass ''`, `openssl pkcs12 -passout pass:`). Accepted only where the
+    /// caller allows it: store passwords, never passphrases that encrypt a key.
+    Empty,
 }
 
 impl std::fmt::Debug for PassSource {
@@ -66,6 +70,9 @@ impl FromStr for PassSource {
     fn from_str(spec: &str) -> Result<Self> {
         if spec == "stdin" {
             return Ok(PassSource::Stdin);
+        }
+        if spec == "empty" {
+            return Ok(PassSource::Empty);
         }
         let (kind, rest) = spec.split_once(':').ok_or_else(|| {
             Error::Usage(
@@ -101,6 +108,7 @@ impl PassSource {
             PassSource::File(p) => format!("file:{}", p.display()),
             PassSource::Fd(n) => format!("fd:{n}"),
             PassSource::Stdin => "stdin".into(),
+            PassSource::Empty => "empty".into(),
         }
     }
 
@@ -128,6 +136,7 @@ impl PassSource {
             }
             PassSource::Stdin => first_line(std::io::stdin().lock())
                 .map_err(|e| Error::Secret(format!("passphrase from stdin: {e}"))),
+            PassSource::Empty => Ok(Secret::new(String::new())),
         }
     }
 }
@@ -165,6 +174,9 @@ mod tests {
             "stdin".parse::<PassSource>().unwrap(),
             PassSource::Stdin
         ));
+        let empty = "empty".parse::<PassSource>().unwrap();
+        assert!(matches!(empty, PassSource::Empty));
+        assert_eq!(empty.read().unwrap().expose(), "");
         assert!("fd:x".parse::<PassSource>().is_err());
         assert!("secret".parse::<PassSource>().is_err());
         assert!("env:".parse::<PassSource>().is_err());

@@ -31,13 +31,23 @@ impl std::fmt::Display for KeyDesc {
     }
 }
 
+/// The bit length of a big-endian unsigned integer: an RSA key's size is its modulus's,
+/// so a 1025-bit modulus is a 1025-bit key (what openssl prints), not a rounded figure.
+pub fn bit_length(be: &[u8]) -> u32 {
+    let first = be.iter().position(|b| *b != 0);
+    match first {
+        Some(i) => ((be.len() - i) * 8) as u32 - be[i].leading_zeros(),
+        None => 0,
+    }
+}
+
 /// Describes a SubjectPublicKeyInfo.
 pub fn describe_spki(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
     let alg = spki.algorithm.algorithm.to_id_string();
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => KeyDesc {
             kind: "RSA".into(),
-            bits: rsa.key_size() as u32,
+            bits: bit_length(rsa.modulus),
             curve: None,
         },
         Ok(PublicKey::EC(_)) => {

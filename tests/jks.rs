@@ -887,7 +887,8 @@ fn keytool_default_pkcs12_truststores_are_edited_in_their_own_format() {
     assert_eq!(listed.len(), 1);
     assert!(listed.contains_key("ca"));
 
-    // A PKCS#12 file with a private key is not a truststore: refused, untouched.
+    // A PKCS#12 keystore with a private key gets the signer as keytool -importcert adds
+    // it, and keeps its key entry.
     let ks = dir.path().join("keystore.p12");
     keytool(&[
         "-genkeypair",
@@ -905,11 +906,19 @@ fn keytool_default_pkcs12_truststores_are_edited_in_their_own_format() {
         "PKCS12",
     ])
     .assert_success();
-    let snap = fs::read(&ks).unwrap();
-    let r = import(&ks, "x", &issued(&home, "ca.pem"), &pw, &[]);
-    r.assert_failure();
-    assert!(r.stderr.contains("private keys"), "{r:?}");
-    assert_eq!(fs::read(&ks).unwrap(), snap);
+    let key_before = keytool_list(&ks, "storepass", "PKCS12");
+    import(&ks, "x", &issued(&home, "ca.pem"), &pw, &[]).assert_success();
+    let listed = keytool_list(&ks, "storepass", "PKCS12");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed["k"], key_before["k"]);
+    assert_eq!(listed["k"].0, "PrivateKeyEntry");
+    assert_eq!(
+        listed["x"],
+        (
+            "trustedCertEntry".to_string(),
+            fingerprint(&issued(&home, "ca.pem"))
+        )
+    );
 }
 
 #[test]

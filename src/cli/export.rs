@@ -32,9 +32,14 @@ consumer: legacy for java8, openssl1, windows, macos, ibm-jdk, ihs; modern for j
 before it is written with mode 0600, and the bytes on disk are compared with the checked
 ones before certmesh reports success.")]
     P12(P12Args),
-    /// Split a PKCS#12 file into key.pem (0600), cert.pem and chain.pem.
+    /// Split a PKCS#12 file into key.pem (0600), cert.pem, chain.pem and extra.pem.
     #[command(after_help = "Example:
-  certmesh export pem server.p12 --pass env:P12_PASS --out server/")]
+  certmesh export pem server.p12 --pass env:P12_PASS --out server/
+
+chain.pem holds the CA certificates above the key's certificate, issuing CA first;
+every other certificate of the file (other CAs, signers) goes to extra.pem, written only
+when there are any. Nothing in the file is left out. A PKCS#12 file without a password
+(no MAC, nothing encrypted) is read without one; --pass empty gives an empty password.")]
     Pem(PemArgs),
     /// Write an issued key and its chain as a JKS keystore (one PrivateKeyEntry).
     Jks(super::keystore::ExportJksArgs),
@@ -164,7 +169,8 @@ fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
         Contents::Key { alias, key, certs }
     };
 
-    let pass = secret::obtain(a.pass.as_deref(), "PKCS#12 password", "--pass", true)?;
+    let pass =
+        secret::obtain_store_password(a.pass.as_deref(), "PKCS#12 password", "--pass", true)?;
     let stash_bytes = if a.ihs_stash {
         Some(stash::encode(&pass)?)
     } else {
@@ -262,7 +268,7 @@ fn key_entry_inputs(ctx: &Context, a: &P12Args) -> Result<(String, PrivateKey, V
     let (key_path, cert_path, chain_path, default_alias) =
         match (&a.name, &a.cert, &a.key) {
             (Some(name), None, None) => {
-                check_name(name)?;
+                certmesh::ca::check_entry_name(name)?;
                 let store = Store::open(&ctx.home)?;
                 let dir = store.home().join("issued").join(name);
                 if !dir.is_dir() {
@@ -344,10 +350,6 @@ fn trust_entries(files: &[PathBuf], alias: Option<&str>) -> Result<Vec<(String, 
     Ok(out)
 }
 
-fn check_name(name: &str) -> Result<()> {
-    certmesh::ca::check_entry_name(name)
-}
-
 fn self_signed(der: &[u8]) -> bool {
     X509Certificate::from_der(der)
         .map(|(_, c)| c.subject().as_raw() == c.issuer().as_raw())
@@ -371,13 +373,21 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     if !pkcs12::looks_like_pkcs12(&data) {
         return Err(Error::bad_file(&a.file, "not a PKCS#12 file"));
     }
-    let pass = secret::obtain(a.pass.as_deref(), "PKCS#12 password", "--pass", false)?;
+    let pass = p12_password(&a.file, &data, a.pass.as_deref(), "--pass")?;
     let decoded = pkcs12::decode(&a.file, &data, &pass)?;
     let x = decoded.key_and_chain(&a.file)?;
     let key_path = a.out.join("key.pem");
     let cert_path = a.out.join("cert.pem");
     let chain_path = a.out.join("chain.pem");
-    refuse_existing(&[&key_path, &cert_path, &chain_path], a.force)?;
+    let extra_path = a.out.join("extra.pem");
+    let mut targets: Vec<&Path> = vec![&key_path];
+    if x.leaf.is_some() {
+        targets.extend([cert_path.as_path(), chain_path.as_path()]);
+    }
+    if !x.extra.is_empty() {
+        targets.push(&extra_path);
+    }
+    refuse_existing(&targets, a.force)?;
     fsio::create_dir(&a.out, PRIVATE_DIR)?;
     fsio::write_file(
         &key_path,
@@ -385,14 +395,27 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
         PRIVATE,
         overwrite(a.force),
     )?;
+    let Some(leaf) = &x.leaf else {
+        ctx.say(format!(
+            "wrote {} ({}) from {}, which holds no certificate",
+            key_path.display(),
+            x.key.describe(),
+            a.file.display()
+        ));
+        return Ok(0);
+    };
     fsio::write_file(
         &cert_path,
-        to_pem("CERTIFICATE", &x.leaf).as_bytes(),
+        to_pem("CERTIFICATE", leaf).as_bytes(),
         PUBLIC,
         overwrite(a.force),
     )?;
     let chain: String = x.chain.iter().map(|c| to_pem("CERTIFICATE", c)).collect();
     fsio::write_file(&chain_path, chain.as_bytes(), PUBLIC, overwrite(a.force))?;
+    if !x.extra.is_empty() {
+        let extra: String = x.extra.iter().map(|c| to_pem("CERTIFICATE", c)).collect();
+        fsio::write_file(&extra_path, extra.as_bytes(), PUBLIC, overwrite(a.force))?;
+    }
     ctx.say(format!(
         "wrote {} ({}), {} and {} ({} CA certificate(s)) from {}",
         key_path.display(),
@@ -402,7 +425,31 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
         x.chain.len(),
         a.file.display()
     ));
+    if !x.extra.is_empty() {
+        ctx.say(format!(
+            "wrote {} ({} other certificate(s) of {}, outside the key's chain)",
+            extra_path.display(),
+            x.extra.len(),
+            a.file.display()
+        ));
+    }
     Ok(0)
+}
+
+/// The password of a PKCS#12 file to read: `empty` allowed, and none asked for a file
+/// that has none (no MAC, nothing encrypted).
+pub fn p12_password(path: &Path, data: &[u8], spec: Option<&str>, flag: &str) -> Result<Secret> {
+    if !pkcs12::needs_password(data) {
+        if spec.is_some() {
+            super::warn(format!(
+                "{}: the PKCS#12 file has no password (no MAC, nothing encrypted); the one given is not used",
+                path.display()
+            ));
+        }
+        return Ok(Secret::new(String::new()));
+    }
+    let what = format!("{}: PKCS#12 password", path.display());
+    secret::obtain_store_password(spec, &what, flag, false)
 }
 
 /// Prints a PKCS#12 file for `certmesh inspect`: its protection, then every bag. With
@@ -413,9 +460,11 @@ pub fn inspect_p12(
     pass: Option<&str>,
     json: bool,
     many: bool,
+    flag: &str,
 ) -> Result<()> {
-    let pass = secret::obtain(pass, "PKCS#12 password", "--pass", false)?;
+    let pass = p12_password(path, data, pass, flag)?;
     let decoded = pkcs12::decode(path, data, &pass)?;
+    super::truststore::warn_untrusted(path, &decoded);
     let bags = decoded.bags();
     if json {
         #[derive(serde::Serialize)]
@@ -465,10 +514,10 @@ pub fn inspect_p12(
         println!();
         println!(
             "[{i}] {}",
-            if b.kind == "key" {
-                "private key"
-            } else {
-                "certificate"
+            match b.kind {
+                "key" => "private key",
+                "certificate" => "certificate",
+                _ => b.content.as_deref().unwrap_or("other bag"),
             }
         );
         println!(
@@ -494,6 +543,9 @@ pub fn inspect_p12(
                 format!("{d} days left")
             };
             println!("  expires:       {na} ({state})");
+        }
+        if let Some(f) = &b.sha256 {
+            println!("  SHA-256:       {f}");
         }
     }
     Ok(())

@@ -34,7 +34,7 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     for path in &a.files {
         let data = zeroize::Zeroizing::new(certmesh::fsio::read(path)?);
         if certmesh::keystore::pkcs12::looks_like_pkcs12(&data) {
-            super::export::inspect_p12(path, &data, a.pass.as_deref(), a.json, many)?;
+            super::export::inspect_p12(path, &data, a.pass.as_deref(), a.json, many, "--pass")?;
             continue;
         }
         let mut prompt =
@@ -68,6 +68,10 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
                 Object::Certificate(c) => print_cert(i, c),
                 Object::Csr(c) => print_csr(c),
                 Object::Key(k) => print_key(k),
+                Object::PublicKey(k) => {
+                    println!("{} public key, {}", k.key, k.format);
+                    println!("  public key SHA-256: {}", k.public_key_sha256);
+                }
             }
         }
     }

@@ -140,6 +140,8 @@ fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
 }
 
 pub fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
+    // The same check as `export p12 NAME`: NAME must stay a directory under issued/.
+    certmesh::ca::check_entry_name(&a.name)?;
     let dir = ctx.home.join("issued").join(&a.name);
     if !dir.is_dir() {
         return Err(Error::Refused(format!(
@@ -223,7 +225,8 @@ fn write_key_store(
     } else {
         None
     };
-    let storepass = secret::obtain(pw.storepass, "keystore password", "--storepass", true)?;
+    let storepass =
+        secret::obtain_store_password(pw.storepass, "keystore password", "--storepass", true)?;
     let keypass: Secret = match pw.keypass {
         Some(s) => secret::obtain(Some(s), "key password", "--keypass", true)?,
         None => storepass.clone(),

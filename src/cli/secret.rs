@@ -13,6 +13,29 @@ pub fn parse_source(spec: &str) -> Result<PassSource> {
 /// Reads a passphrase from `spec`, or asks for it on the terminal when no source was
 /// given. `flag` names the option in the error shown when neither is possible.
 pub fn obtain(spec: Option<&str>, what: &str, flag: &str, confirm: bool) -> Result<Secret> {
+    if spec == Some("empty") {
+        return Err(Error::Secret(format!(
+            "{what}: an empty passphrase is accepted only for keystore passwords"
+        )));
+    }
+    obtain_inner(spec, what, flag, confirm)
+}
+
+/// Like [`obtain`], for a keystore's password, where `empty` (and only that spelling)
+/// gives the empty password: JKS, JCEKS and PKCS#12 files can be made with one.
+pub fn obtain_store_password(
+    spec: Option<&str>,
+    what: &str,
+    flag: &str,
+    confirm: bool,
+) -> Result<Secret> {
+    if spec == Some("empty") {
+        return Ok(Secret::new(String::new()));
+    }
+    obtain_inner(spec, what, flag, confirm)
+}
+
+fn obtain_inner(spec: Option<&str>, what: &str, flag: &str, confirm: bool) -> Result<Secret> {
     let secret = match spec {
         Some(s) if !s.is_empty() => {
             let src = parse_source(s)?;
@@ -26,7 +49,9 @@ pub fn obtain(spec: Option<&str>, what: &str, flag: &str, confirm: bool) -> Resu
         _ => prompt(what, flag, confirm)?,
     };
     if secret.as_bytes().is_empty() {
-        return Err(Error::Secret(format!("{what}: the passphrase is empty")));
+        return Err(Error::Secret(format!(
+            "{what}: the passphrase is empty (for a keystore with an empty password, give {flag} empty)"
+        )));
     }
     Ok(secret)
 }

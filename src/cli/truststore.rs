@@ -6,8 +6,10 @@ use clap::{Args, Subcommand};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use certmesh::keystore::detect::{detect, StoreFormat};
-use certmesh::keystore::jks::{now_millis, EntryBody, Flavor, Integrity, KeyStore};
-use certmesh::keystore::pkcs12::{self, Compat};
+use certmesh::keystore::jks::{
+    normalize_alias, now_millis, Entry, EntryBody, Flavor, Integrity, KeyStore, StoredCert,
+};
+use certmesh::keystore::pkcs12;
 use certmesh::keystore::storefile::StoreFile;
 use certmesh::keystore::trust::{bundle_alias, import_certs, ImportOptions, Outcome};
 use certmesh::pass::Secret;
@@ -187,49 +189,154 @@ pub fn format_of(path: &Path, data: &[u8], want: TypeArg) -> Result<Format> {
     Ok(Format::Java(flavor))
 }
 
-/// Loads a store for editing. A PKCS#12 truststore is held in the same in-memory form
-/// as a JKS one, so one set of import/remove decisions serves every format; PKCS#12 files
-/// that hold private keys are refused (their keys would have to be re-encrypted).
-fn load(
-    path: &Path,
-    data: &[u8],
-    format: Format,
-    pass: &Secret,
-) -> Result<(KeyStore, Option<Compat>)> {
-    match format {
-        Format::Java(_) => Ok((KeyStore::parse(path, data, Some(pass))?.0, None)),
-        Format::Pkcs12 => {
-            let decoded = pkcs12::decode(path, data, pass)?;
-            if decoded.has_keys() {
-                return Err(Error::Refused(format!(
-                    "{}: this PKCS#12 file holds private keys; truststore commands edit certificate-only PKCS#12 stores",
-                    path.display()
-                )));
-            }
-            let mut ks = KeyStore::new(Flavor::Jks);
-            for (alias, der) in decoded.trusted_certs() {
-                ks.set_trusted(&alias, der, 0);
-            }
-            Ok((ks, Some(decoded.compat())))
+/// A store loaded for editing. Decisions (no-op, `--replace`, duplicates) are made on a
+/// JKS-shaped view in both cases, so every format decides alike; a PKCS#12 file is then
+/// changed bag by bag, so everything not asked for (keys, signers without Java's trusted
+/// attribute, secret and unknown bags, the protection) stays as it was.
+enum Loaded {
+    Java(KeyStore),
+    Pkcs12 {
+        view: KeyStore,
+        pfx: pkcs12::pfx::Pfx,
+    },
+}
+
+impl Loaded {
+    fn view(&mut self) -> &mut KeyStore {
+        match self {
+            Loaded::Java(ks) => ks,
+            Loaded::Pkcs12 { view, .. } => view,
+        }
+    }
+
+    fn format_name(&self) -> &'static str {
+        match self {
+            Loaded::Java(ks) => ks.flavor.name(),
+            Loaded::Pkcs12 { .. } => "PKCS#12",
         }
     }
 }
 
-/// Encodes an edited store in the format it came in.
-fn encode(ks: &KeyStore, compat: Option<Compat>, pass: &Secret) -> Result<Vec<u8>> {
-    match compat {
-        None => ks.to_bytes(pass),
-        Some(compat) => {
-            let entries: Vec<(String, Vec<u8>)> = ks
-                .entries
-                .iter()
-                .filter_map(|e| match &e.body {
-                    EntryBody::TrustedCert(c) => Some((e.alias.clone(), c.der.clone())),
-                    _ => None,
-                })
-                .collect();
-            pkcs12::trust_store(&entries, compat, pass).map(pkcs12::Pkcs12File::into_bytes)
+/// The password of an existing store: not asked for a PKCS#12 file that has none (JDK 18+
+/// `cacerts`), which is then written back without one.
+fn existing_storepass(
+    path: &Path,
+    data: &[u8],
+    format: Format,
+    spec: Option<&str>,
+) -> Result<Secret> {
+    if format == Format::Pkcs12 && !pkcs12::needs_password(data) {
+        if spec.is_some() {
+            warn(format!(
+                "{}: the PKCS#12 file has no password (no MAC, nothing encrypted); --storepass is not used and the file stays without one",
+                path.display()
+            ));
         }
+        return Ok(Secret::new(String::new()));
+    }
+    let what = format!("{}: keystore password", path.display());
+    secret::obtain_store_password(spec, &what, "--storepass", false)
+}
+
+/// Loads a store for editing.
+fn load(path: &Path, data: &[u8], format: Format, pass: &Secret) -> Result<Loaded> {
+    match format {
+        Format::Java(_) => {
+            let ks = KeyStore::parse(path, data, Some(pass))?.0;
+            warn_duplicate_aliases(path, &ks);
+            Ok(Loaded::Java(ks))
+        }
+        Format::Pkcs12 => {
+            let decoded = pkcs12::decode(path, data, pass)?;
+            warn_untrusted(path, &decoded);
+            let mut view = KeyStore::new(Flavor::Jks);
+            for (alias, leaf) in decoded.key_entries() {
+                view.entries.push(Entry {
+                    alias,
+                    timestamp: 0,
+                    body: EntryBody::PrivateKey {
+                        protected_key: Vec::new(),
+                        chain: leaf.map(StoredCert::x509).into_iter().collect(),
+                    },
+                });
+            }
+            for (alias, der) in decoded.trusted_certs() {
+                view.entries.push(Entry {
+                    alias,
+                    timestamp: 0,
+                    body: EntryBody::TrustedCert(StoredCert::x509(der)),
+                });
+            }
+            Ok(Loaded::Pkcs12 {
+                view,
+                pfx: decoded.into_pfx(),
+            })
+        }
+    }
+}
+
+/// One line on stderr when a PKCS#12 file holds certificates Java will not load as
+/// trusted entries (no trusted attribute, no key): they are kept, but Java ignores them.
+pub(super) fn warn_untrusted(path: &Path, decoded: &pkcs12::Decoded) {
+    let untrusted = decoded.untrusted_certs();
+    if untrusted.is_empty() {
+        return;
+    }
+    let subjects: Vec<String> = untrusted.iter().map(|d| cert_facts(d).subject).collect();
+    warn(format!(
+        "{}: {} certificate(s) without Java's trusted attribute, which Java does not load as trusted entries (kept as they are): {}",
+        path.display(),
+        untrusted.len(),
+        subjects.join("; ")
+    ));
+}
+
+/// One line on stderr when a JKS/JCEKS file has two entries under one alias (keytool
+/// keeps the later one).
+fn warn_duplicate_aliases(path: &Path, ks: &KeyStore) {
+    let dups = ks.duplicate_aliases();
+    if !dups.is_empty() {
+        warn(format!(
+            "{}: alias(es) '{}' appear more than once; keytool uses the later entry, certmesh keeps the file's entries as they are",
+            path.display(),
+            dups.join("', '")
+        ));
+    }
+}
+
+/// Applies the view's decisions to a PKCS#12 file: `outcomes` of an import, with the
+/// certificates they were for.
+fn apply_imports(
+    pfx: &mut pkcs12::pfx::Pfx,
+    outcomes: &[(String, Outcome)],
+    certs: &[Vec<u8>],
+) -> Result<()> {
+    for ((alias, outcome), der) in outcomes.iter().zip(certs) {
+        if matches!(outcome, Outcome::Replaced) {
+            remove_trusted(pfx, alias);
+        }
+        if outcome.changed() {
+            pfx.add_trusted(alias, der)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the trusted-certificate bags named `alias` (ignoring case, as Java does).
+fn remove_trusted(pfx: &mut pkcs12::pfx::Pfx, alias: &str) -> usize {
+    let want = normalize_alias(alias);
+    pfx.remove_where(|b| {
+        b.trusted
+            && b.certificate()
+                .is_some_and(|der| normalize_alias(&pkcs12::bag_alias(b, der)) == want)
+    })
+}
+
+/// Encodes an edited store in the format and protection it came in.
+fn encode(loaded: &Loaded, pass: &Secret) -> Result<Vec<u8>> {
+    match loaded {
+        Loaded::Java(ks) => ks.to_bytes(pass),
+        Loaded::Pkcs12 { pfx, .. } => pfx.to_checked_bytes(pass),
     }
 }
 
@@ -242,7 +349,7 @@ pub fn warn_short_storepass(pass: &Secret) {
 }
 
 fn storepass(spec: Option<&str>, confirm: bool) -> Result<Secret> {
-    secret::obtain(spec, "keystore password", "--storepass", confirm)
+    secret::obtain_store_password(spec, "keystore password", "--storepass", confirm)
 }
 
 /// Subject, expiry and SHA-256 fingerprint of a stored certificate.
@@ -286,12 +393,11 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let (mut ks, compat, pass) = match &existing {
+    let (mut loaded, pass) = match &existing {
         Some(f) => {
             let format = format_of(&a.store, &f.data, want)?;
-            let pass = storepass(a.storepass.as_deref(), false)?;
-            let (ks, compat) = load(&a.store, &f.data, format, &pass)?;
-            (ks, compat, pass)
+            let pass = existing_storepass(&a.store, &f.data, format, a.storepass.as_deref())?;
+            (load(&a.store, &f.data, format, &pass)?, pass)
         }
         None => {
             let flavor = match want {
@@ -301,7 +407,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
             };
             let pass = storepass(a.storepass.as_deref(), true)?;
             warn_short_storepass(&pass);
-            (KeyStore::new(flavor), None, pass)
+            (Loaded::Java(KeyStore::new(flavor)), pass)
         }
     };
 
@@ -309,7 +415,17 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         replace: a.replace,
         force_duplicate: a.force_duplicate,
     };
-    let outcomes = import_certs(&mut ks, &a.store, &a.alias, &certs, opts, now_millis())?;
+    let outcomes = import_certs(
+        loaded.view(),
+        &a.store,
+        &a.alias,
+        &certs,
+        opts,
+        now_millis(),
+    )?;
+    if let Loaded::Pkcs12 { pfx, .. } = &mut loaded {
+        apply_imports(pfx, &outcomes, &certs)?;
+    }
     let mut added = Vec::new();
     for ((alias, outcome), der) in outcomes.iter().zip(&certs) {
         let facts = cert_facts(der);
@@ -344,7 +460,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         ));
         return Ok(0);
     }
-    let bytes = encode(&ks, compat, &pass)?;
+    let bytes = encode(&loaded, &pass)?;
     match &existing {
         Some(f) => {
             let backup = f.replace_keeping_backup(&bytes)?;
@@ -365,11 +481,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
         ctx.say(format!(
             "imported '{alias}' into {} ({}): {}, expires {}, SHA-256 {}",
             a.store.display(),
-            if compat.is_some() {
-                "PKCS#12"
-            } else {
-                ks.flavor.name()
-            },
+            loaded.format_name(),
             f.subject,
             f.not_after.get(..10).unwrap_or(""),
             f.sha256
@@ -418,16 +530,31 @@ fn remove(ctx: &Context, a: RemoveArgs) -> Result<i32> {
     let want = TypeArg::parse(&a.store_type)?;
     let f = StoreFile::open_for_update(&a.store)?;
     let format = format_of(&a.store, &f.data, want)?;
-    let pass = storepass(a.storepass.as_deref(), false)?;
-    let (mut ks, compat) = load(&a.store, &f.data, format, &pass)?;
-    let Some(gone) = ks.remove(&a.alias) else {
+    let pass = existing_storepass(&a.store, &f.data, format, a.storepass.as_deref())?;
+    let mut loaded = load(&a.store, &f.data, format, &pass)?;
+    let Some(gone) = loaded.view().remove(&a.alias) else {
         return Err(Error::Refused(format!(
             "{}: no entry with alias '{}'",
             a.store.display(),
             a.alias
         )));
     };
-    let bytes = encode(&ks, compat, &pass)?;
+    if let Loaded::Java(ks) = &mut loaded {
+        // keytool keeps only the later of two entries under one alias, so after its
+        // delete the alias is gone: the earlier copies go too.
+        while ks.remove(&a.alias).is_some() {}
+    }
+    if let Loaded::Pkcs12 { pfx, .. } = &mut loaded {
+        match &gone.body {
+            EntryBody::PrivateKey { .. } => {
+                pfx.remove_key_entry(&gone.alias);
+            }
+            _ => {
+                remove_trusted(pfx, &gone.alias);
+            }
+        }
+    }
+    let bytes = encode(&loaded, &pass)?;
     let backup = f.replace_keeping_backup(&bytes)?;
     ctx.say(format!(
         "removed '{}' ({}) from {}; previous file kept as {}",
@@ -472,8 +599,15 @@ pub fn list(store: PathBuf, spec: Option<String>, store_type: &str, json: bool) 
         Format::Pkcs12 => {
             // PKCS#12 is encrypted as a whole: listing needs the password, and
             // `inspect` already describes every bag of such a file.
-            return super::export::inspect_p12(&store, &f.data, spec.as_deref(), json, false)
-                .map(|_| 0);
+            return super::export::inspect_p12(
+                &store,
+                &f.data,
+                spec.as_deref(),
+                json,
+                false,
+                "--storepass",
+            )
+            .map(|_| 0);
         }
     };
     let pass = match spec.as_deref() {
@@ -487,17 +621,44 @@ pub fn list(store: PathBuf, spec: Option<String>, store_type: &str, json: bool) 
             store.display()
         ));
     }
+    warn_duplicate_aliases(&store, &ks);
+    // keytool loads entries into a map, so of two entries under one alias the later
+    // one is what Java sees; list that one.
+    let visible = |i: usize, e: &Entry| {
+        ks.entries[i + 1..]
+            .iter()
+            .all(|later| normalize_alias(&later.alias) != normalize_alias(&e.alias))
+    };
+    for e in &ks.entries {
+        if let EntryBody::SecretKey { sealed } = &e.body {
+            if let Some(class) = certmesh::keystore::jceks::unreadable_sealed_class(sealed) {
+                warn(format!(
+                    "{}: entry '{}' is a sealed object of class {class}, not a secret key Java can read (keytool cannot load it either); kept as it is",
+                    store.display(),
+                    e.alias
+                ));
+            }
+        }
+    }
     let entries: Vec<ListEntry> = ks
         .entries
         .iter()
-        .map(|e| {
+        .enumerate()
+        .filter(|(i, e)| visible(*i, e))
+        .map(|(_, e)| {
             let facts = e.body.first_cert().map(|c| cert_facts(&c.der));
             let created = time::OffsetDateTime::from_unix_timestamp(e.timestamp.div_euclid(1000))
                 .map(certmesh::x509::rfc3339_time)
                 .unwrap_or_default();
+            let unreadable = matches!(&e.body, EntryBody::SecretKey { sealed }
+                if certmesh::keystore::jceks::unreadable_sealed_class(sealed).is_some());
             ListEntry {
                 alias: e.alias.clone(),
-                kind: e.body.type_name(),
+                kind: if unreadable {
+                    "unreadable"
+                } else {
+                    e.body.type_name()
+                },
                 created,
                 subject: facts.as_ref().map(|f| f.subject.clone()),
                 not_after: facts.as_ref().map(|f| f.not_after.clone()),

@@ -184,6 +184,10 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                     ));
                 }
             }
+            Object::PublicKey(k) => {
+                seen.audit.kind = "public key".into();
+                seen.audit.summary = format!("{} public key", k.key);
+            }
             Object::Key(k) => {
                 seen.audit.kind = "private key".into();
                 seen.audit.summary = k.to_string();

@@ -34,6 +34,62 @@ pub enum Object {
     Csr(Box<CsrReport>),
     /// A private key, described without its passphrase unless one is given.
     Key(Box<crate::key::KeyFileInfo>),
+    /// A public key (`PUBLIC KEY`, `RSA PUBLIC KEY`, or a DER SubjectPublicKeyInfo).
+    #[serde(rename = "public_key")]
+    PublicKey(Box<PublicKeyReport>),
+}
+
+/// A public key, described.
+#[derive(Debug, Serialize)]
+pub struct PublicKeyReport {
+    /// `SubjectPublicKeyInfo` (PEM `PUBLIC KEY`) or `PKCS#1` (PEM `RSA PUBLIC KEY`).
+    pub format: String,
+    pub key: KeyDesc,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, colon-separated hex: the same value
+    /// `inspect` shows for the private key, its certificates and CSRs.
+    pub public_key_sha256: String,
+}
+
+/// Describes a DER SubjectPublicKeyInfo (`pkcs1` false) or PKCS#1 RSAPublicKey.
+pub fn describe_public_key(path: &Path, der: &[u8], pkcs1: bool) -> Result<PublicKeyReport> {
+    use pkcs8::der::{asn1::BitStringRef, Encode};
+    let spki = if pkcs1 {
+        pkcs1::RsaPublicKey::try_from(der).map_err(|_| {
+            Error::bad_file(path, "damaged RSA public key (not a PKCS#1 RSAPublicKey)")
+        })?;
+        let null = pkcs8::der::asn1::AnyRef::NULL;
+        pkcs8::spki::SubjectPublicKeyInfoRef {
+            algorithm: pkcs8::spki::AlgorithmIdentifierRef {
+                oid: pkcs8::der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1"),
+                parameters: Some(null),
+            },
+            subject_public_key: BitStringRef::from_bytes(der)
+                .map_err(|_| Error::bad_file(path, "damaged RSA public key"))?,
+        }
+        .to_der()
+        .map_err(|_| Error::bad_file(path, "damaged RSA public key"))?
+    } else {
+        der.to_vec()
+    };
+    let (rest, parsed) = SubjectPublicKeyInfo::from_der(&spki).map_err(|e| {
+        Error::bad_file(
+            path,
+            format!("damaged public key ({})", crate::x509::short_err(&e)),
+        )
+    })?;
+    if !rest.is_empty() {
+        return Err(Error::bad_file(path, "trailing bytes after the public key"));
+    }
+    Ok(PublicKeyReport {
+        format: if pkcs1 {
+            "PKCS#1"
+        } else {
+            "SubjectPublicKeyInfo"
+        }
+        .into(),
+        key: describe_spki(&parsed),
+        public_key_sha256: colon_hex(&sha256(&spki)),
+    })
 }
 
 /// subjectAltName entries by type.
@@ -122,6 +178,16 @@ pub fn inspect_bytes(
                 t if t.ends_with("CERTIFICATE REQUEST") => {
                     objects.push(Object::Csr(Box::new(describe_csr_der(path, b.contents())?)))
                 }
+                "PUBLIC KEY" => objects.push(Object::PublicKey(Box::new(describe_public_key(
+                    path,
+                    b.contents(),
+                    false,
+                )?))),
+                "RSA PUBLIC KEY" => objects.push(Object::PublicKey(Box::new(describe_public_key(
+                    path,
+                    b.contents(),
+                    true,
+                )?))),
                 t if t.contains("PRIVATE KEY") => {
                     // A key file is described as a whole (its headers carry the encryption).
                     let info = crate::key::describe_key_file(path, data, pass)?;
@@ -143,7 +209,12 @@ pub fn inspect_bytes(
         objects.push(Object::Certificate(Box::new(c)));
     } else if let Ok(c) = describe_csr_der(path, data) {
         objects.push(Object::Csr(Box::new(c)));
-    } else if let Ok(k) = crate::key::describe_key_file(path, data, pass) {
+    } else if let Ok(k) = describe_public_key(path, data, false) {
+        objects.push(Object::PublicKey(Box::new(k)));
+    } else if crate::key::looks_like_key(data) {
+        // A key: its own problem (a wrong passphrase, an unsupported scheme) is the
+        // error, not "not a certificate".
+        let k = crate::key::describe_key_file(path, data, pass)?;
         objects.push(Object::Key(Box::new(k)));
     } else {
         return Err(Error::bad_file(

@@ -122,6 +122,51 @@ where
     Some(ct.to_vec())
 }
 
+/// RC2-CBC decryption with `eff_bits` effective key bits (RFC 2268), for the 40- and
+/// 128-bit RC2 PKCS#12 schemes older OpenSSL uses for certificates. The `rc2` crate gives
+/// the block function; CBC and PKCS#7 unpadding are done here. `None` on bad padding.
+pub(crate) fn rc2_decrypt(
+    key: &[u8],
+    eff_bits: usize,
+    iv: &[u8],
+    ct: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    use rc2::cipher::BlockCipherDecrypt;
+    // The rc2 crate indexes its key table by these, so a hostile file's values must not
+    // reach it out of range (RFC 2268: keys of 1 to 128 bytes, 1 to 1024 effective bits).
+    if iv.len() != 8
+        || ct.is_empty()
+        || ct.len() % 8 != 0
+        || !(1..=128).contains(&key.len())
+        || !(1..=1024).contains(&eff_bits)
+    {
+        return None;
+    }
+    let cipher = rc2::Rc2::new_with_eff_key_len(key, eff_bits);
+    let mut out = Zeroizing::new(Vec::with_capacity(ct.len()));
+    let mut prev = [0u8; 8];
+    prev.copy_from_slice(iv);
+    for chunk in ct.chunks_exact(8) {
+        let mut block = rc2::cipher::Block::<rc2::Rc2>::default();
+        block.copy_from_slice(chunk);
+        cipher.decrypt_block(&mut block);
+        out.extend(block.iter().zip(prev.iter()).map(|(b, p)| b ^ p));
+        prev.copy_from_slice(chunk);
+    }
+    let pad = usize::from(*out.last()?);
+    if pad == 0
+        || pad > 8
+        || out[out.len() - pad..]
+            .iter()
+            .any(|b| usize::from(*b) != pad)
+    {
+        return None;
+    }
+    let n = out.len() - pad;
+    out.truncate(n);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +188,10 @@ mod tests {
                 b"secret key bytes"
             );
             assert!(CbcCipher::from_name(&c.name().to_lowercase()) == Some(c));
+        }
+        // RC2 parameters out of RFC 2268's range are refused, not passed to the cipher.
+        for (key_len, bits) in [(0, 40), (5, 0), (5, 1025), (129, 128), (16, usize::MAX)] {
+            assert!(rc2_decrypt(&vec![1; key_len], bits, &[0; 8], &[0; 16]).is_none());
         }
         // A wrong key almost always breaks the padding; try a few to make that certain.
         let c = CbcCipher::Aes256;

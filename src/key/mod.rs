@@ -12,12 +12,18 @@ mod detect;
 pub mod fuzzing;
 mod legacy;
 mod pair;
-mod pbe;
+pub(crate) mod pbe;
 mod read;
 mod traditional;
 mod write;
 
 pub use describe::{describe_key_file, KeyFileInfo};
+
+/// Whether `data` is a private key file in a form certmesh recognises (PEM or DER;
+/// PKCS#8, encrypted PKCS#8, PKCS#1, SEC1), whatever its state.
+pub fn looks_like_key(data: &[u8]) -> bool {
+    detect::detect(data).is_ok()
+}
 pub use pair::{match_certificate, CertMatch};
 pub use read::{load_private_key, load_private_key_file, read_private_key, LoadedKey, PassPrompt};
 pub use write::{KeyOutput, Protection};
@@ -335,8 +341,13 @@ impl PrivateKey {
         }
         .to_der()
         .ok()?;
+        // The SubjectPublicKeyInfo as certificates carry it: rsaEncryption with NULL
+        // parameters, whatever form the private key's AlgorithmIdentifier took.
         let spki = pkcs8::spki::SubjectPublicKeyInfoRef {
-            algorithm: info.algorithm,
+            algorithm: pkcs8::spki::AlgorithmIdentifierRef {
+                oid: traditional::RSA_ENCRYPTION,
+                parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
+            },
             subject_public_key: BitStringRef::from_bytes(&public).ok()?,
         }
         .to_der()
@@ -429,9 +440,7 @@ fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
     if oid == RSA_ENCRYPTION {
         return match pkcs1::RsaPrivateKey::try_from(info.private_key) {
             Ok(rsa) => {
-                let bytes = rsa.modulus.as_bytes();
-                let bits = (bytes.len() * 8)
-                    .saturating_sub(bytes.first().map_or(8, |b| b.leading_zeros() as usize));
+                let bits = x509::bit_length(rsa.modulus.as_bytes());
                 if !(2048..=8192).contains(&bits) {
                     format!("RSA {bits}-bit keys are not supported (RSA keys must have 2048 to 8192 bits)")
                 } else {
@@ -455,9 +464,7 @@ fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
                 "EC curve {} is not supported (certmesh uses P-256, P-384 and P-521)",
                 curve_name(&c)
             ),
-            Err(_) => {
-                "EC keys with explicit curve parameters are not supported; use a named curve".into()
-            }
+            Err(_) => traditional::EXPLICIT_PARAMETERS.into(),
         };
     }
     if oid == ED25519 {

@@ -9,9 +9,20 @@
 //!   (`openssl pkcs8 -v1 PBE-SHA1-3DES` / `PBE-SHA1-2DES`), the PBES1 schemes OpenSSL 3
 //!   still writes without its legacy provider, via the `pkcs12` crate's key derivation.
 //!
+//! - PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), read by hand since the
+//!   `pkcs5` crate does not parse RC2 parameters.
+//! - PKCS#12 PBE `pbeWithSHAAnd40BitRC2-CBC` / `pbeWithSHAAnd128BitRC2-CBC`, which
+//!   `openssl pkcs12 -export -legacy` (and OpenSSL 1.x by default) uses for certificates.
+//!
 //! Named but not supported: PKCS#5 v1.5 PBES1 (`pbeWithMD5AndDES-CBC` and friends: no
 //! maintained crate decrypts them, and their 56-bit keys protect nothing) and the PKCS#12
-//! RC2/RC4 schemes. The file is never sent to the passphrase prompt in those cases.
+//! RC4 schemes. The file is never sent to the passphrase prompt in those cases.
+//!
+//! The same code decrypts PKCS#12 bags ([`EncryptedKey::from_parts`]): a shrouded key bag
+//! is an `EncryptedPrivateKeyInfo`, and an encrypted SafeContents carries the same
+//! AlgorithmIdentifier, so every scheme read in one is read in the other (PBES2 without a
+//! PRF, which then defaults to HMAC-SHA1, included). [`reseal`] encrypts again with the
+//! scheme a file already uses, for keystore edits that keep a file's algorithms.
 
 use der::asn1::{ObjectIdentifier, OctetStringRef};
 use der::{Decode, Encode, Reader, SliceReader, Tagged};
@@ -34,14 +45,163 @@ enum Scheme<'a> {
     Pbes2(pbes2::Parameters<'a>),
     Pkcs12 {
         name: &'static str,
-        cipher: CbcCipher,
+        cipher: Pkcs12Cipher,
         salt: &'a [u8],
         iterations: u32,
     },
+    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), which the `pkcs5`
+    /// crate does not parse.
+    Pbes2Rc2(Pbes2Rc2<'a>),
     Unsupported {
         description: String,
         reason: String,
     },
+}
+
+/// The parameters of PBES2 with PBKDF2 and RC2-CBC.
+struct Pbes2Rc2<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+    prf: &'static str,
+    key_len: usize,
+    eff_bits: usize,
+    iv: &'a [u8],
+}
+
+impl Pbes2Rc2<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({}-bit), {} iterations",
+            self.prf, self.eff_bits, self.iterations
+        )
+    }
+
+    fn decrypt(&self, pass: &Secret, data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        use aws_lc_rs::pbkdf2;
+        let alg = match self.prf {
+            "SHA1" => pbkdf2::PBKDF2_HMAC_SHA1,
+            "SHA256" => pbkdf2::PBKDF2_HMAC_SHA256,
+            "SHA384" => pbkdf2::PBKDF2_HMAC_SHA384,
+            "SHA512" => pbkdf2::PBKDF2_HMAC_SHA512,
+            _ => return None,
+        };
+        let rounds = std::num::NonZeroU32::new(self.iterations)?;
+        let mut key = Zeroizing::new(vec![0u8; self.key_len]);
+        pbkdf2::derive(alg, rounds, self.salt, pass.as_bytes(), &mut key);
+        super::cbc_cipher::rc2_decrypt(&key, self.eff_bits, self.iv, data)
+    }
+}
+
+/// Reads PBES2 parameters naming PBKDF2 and RC2-CBC (RFC 8018 B.2.3: RC2-CBC-Parameter
+/// is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`, the version
+/// coding the effective key bits).
+fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
+    const RC2_CBC: &str = "1.2.840.113549.3.2";
+    let mut r = SliceReader::new(params.value()).ok()?;
+    let kdf = AlgorithmIdentifierRef::decode(&mut r).ok()?;
+    let enc = AlgorithmIdentifierRef::decode(&mut r).ok()?;
+    if kdf.oid != pbes2::PBKDF2_OID || enc.oid.to_string() != RC2_CBC {
+        return None;
+    }
+    let kdf_params = kdf.parameters?;
+    let (salt, iterations, key_len, prf) = kdf_params
+        .decode_as::<Pbkdf2Loose<'_>>()
+        .ok()
+        .map(|k| (k.salt, k.iterations, k.key_len, k.prf))?;
+    let (version, iv) = enc
+        .parameters?
+        .decode_as::<Rc2Params<'_>>()
+        .ok()
+        .map(|p| (p.version, p.iv))?;
+    let eff_bits = match version {
+        None => 32,
+        Some(160) => 40,
+        Some(120) => 64,
+        Some(58) => 128,
+        Some(v) if v >= 256 => v as usize,
+        Some(_) => return None,
+    };
+    if iv.len() != 8 || !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+        return None;
+    }
+    Some(Pbes2Rc2 {
+        salt,
+        iterations,
+        prf,
+        key_len: key_len.unwrap_or(16).clamp(1, 128),
+        eff_bits,
+        iv,
+    })
+}
+
+/// PBKDF2-params read without the `pkcs5` crate's restrictions.
+struct Pbkdf2Loose<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+    key_len: Option<usize>,
+    prf: &'static str,
+}
+
+impl<'a> der::DecodeValue<'a> for Pbkdf2Loose<'a> {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            let salt = OctetStringRef::decode(r)?.as_bytes();
+            let iterations = u32::decode(r)?;
+            let mut key_len = None;
+            let mut prf = "SHA1";
+            while !r.is_finished() {
+                let any = der::asn1::AnyRef::decode(r)?;
+                if any.tag() == der::Tag::Integer {
+                    key_len = Some(any.decode_as::<u32>()? as usize);
+                } else if any.tag() == der::Tag::Sequence {
+                    let a = any.decode_as::<AlgorithmIdentifierRef<'_>>()?;
+                    prf = match a.oid.to_string().as_str() {
+                        "1.2.840.113549.2.7" => "SHA1",
+                        "1.2.840.113549.2.9" => "SHA256",
+                        "1.2.840.113549.2.10" => "SHA384",
+                        "1.2.840.113549.2.11" => "SHA512",
+                        _ => "unsupported",
+                    };
+                }
+            }
+            Ok(Pbkdf2Loose {
+                salt,
+                iterations,
+                key_len,
+                prf,
+            })
+        })
+    }
+}
+
+impl der::FixedTag for Pbkdf2Loose<'_> {
+    const TAG: der::Tag = der::Tag::Sequence;
+}
+
+/// `RC2-CBC-Parameter ::= SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`.
+struct Rc2Params<'a> {
+    version: Option<u32>,
+    iv: &'a [u8],
+}
+
+impl<'a> der::DecodeValue<'a> for Rc2Params<'a> {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            let first = der::asn1::AnyRef::decode(r)?;
+            if first.tag() == der::Tag::Integer {
+                let version = Some(first.decode_as::<u32>()?);
+                let iv = OctetStringRef::decode(r)?.as_bytes();
+                Ok(Rc2Params { version, iv })
+            } else {
+                let iv = first.decode_as::<OctetStringRef<'_>>()?.as_bytes();
+                Ok(Rc2Params { version: None, iv })
+            }
+        })
+    }
+}
+
+impl der::FixedTag for Rc2Params<'_> {
+    const TAG: der::Tag = der::Tag::Sequence;
 }
 
 /// Why a decryption failed.
@@ -65,26 +225,61 @@ const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
 /// cheaply to call the key protected (OpenSSL's own default is 2048).
 const MIN_PBKDF2_ITERATIONS: u32 = 1000;
 
+/// The block cipher of a PKCS#12 PBE scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pkcs12Cipher {
+    Cbc(CbcCipher),
+    /// RC2-CBC with this many effective key bits (40 or 128); read, never written.
+    Rc2(usize),
+}
+
+impl Pkcs12Cipher {
+    fn key_len(self) -> usize {
+        match self {
+            Pkcs12Cipher::Cbc(c) => c.key_len(),
+            Pkcs12Cipher::Rc2(bits) => bits / 8,
+        }
+    }
+
+    fn block_len(self) -> usize {
+        match self {
+            Pkcs12Cipher::Cbc(c) => c.block_len(),
+            Pkcs12Cipher::Rc2(_) => 8,
+        }
+    }
+
+    fn decrypt(self, key: &[u8], iv: &[u8], ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        match self {
+            Pkcs12Cipher::Cbc(c) => c.decrypt(key, iv, ct).ok(),
+            Pkcs12Cipher::Rc2(bits) => super::cbc_cipher::rc2_decrypt(key, bits, iv, ct),
+        }
+    }
+}
+
 /// PKCS#12 PBE (RFC 7292 Appendix C) and PKCS#5 v1.5 PBES1 (RFC 8018 Appendix A.3).
-const PBE_SCHEMES: &[(&str, &str, Option<CbcCipher>)] = &[
+const PBE_SCHEMES: &[(&str, &str, Option<Pkcs12Cipher>)] = &[
     ("1.2.840.113549.1.12.1.1", "pbeWithSHAAnd128BitRC4", None),
     ("1.2.840.113549.1.12.1.2", "pbeWithSHAAnd40BitRC4", None),
     (
         "1.2.840.113549.1.12.1.3",
         "pbeWithSHAAnd3-KeyTripleDES-CBC",
-        Some(CbcCipher::DesEde3),
+        Some(Pkcs12Cipher::Cbc(CbcCipher::DesEde3)),
     ),
     (
         "1.2.840.113549.1.12.1.4",
         "pbeWithSHAAnd2-KeyTripleDES-CBC",
-        Some(CbcCipher::DesEde2),
+        Some(Pkcs12Cipher::Cbc(CbcCipher::DesEde2)),
     ),
     (
         "1.2.840.113549.1.12.1.5",
         "pbeWithSHAAnd128BitRC2-CBC",
-        None,
+        Some(Pkcs12Cipher::Rc2(128)),
     ),
-    ("1.2.840.113549.1.12.1.6", "pbeWithSHAAnd40BitRC2-CBC", None),
+    (
+        "1.2.840.113549.1.12.1.6",
+        "pbeWithSHAAnd40BitRC2-CBC",
+        Some(Pkcs12Cipher::Rc2(40)),
+    ),
     ("1.2.840.113549.1.5.1", "pbeWithMD2AndDES-CBC", None),
     ("1.2.840.113549.1.5.3", "pbeWithMD5AndDES-CBC", None),
     ("1.2.840.113549.1.5.4", "pbeWithMD2AndRC2-CBC", None),
@@ -140,6 +335,25 @@ impl<'a> EncryptedKey<'a> {
                 super::detect::der_problem(&e)
             )
         })?;
+        Self::from_alg(alg, data)
+    }
+
+    /// Data encrypted with the scheme the AlgorithmIdentifier `alg_der` names: a PKCS#12
+    /// shrouded key bag or encrypted SafeContents.
+    pub fn from_parts(alg_der: &'a [u8], data: &'a [u8]) -> std::result::Result<Self, String> {
+        let alg = AlgorithmIdentifierRef::from_der(alg_der).map_err(|e| {
+            format!(
+                "damaged encryption parameters ({})",
+                super::detect::der_problem(&e)
+            )
+        })?;
+        Self::from_alg(alg, data)
+    }
+
+    fn from_alg(
+        alg: AlgorithmIdentifierRef<'a>,
+        data: &'a [u8],
+    ) -> std::result::Result<Self, String> {
         let scheme = if alg.oid == PBES2_OID {
             pbes2_scheme(alg)
         } else if let Some((_, name, cipher)) = PBE_SCHEMES
@@ -166,6 +380,7 @@ impl<'a> EncryptedKey<'a> {
             } => {
                 format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
             }
+            Scheme::Pbes2Rc2(p) => p.describe(),
             Scheme::Unsupported { description, .. } => description.clone(),
         }
     }
@@ -204,24 +419,53 @@ impl<'a> EncryptedKey<'a> {
                 iterations,
                 ..
             } => {
-                use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+                use pkcs12::kdf::Pkcs12KeyType;
                 let rounds = *iterations as i32;
-                let derive = |kind, len| {
-                    derive_key_utf8::<sha1::Sha1>(pass.expose(), salt, kind, rounds, len)
-                        .map(Zeroizing::new)
-                        .map_err(|_| {
-                            DecryptError::Damaged("passphrase cannot be encoded for PKCS#12".into())
-                        })
-                };
-                let key = derive(Pkcs12KeyType::EncryptionKey, cipher.key_len())?;
-                let iv = derive(Pkcs12KeyType::Iv, cipher.block_len())?;
-                cipher
-                    .decrypt(&key, &iv, self.data)
-                    .map_err(|_| DecryptError::BadPadding)
+                let mut last = DecryptError::BadPadding;
+                for variant in pkcs12_passwords(pass) {
+                    let password = match variant {
+                        Ok(p) => p,
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
+                    };
+                    let derive = |kind, len| {
+                        Zeroizing::new(pkcs12::kdf::derive_key::<sha1::Sha1>(
+                            &password, salt, kind, rounds, len,
+                        ))
+                    };
+                    let key = derive(Pkcs12KeyType::EncryptionKey, cipher.key_len());
+                    let iv = derive(Pkcs12KeyType::Iv, cipher.block_len());
+                    if let Some(plain) = cipher.decrypt(&key, &iv, self.data) {
+                        return Ok(plain);
+                    }
+                }
+                Err(last)
             }
+            Scheme::Pbes2Rc2(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
             Scheme::Unsupported { reason, .. } => Err(DecryptError::Damaged(reason.clone())),
         }
     }
+}
+
+/// The byte strings the PKCS#12 KDF may have been given for `pass`: the BMPString with its
+/// two-byte terminator (RFC 7292, OpenSSL), and for an empty password also no bytes at
+/// all, which is what Java derives from an empty password and OpenSSL from none.
+pub(crate) fn pkcs12_passwords(
+    pass: &Secret,
+) -> Vec<std::result::Result<Zeroizing<Vec<u8>>, DecryptError>> {
+    let mut out = vec![der::asn1::BmpString::from_utf8(pass.expose())
+        .map(|b| {
+            let mut v = Zeroizing::new(b.into_bytes().to_vec());
+            v.extend([0u8; 2]);
+            v
+        })
+        .map_err(|_| DecryptError::Damaged("passphrase cannot be encoded for PKCS#12".into()))];
+    if pass.expose().is_empty() {
+        out.push(Ok(Zeroizing::new(Vec::new())));
+    }
+    out
 }
 
 fn decode_outer(der: &[u8]) -> der::Result<(AlgorithmIdentifierRef<'_>, &[u8])> {
@@ -246,25 +490,31 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             },
             None => Scheme::Pbes2(p),
         },
-        None => {
-            let parts = alg
-                .parameters
-                .and_then(|any| describe_pbes2_parts(&any.to_der().ok()?));
-            let description = match &parts {
-                Some((kdf, cipher)) => format!("PKCS#8 PBES2 {kdf} {cipher}"),
-                None => "PKCS#8 PBES2 with damaged parameters".to_string(),
-            };
-            let reason = match parts {
+        None => match alg.parameters.and_then(pbes2_rc2) {
+            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Rc2(p),
+            _ => pbes2_unsupported(alg),
+        },
+    }
+}
+
+/// PBES2 parameters certmesh cannot use, named as far as they can be.
+fn pbes2_unsupported(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
+    let parts = alg
+        .parameters
+        .and_then(|any| describe_pbes2_parts(&any.to_der().ok()?));
+    let description = match &parts {
+        Some((kdf, cipher)) => format!("PKCS#8 PBES2 {kdf} {cipher}"),
+        None => "PKCS#8 PBES2 with damaged parameters".to_string(),
+    };
+    let reason = match parts {
                 Some(_) => format!(
                     "encrypted with {description}, which certmesh does not support (it reads PBES2 with PBKDF2 or scrypt and AES-CBC, DES-EDE3-CBC or DES-CBC); re-encrypt it first: openssl pkcs8 -topk8 -v2 aes256 -in FILE -out NEW"
                 ),
                 None => "damaged encrypted PKCS#8 key: its PBES2 parameters cannot be parsed".to_string(),
             };
-            Scheme::Unsupported {
-                description,
-                reason,
-            }
-        }
+    Scheme::Unsupported {
+        description,
+        reason,
     }
 }
 
@@ -346,7 +596,7 @@ fn pbkdf2_prf_oid(der: &[u8]) -> Option<ObjectIdentifier> {
 fn pbe_scheme<'a>(
     alg: AlgorithmIdentifierRef<'a>,
     name: &'static str,
-    cipher: Option<CbcCipher>,
+    cipher: Option<Pkcs12Cipher>,
 ) -> std::result::Result<Scheme<'a>, String> {
     let damaged = || format!("damaged encrypted PKCS#8 key: invalid {name} parameters");
     let params = alg.parameters.ok_or_else(damaged)?;
@@ -377,7 +627,7 @@ fn pbe_scheme<'a>(
             let why = if pkcs5_v15 {
                 "PKCS#5 v1.5 schemes have no maintained Rust implementation and their 56/64-bit keys give no real protection"
             } else {
-                "RC2 and RC4 PKCS#12 schemes are obsolete and have no maintained Rust implementation"
+                "the RC4 PKCS#12 schemes are obsolete and have no maintained Rust implementation"
             };
             Scheme::Unsupported {
                 reason: format!(
@@ -442,6 +692,140 @@ fn describe_pbes2(p: &pbes2::Parameters<'_>) -> String {
         ),
         _ => format!("PKCS#8 PBES2 (unknown KDF) {cipher}"),
     }
+}
+
+/// Encrypts `plain` again with the scheme the AlgorithmIdentifier `alg_der` names: the same
+/// KDF, PRF, iteration count, key length and cipher, with a fresh salt of the same length
+/// and a fresh IV, so a keystore edit keeps the file's algorithms. RC2 (read, never
+/// written) becomes pbeWithSHAAnd3-KeyTripleDES-CBC, which every reader of such a file also
+/// reads. `raw_empty` derives PKCS#12 PBE keys from no password bytes at all (an empty
+/// password as Java writes it) instead of the empty BMPString. Returns the new
+/// AlgorithmIdentifier DER and the ciphertext.
+pub(crate) fn reseal(
+    alg_der: &[u8],
+    plain: &[u8],
+    pass: &Secret,
+    raw_empty: bool,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let enc_err = |e: String| Error::Crypto(format!("cannot encrypt again: {e}"));
+    let alg = AlgorithmIdentifierRef::from_der(alg_der).map_err(|e| enc_err(e.to_string()))?;
+    let random = |len: usize| -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        aws_lc_rs::rand::fill(&mut v).map_err(|_| Error::Crypto("no randomness".into()))?;
+        Ok(v)
+    };
+    if alg.oid == PBES2_OID {
+        let old = alg
+            .parameters
+            .and_then(|any| pbes2::Parameters::try_from(any).ok())
+            .ok_or_else(|| enc_err("unreadable PBES2 parameters".into()))?;
+        let salt = random(match &old.kdf {
+            Kdf::Pbkdf2(k) => k.salt.len(),
+            Kdf::Scrypt(s) => s.salt.len(),
+            _ => 16,
+        })?;
+        let kdf = match &old.kdf {
+            Kdf::Pbkdf2(k) => Kdf::Pbkdf2(Pbkdf2Params {
+                salt: &salt,
+                iteration_count: k.iteration_count,
+                key_length: k.key_length,
+                prf: k.prf,
+            }),
+            Kdf::Scrypt(s) => Kdf::Scrypt(pbes2::ScryptParams {
+                salt: &salt,
+                cost_parameter: s.cost_parameter,
+                block_size: s.block_size,
+                parallelization: s.parallelization,
+                key_length: s.key_length,
+            }),
+            _ => return Err(enc_err("unknown PBES2 key derivation".into())),
+        };
+        let iv16: [u8; 16] = random(16)?.try_into().map_err(|_| enc_err("IV".into()))?;
+        let iv8: [u8; 8] = iv16[..8].try_into().map_err(|_| enc_err("IV".into()))?;
+        let encryption = match old.encryption {
+            pbes2::EncryptionScheme::Aes128Cbc { .. } => {
+                pbes2::EncryptionScheme::Aes128Cbc { iv: &iv16 }
+            }
+            pbes2::EncryptionScheme::Aes192Cbc { .. } => {
+                pbes2::EncryptionScheme::Aes192Cbc { iv: &iv16 }
+            }
+            pbes2::EncryptionScheme::Aes256Cbc { .. } => {
+                pbes2::EncryptionScheme::Aes256Cbc { iv: &iv16 }
+            }
+            pbes2::EncryptionScheme::DesEde3Cbc { .. } => {
+                pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 }
+            }
+            pbes2::EncryptionScheme::DesCbc { .. } => pbes2::EncryptionScheme::DesCbc { iv: &iv8 },
+            #[allow(unreachable_patterns)]
+            _ => return Err(enc_err("unknown PBES2 cipher".into())),
+        };
+        let params = pbes2::Parameters { kdf, encryption };
+        let ct = params
+            .encrypt(pass.as_bytes(), plain)
+            .map_err(|e| enc_err(e.to_string()))?;
+        let alg = pkcs5::EncryptionScheme::from(params)
+            .to_der()
+            .map_err(|e| enc_err(e.to_string()))?;
+        return Ok((alg, ct));
+    }
+    let oid = alg.oid.to_string();
+    let (params, cipher) = PBE_SCHEMES
+        .iter()
+        .find(|(o, _, _)| *o == oid)
+        .and_then(|(_, _, c)| {
+            let p = alg.parameters?.decode_as::<PbeParams<'_>>().ok()?;
+            Some((p, (*c)?))
+        })
+        .ok_or_else(|| {
+            enc_err(format!(
+                "encryption scheme {oid} is not one certmesh writes"
+            ))
+        })?;
+    let (oid, cipher) = match cipher {
+        Pkcs12Cipher::Cbc(c) => (alg.oid, c),
+        Pkcs12Cipher::Rc2(_) => (
+            ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.1.3"),
+            CbcCipher::DesEde3,
+        ),
+    };
+    let salt = random(params.salt.len().max(8))?;
+    let password = if raw_empty && pass.expose().is_empty() {
+        Zeroizing::new(Vec::new())
+    } else {
+        match pkcs12_passwords(pass).into_iter().next() {
+            Some(Ok(p)) => p,
+            _ => {
+                return Err(enc_err(
+                    "the password cannot be encoded as a BMPString".into(),
+                ))
+            }
+        }
+    };
+    use pkcs12::kdf::Pkcs12KeyType;
+    let rounds = i32::try_from(params.iterations).map_err(|_| enc_err("iterations".into()))?;
+    let derive = |kind, len| {
+        Zeroizing::new(pkcs12::kdf::derive_key::<sha1::Sha1>(
+            &password, &salt, kind, rounds, len,
+        ))
+    };
+    let key = derive(Pkcs12KeyType::EncryptionKey, cipher.key_len());
+    let iv = derive(Pkcs12KeyType::Iv, cipher.block_len());
+    let ct = cipher
+        .encrypt(&key, &iv, plain)
+        .ok_or_else(|| enc_err("cipher setup".into()))?;
+    let der_err = |e: der::Error| enc_err(e.to_string());
+    let mut body = OctetStringRef::new(&salt)
+        .and_then(|o| o.to_der())
+        .map_err(der_err)?;
+    body.extend(params.iterations.to_der().map_err(der_err)?);
+    let params = der::asn1::AnyRef::new(der::Tag::Sequence, &body).map_err(der_err)?;
+    let alg = AlgorithmIdentifierRef {
+        oid,
+        parameters: Some(params),
+    }
+    .to_der()
+    .map_err(der_err)?;
+    Ok((alg, ct))
 }
 
 /// Encrypts `PrivateKeyInfo` DER as PBES2 with PBKDF2-HMAC-SHA256 and `cipher`, returning

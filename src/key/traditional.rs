@@ -62,6 +62,9 @@ fn sec1_to_pkcs8(der: &[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, String> 
         EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
         ECDSA_P521_SHA512_ASN1_SIGNING,
     };
+    if sec1_explicit_parameters(der) {
+        return Err(EXPLICIT_PARAMETERS.into());
+    }
     let ec = sec1::EcPrivateKey::try_from(der).map_err(|e| match e {
         sec1::Error::Asn1(d) => format!("damaged SEC1 EC key ({})", der_problem(&d)),
         other => format!("damaged SEC1 EC key ({})", crate::x509::short_err(&other)),
@@ -98,6 +101,31 @@ fn sec1_to_pkcs8(der: &[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, String> 
         .to_pkcs8v1()
         .map_err(|_| "cannot re-encode SEC1 key as PKCS#8".to_string())?;
     Ok(Zeroizing::new(doc.as_ref().to_vec()))
+}
+
+/// Why an EC key with explicit curve parameters (rather than a named curve) is refused.
+pub(crate) const EXPLICIT_PARAMETERS: &str = "EC keys with explicit curve parameters are not supported (certmesh reads named curves: P-256, P-384, P-521); convert it with: openssl ec -in FILE -param_enc named_curve -out NEW";
+
+/// Whether a SEC1 `ECPrivateKey` carries explicit curve parameters: its `[0]` field holds
+/// a SEQUENCE (ECParameters) instead of an OID.
+fn sec1_explicit_parameters(der: &[u8]) -> bool {
+    use der::{Decode, Reader, SliceReader, Tagged};
+    let Ok(mut r) = SliceReader::new(der) else {
+        return false;
+    };
+    r.sequence(|r| {
+        let _version = AnyRef::decode(r)?;
+        let _key = AnyRef::decode(r)?;
+        if r.is_finished() {
+            return Ok(false);
+        }
+        let params = AnyRef::decode(r)?;
+        while !r.is_finished() {
+            AnyRef::decode(r)?;
+        }
+        Ok(params.tag().is_context_specific() && params.value().first() == Some(&0x30))
+    })
+    .unwrap_or(false)
 }
 
 /// Names a curve OID the way operators know it.

@@ -48,6 +48,33 @@ pub fn sealed_object_len(data: &[u8]) -> Result<usize, String> {
     Ok(w.pos)
 }
 
+/// The classes a JCEKS secret-key entry holds when Java wrote it: `SealedObjectForKeyProtector`
+/// (what `keytool -genseckey` and `KeyStore.setEntry` store), or its parent class.
+const SEALED_KEY_CLASSES: [&str; 2] = [
+    "com.sun.crypto.provider.SealedObjectForKeyProtector",
+    "javax.crypto.SealedObject",
+];
+
+/// The class name of the object a secret-key entry holds, when it is not one Java reads
+/// back as a secret key: keytool refuses such an entry, so it must not be listed as a
+/// valid secret key. `None` for a readable sealed key.
+pub fn unreadable_sealed_class(sealed: &[u8]) -> Option<String> {
+    let mut w = Walker {
+        data: sealed,
+        pos: 4,
+        handles: Vec::new(),
+        descs: Vec::new(),
+    };
+    let class = (|| -> Result<String, String> {
+        if w.u8()? != TC_OBJECT || w.u8()? != TC_CLASSDESC {
+            return Err("not an object".into());
+        }
+        w.utf()
+    })()
+    .unwrap_or_else(|_| "(unknown)".into());
+    (!SEALED_KEY_CLASSES.contains(&class.as_str())).then_some(class)
+}
+
 #[derive(Clone, Copy)]
 enum Handle {
     Desc(usize),

@@ -280,12 +280,14 @@ impl KeyStore {
         put_bytes(w, &c.der)
     }
 
-    /// Index of the entry whose alias matches, ignoring case as Java's JKS does.
+    /// Index of the entry whose alias matches, ignoring case as Java's JKS does. Of two
+    /// entries under one alias (a damaged or hand-made file), the later one, which is
+    /// the one keytool keeps.
     pub fn position(&self, alias: &str) -> Option<usize> {
         let want = normalize_alias(alias);
         self.entries
             .iter()
-            .position(|e| normalize_alias(&e.alias) == want)
+            .rposition(|e| normalize_alias(&e.alias) == want)
     }
 
     /// The entry under `alias`, ignoring case.
@@ -300,6 +302,20 @@ impl KeyStore {
             .filter(|e| e.body.first_cert().is_some_and(|c| c.der == der))
             .map(|e| e.alias.as_str())
             .collect()
+    }
+
+    /// Aliases held by more than one entry (ignoring case), each named once. keytool
+    /// keeps the later entry of such a file; certmesh reports them and changes neither.
+    pub fn duplicate_aliases(&self) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.entries {
+            let n = normalize_alias(&e.alias);
+            if !seen.insert(n.clone()) && !out.iter().any(|o| normalize_alias(o) == n) {
+                out.push(e.alias.clone());
+            }
+        }
+        out
     }
 
     /// Adds or replaces a trusted-certificate entry. A new alias is stored lower-cased,

@@ -1,5 +1,5 @@
 //! PKCS#12 (`.p12`/`.pfx`) keystores and truststores: written by certmesh's own encoder,
-//! read with p12-keystore.
+//! read and edited bag by bag ([`pfx`]).
 //!
 //! What the consumers decide, and why the code looks the way it does:
 //!
@@ -24,12 +24,12 @@ mod encode_tests;
 mod kdf;
 mod oids;
 mod outline;
+pub mod pfx;
 mod readback;
 pub mod stash;
 
 use std::path::Path;
 
-use p12_keystore::Pkcs12Archive;
 use serde::Serialize;
 use x509_parser::prelude::*;
 
@@ -465,43 +465,39 @@ pub fn save(path: &Path, file: &Pkcs12File, pass: &Secret, overwrite: Overwrite)
     Ok(())
 }
 
-/// A PKCS#12 file decoded with its password.
+/// Whether opening the file needs a password: it has a MAC or encrypts something. A
+/// file with neither (JDK 18+ `cacerts`, `openssl pkcs12 -export -nomac -certpbe NONE`) is
+/// read, and written back, without one.
+pub fn needs_password(data: &[u8]) -> bool {
+    outline::outline(data).map_or(true, |o| {
+        o.mac.is_some() || !o.content_encryption.is_empty() || !o.key_encryption.is_empty()
+    })
+}
+
+/// A PKCS#12 file opened with its password, bag by bag ([`pfx::Pfx`]).
 pub struct Decoded {
     pub outline: Outline,
-    archive: Pkcs12Archive,
+    pfx: pfx::Pfx,
+    pass: Secret,
 }
 
 /// Decodes a PKCS#12 file; every error names `path` and says what is wrong in one line
-/// (wrong password, altered file, truncated file, unsupported algorithm).
+/// (wrong password, altered file, truncated file, unsupported algorithm). The password is
+/// not used for a file that needs none (see [`needs_password`]).
 pub fn decode(path: &Path, data: &[u8], pass: &Secret) -> Result<Decoded> {
     let outline = outline::outline(data).map_err(|p| Error::bad_file(path, p))?;
-    let archive = Pkcs12Archive::from_pkcs12(data, pass.expose()).map_err(|e| {
-        use p12_keystore::error::Error as E;
-        let problem = match e {
-            E::MacError(_) => {
-                "wrong password, or the file was altered (MAC check failed)".to_string()
-            }
-            E::Pkcs5Error(_) | E::UnpadError => {
-                "wrong password (the content does not decrypt)".to_string()
-            }
-            E::InvalidParameters => {
-                "iteration count above the reader's limit of 1,000,000, or bad algorithm parameters"
-                    .to_string()
-            }
-            E::UnsupportedEncryptionScheme | E::UnsupportedMacAlgorithm => {
-                "uses an encryption or MAC algorithm certmesh cannot read".to_string()
-            }
-            other => format!("damaged PKCS#12 content ({other})"),
-        };
-        Error::bad_file(path, problem)
-    })?;
-    Ok(Decoded { outline, archive })
+    let pfx = pfx::Pfx::open(data, Some(pass)).map_err(|p| Error::bad_file(path, p))?;
+    Ok(Decoded {
+        outline,
+        pfx,
+        pass: pass.clone(),
+    })
 }
 
 /// One bag of a PKCS#12 file, described.
 #[derive(Debug, Serialize)]
 pub struct BagReport {
-    /// `key` or `certificate`.
+    /// `key`, `certificate`, or `other` (secret, CRL and unknown bags, carried untouched).
     pub kind: &'static str,
     /// The friendlyName, which Java shows as the alias.
     pub alias: Option<String>,
@@ -516,38 +512,64 @@ pub struct BagReport {
     pub days_left: Option<i64>,
     /// For a key, its type and size (None when certmesh cannot use the key type).
     pub key: Option<KeyDesc>,
+    /// The certificate's SHA-256 fingerprint (for a key: of its paired certificate),
+    /// colon-separated upper-case hex as keytool prints it.
+    pub sha256: Option<String>,
+    /// For an `other` bag, what it is (e.g. `secret bag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 impl Decoded {
-    /// Every key bag, then every certificate bag, in file order.
+    /// The opened file, for edits.
+    pub fn pfx(&self) -> &pfx::Pfx {
+        &self.pfx
+    }
+
+    /// The opened file, for edits.
+    pub fn into_pfx(self) -> pfx::Pfx {
+        self.pfx
+    }
+
+    fn certs(&self) -> impl Iterator<Item = &pfx::Bag> {
+        self.pfx.bags().filter(|b| b.certificate().is_some())
+    }
+
+    /// The certificate bag paired with a key bag by localKeyId.
+    fn paired(&self, key: &pfx::Bag) -> Option<&[u8]> {
+        let id = key.local_key_id.as_ref()?;
+        self.certs()
+            .find(|c| c.local_key_id.as_ref() == Some(id))
+            .and_then(pfx::Bag::certificate)
+    }
+
+    /// Every key bag, then every certificate bag, then any other bag, in file order.
     pub fn bags(&self) -> Vec<BagReport> {
         let mut out = Vec::new();
-        for k in &self.archive.keys {
-            let id = k.local_key_id.as_ref().map(|i| i.as_ref().to_vec());
-            let paired = id.as_ref().and_then(|id| {
-                self.archive
-                    .certs
-                    .iter()
-                    .find(|c| c.local_key_id.as_ref() == Some(id))
-            });
-            let (subject, not_after, days_left) = paired
-                .map(|c| cert_summary(c.cert.as_der()))
-                .unwrap_or((None, None, None));
+        for k in self.pfx.bags().filter(|b| b.is_key()) {
+            let paired = self.paired(k);
+            let (subject, not_after, days_left) =
+                paired.map(cert_summary).unwrap_or((None, None, None));
             out.push(BagReport {
                 kind: "key",
                 alias: k.friendly_name.clone(),
-                local_key_id: id.map(hex::encode),
+                local_key_id: k.local_key_id.as_ref().map(hex::encode),
                 trusted: false,
                 subject,
                 not_after,
                 days_left,
-                key: PrivateKey::from_pkcs8_der(k.key.as_der())
+                key: k
+                    .private_key(&self.pass)
                     .ok()
+                    .and_then(|der| PrivateKey::from_pkcs8_der(&der).ok())
                     .map(|k| k.describe().clone()),
+                sha256: paired.map(fingerprint),
+                content: None,
             });
         }
-        for c in &self.archive.certs {
-            let (subject, not_after, days_left) = cert_summary(c.cert.as_der());
+        for c in self.certs() {
+            let der = c.certificate().unwrap_or_default();
+            let (subject, not_after, days_left) = cert_summary(der);
             out.push(BagReport {
                 kind: "certificate",
                 alias: c.friendly_name.clone(),
@@ -557,7 +579,25 @@ impl Decoded {
                 not_after,
                 days_left,
                 key: None,
+                sha256: Some(fingerprint(der)),
+                content: None,
             });
+        }
+        for o in self.pfx.bags() {
+            if let pfx::BagKind::Other(what) = &o.kind {
+                out.push(BagReport {
+                    kind: "other",
+                    alias: o.friendly_name.clone(),
+                    local_key_id: o.local_key_id.as_ref().map(hex::encode),
+                    trusted: false,
+                    subject: None,
+                    not_after: None,
+                    days_left: None,
+                    key: None,
+                    sha256: None,
+                    content: Some(what.clone()),
+                });
+            }
         }
         out
     }
@@ -565,28 +605,59 @@ impl Decoded {
     /// The trusted-certificate entries (alias, DER), in file order. A certificate bag
     /// without Java's trusted attribute (one paired with a key) is not a trusted entry.
     pub fn trusted_certs(&self) -> Vec<(String, Vec<u8>)> {
-        self.archive
-            .certs
-            .iter()
+        self.certs()
             .filter(|c| c.trusted)
             .map(|c| {
-                let der = c.cert.as_der().to_vec();
-                let alias = c
-                    .friendly_name
-                    .clone()
-                    .unwrap_or_else(|| cert_summary(&der).0.unwrap_or_default().to_lowercase());
-                (alias, der)
+                let der = c.certificate().unwrap_or_default().to_vec();
+                (bag_alias(c, &der), der)
             })
+            .collect()
+    }
+
+    /// The key entries (alias, leaf certificate DER when paired), in file order.
+    pub fn key_entries(&self) -> Vec<(String, Option<Vec<u8>>)> {
+        self.pfx
+            .bags()
+            .filter(|b| b.is_key())
+            .map(|k| {
+                let leaf = self.paired(k).map(<[u8]>::to_vec);
+                let alias = match (&k.friendly_name, &leaf) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(der)) => cert_summary(der).0.unwrap_or_default().to_lowercase(),
+                    (None, None) => String::new(),
+                };
+                (alias, leaf)
+            })
+            .collect()
+    }
+
+    /// Certificates Java does not load: bags without the trusted attribute that belong
+    /// to no key (neither paired with one nor in the issuer chain above its certificate).
+    /// `openssl pkcs12 -export -nokeys` writes only such bags.
+    pub fn untrusted_certs(&self) -> Vec<Vec<u8>> {
+        let all: Vec<&[u8]> = self.certs().filter_map(pfx::Bag::certificate).collect();
+        let mut used: Vec<Vec<u8>> = Vec::new();
+        for k in self.pfx.bags().filter(|b| b.is_key()) {
+            if let Some(leaf) = self.paired(k) {
+                used.push(leaf.to_vec());
+                used.extend(issuer_chain(leaf, &all));
+            }
+        }
+        self.certs()
+            .filter(|c| !c.trusted)
+            .filter_map(pfx::Bag::certificate)
+            .filter(|d| !used.iter().any(|u| u.as_slice() == *d))
+            .map(<[u8]>::to_vec)
             .collect()
     }
 
     /// Whether the file holds private keys.
     pub fn has_keys(&self) -> bool {
-        !self.archive.keys.is_empty()
+        self.pfx.bags().any(pfx::Bag::is_key)
     }
 
     /// The protection mode the file was written with: legacy when any part uses
-    /// 3DES/RC2 or a SHA-1 MAC, modern otherwise. Rewrites keep the consumer's mode.
+    /// 3DES/RC2 or a SHA-1 MAC, modern otherwise.
     pub fn compat(&self) -> Compat {
         let old = |p: &outline::Protection| !p.algorithm.contains("PBES2");
         let weak = self.outline.content_encryption.iter().any(old)
@@ -605,17 +676,18 @@ impl Decoded {
 
     /// The DER of every certificate bag, in file order: a truststore's anchors.
     pub fn certificates(&self) -> Vec<Vec<u8>> {
-        self.archive
-            .certs
-            .iter()
-            .map(|c| c.cert.as_der().to_vec())
+        self.certs()
+            .filter_map(pfx::Bag::certificate)
+            .map(<[u8]>::to_vec)
             .collect()
     }
 
-    /// The single private key with its certificate and the CA chain above it.
+    /// The single private key with its certificate, the CA chain above it, and every
+    /// other certificate of the file.
     pub fn key_and_chain(&self, path: &Path) -> Result<Extracted> {
-        let k = match self.archive.keys.as_slice() {
-            [k] => k,
+        let keys: Vec<&pfx::Bag> = self.pfx.bags().filter(|b| b.is_key()).collect();
+        let k = match keys.as_slice() {
+            [k] => *k,
             [] => {
                 return Err(Error::bad_file(
                     path,
@@ -632,21 +704,26 @@ impl Decoded {
                 ))
             }
         };
-        let key = PrivateKey::from_pkcs8_der(k.key.as_der())
-            .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        let by_id = k.local_key_id.as_ref().and_then(|id| {
-            self.archive
-                .certs
+        let pkcs8 = k
+            .private_key(&self.pass)
+            .map_err(|p| Error::bad_file(path, p))?;
+        let key =
+            PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::bad_file(path, e.to_string()))?;
+        let all: Vec<&[u8]> = self.certs().filter_map(pfx::Bag::certificate).collect();
+        if all.is_empty() {
+            // A key alone (`openssl pkcs12 -export -nocerts`): nothing else to split.
+            return Ok(Extracted {
+                alias: k.friendly_name.clone(),
+                key,
+                leaf: None,
+                chain: Vec::new(),
+                extra: Vec::new(),
+            });
+        }
+        let leaf = match self.paired(k) {
+            Some(c) => c.to_vec(),
+            None => all
                 .iter()
-                .find(|c| c.local_key_id.as_deref() == Some(id.as_ref()))
-        });
-        let leaf = match by_id {
-            Some(c) => c.cert.as_der().to_vec(),
-            None => self
-                .archive
-                .certs
-                .iter()
-                .map(|c| c.cert.as_der())
                 .find(|d| key_matches_cert(&key, d).unwrap_or(false))
                 .ok_or_else(|| Error::bad_file(path, "no certificate matches the private key"))?
                 .to_vec(),
@@ -657,30 +734,51 @@ impl Decoded {
                 "the certificate paired with the key holds a different public key",
             ));
         }
-        let others: Vec<&[u8]> = self
-            .archive
-            .certs
+        let others: Vec<&[u8]> = all
             .iter()
-            .map(|c| c.cert.as_der())
+            .copied()
             .filter(|d| *d != leaf.as_slice())
             .collect();
         let chain = issuer_chain(&leaf, &others);
+        let mut extra: Vec<Vec<u8>> = Vec::new();
+        for d in others {
+            if !chain.iter().any(|c| c.as_slice() == d) && !extra.iter().any(|e| e.as_slice() == d)
+            {
+                extra.push(d.to_vec());
+            }
+        }
         Ok(Extracted {
             alias: k.friendly_name.clone(),
             key,
-            leaf,
+            leaf: Some(leaf),
             chain,
+            extra,
         })
     }
+}
+
+/// The alias Java shows for a certificate bag: its friendlyName, or else the subject DN
+/// in lower case.
+pub fn bag_alias(bag: &pfx::Bag, der: &[u8]) -> String {
+    bag.friendly_name
+        .clone()
+        .unwrap_or_else(|| cert_summary(der).0.unwrap_or_default().to_lowercase())
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    crate::x509::colon_hex(&crate::x509::sha256(der))
 }
 
 /// A key entry taken out of a PKCS#12 file.
 pub struct Extracted {
     pub alias: Option<String>,
     pub key: PrivateKey,
-    pub leaf: Vec<u8>,
+    /// The key's certificate; `None` for a file that holds a key and no certificate.
+    pub leaf: Option<Vec<u8>>,
     /// The CA certificates above the leaf, issuing CA first.
     pub chain: Vec<Vec<u8>>,
+    /// Every other certificate of the file (other CAs, signers), in file order.
+    pub extra: Vec<Vec<u8>>,
 }
 
 /// Orders the issuers of `leaf` found among `pool`, nearest first, by following

@@ -108,7 +108,7 @@ pub(crate) fn encode(
 }
 
 /// `SafeBag { certBag, [0] CertBag { x509Certificate, [0] OCTET STRING }, attributes }`.
-fn cert_bag(c: &CertBag<'_>) -> Result<Vec<u8>> {
+pub(super) fn cert_bag(c: &CertBag<'_>) -> Result<Vec<u8>> {
     let value = seq(&[oid(oids::X509_CERTIFICATE)?, explicit_0(&octets(c.der)?)?])?;
     let mut attrs = Vec::new();
     if let Some(name) = c.friendly_name {
@@ -237,7 +237,7 @@ fn tlv(tag: Tag, content: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// A SEQUENCE of already encoded elements.
-fn seq<T: AsRef<[u8]>>(parts: &[T]) -> Result<Vec<u8>> {
+pub(super) fn seq<T: AsRef<[u8]>>(parts: &[T]) -> Result<Vec<u8>> {
     let content: Vec<u8> = parts.iter().flat_map(|p| p.as_ref().to_vec()).collect();
     tlv(Tag::Sequence, &content)
 }
@@ -249,16 +249,31 @@ fn set_of(mut items: Vec<Vec<u8>>) -> Result<Vec<u8>> {
 }
 
 /// `[0] EXPLICIT`.
-fn explicit_0(inner: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn explicit_0(inner: &[u8]) -> Result<Vec<u8>> {
     tlv(CONTEXT_0_CONSTRUCTED, inner)
 }
 
-fn octets(bytes: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn octets(bytes: &[u8]) -> Result<Vec<u8>> {
     tlv(Tag::OctetString, bytes)
 }
 
-fn oid(id: ObjectIdentifier) -> Result<Vec<u8>> {
+pub(super) fn oid(id: ObjectIdentifier) -> Result<Vec<u8>> {
     id.to_der().map_err(der_failed)
+}
+
+/// An OBJECT IDENTIFIER from its content octets.
+pub(super) fn raw_oid(body: &[u8]) -> Result<Vec<u8>> {
+    tlv(Tag::ObjectIdentifier, body)
+}
+
+/// `[0] IMPLICIT OCTET STRING`: an EncryptedContentInfo's content.
+pub(super) fn implicit_0(content: &[u8]) -> Result<Vec<u8>> {
+    tlv(CONTEXT_0_PRIMITIVE, content)
+}
+
+/// A non-negative INTEGER.
+pub(super) fn integer(n: u32) -> Result<Vec<u8>> {
+    n.to_der().map_err(der_failed)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub const DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
 /// pkcs7-encryptedData: the encrypted SafeContents holding the certificates.
 pub const ENCRYPTED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.6");
 
+/// keyBag: an unencrypted PKCS#8 key.
+pub const KEY_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.1");
 pub const SHROUDED_KEY_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.2");
 pub const CERT_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.3");
 pub const X509_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.22.1");

@@ -9,7 +9,7 @@
 //! fails, as does a file with any byte of MAC or ciphertext changed.
 //!
 //! It reads only what certmesh writes (definite-length DER, the two protection modes);
-//! files from other tools go through p12-keystore in `decode`.
+//! files from other tools go through `pfx` in `decode`.
 
 use zeroize::Zeroizing;
 
