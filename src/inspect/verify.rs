@@ -181,6 +181,47 @@ pub fn verify(leaf: &[u8], untrusted: &[Vec<u8>], anchors: &[Vec<u8>], opts: &Op
     v
 }
 
+/// Whether `cert` (DER) is properly issued by `issuer` (DER) under the rules `verify`
+/// applies to every link of a path, time aside: the issuer may issue (basicConstraints,
+/// keyUsage, subject, name constraints well formed, no weak key), the certificate meets
+/// its own role's rules (a CA's or a leaf's), and the signature verifies with the
+/// issuer's key. `check` judges chains with it, so both say the same.
+pub fn issued_by(cert: &[u8], issuer: &[u8]) -> Result<(), String> {
+    let parse = |der| {
+        X509Certificate::from_der(der).map(|(_, c)| c).map_err(|e| {
+            format!(
+                "not a valid X.509 certificate ({})",
+                crate::x509::short_err(&e)
+            )
+        })
+    };
+    let (c, i) = (parse(cert)?, parse(issuer)?);
+    if let Some(p) = profile::problem(&i, Role::Issuer, true) {
+        return Err(format!("{}: {p}", who(&i)));
+    }
+    let role = match profile::basic_constraints(&c) {
+        Some((true, _, _)) => Role::Issuer,
+        _ => Role::Leaf,
+    };
+    let self_signed = cert == issuer;
+    if let Some(p) = profile::problem(&c, role, self_signed) {
+        return Err(format!("{}: {p}", who(&c)));
+    }
+    let signed = c.issuer().as_raw() == i.subject().as_raw()
+        && crate::x509::verify_signature(
+            i.public_key(),
+            &c.signature_algorithm,
+            &c.signature_value.data,
+            c.tbs_certificate.as_ref(),
+        )
+        .is_ok();
+    if signed {
+        Ok(())
+    } else {
+        Err("not signed by its issuing CA".into())
+    }
+}
+
 /// Why webpki refused: its error, and certmesh's own reason when the refusal came from
 /// certmesh's path checks.
 pub(crate) struct Failure {
