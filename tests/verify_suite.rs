@@ -91,13 +91,21 @@ fn load(out: &Path) -> Vec<Case> {
 }
 
 impl Case {
-    fn certmesh(&self) -> Value {
+    /// The purpose `verify` must say it checked.
+    fn purpose_checked(&self) -> &str {
+        match (&self.purpose, self.host.is_some() || self.ip.is_some()) {
+            (Some(p), _) => p,
+            (None, true) => "server",
+            (None, false) => "any",
+        }
+    }
+
+    fn command(&self, json: bool) -> Command {
         let mut cmd = certmesh();
-        cmd.arg("verify")
-            .arg(&self.leaf)
-            .arg("--ca")
-            .arg(&self.ca)
-            .arg("--json");
+        cmd.arg("verify").arg(&self.leaf).arg("--ca").arg(&self.ca);
+        if json {
+            cmd.arg("--json");
+        }
         if let Some(c) = &self.chain {
             cmd.arg("--chain").arg(c);
         }
@@ -113,7 +121,11 @@ impl Case {
         if let Some(p) = &self.purpose {
             cmd.args(["--purpose", p]);
         }
-        let r = run(&mut cmd);
+        cmd
+    }
+
+    fn certmesh(&self) -> Value {
+        let r = run(&mut self.command(true));
         assert!(r.status == 0 || r.status == 1, "{}: {r:?}", self.name);
         assert!(r.stderr.is_empty(), "{}: {r:?}", self.name);
         let v: Value =
@@ -252,6 +264,16 @@ fn chains_judged_like_the_strictest_client() {
         }
         if ok && !c.warn.is_empty() && !warnings.iter().any(|w| w.contains(&c.warn)) {
             wrong.push(format!("{}: no warning '{}': {warnings:?}", c.name, c.warn));
+        }
+        if v["purpose"] != c.purpose_checked() {
+            wrong.push(format!("{}: purpose {} checked", c.name, v["purpose"]));
+        }
+        if ok && !c.warn.is_empty() {
+            // The text form says OK on stdout and the warning on stderr.
+            let r = run(&mut c.command(false));
+            if r.status != 0 || !r.stdout.contains(": OK (") || !r.stderr.contains(&c.warn) {
+                wrong.push(format!("{}: text form lacks the warning: {r:?}", c.name));
+            }
         }
         if let Some(Some(refusal)) = &theirs {
             openssl_refused += 1;
