@@ -169,7 +169,8 @@ fn labels(i: &Item) -> String {
 }
 
 /// Judges one certificate: expired or not yet valid is CRITICAL, inside the window is
-/// WARNING. `issuer` (DER), when known, must have signed it, or the chain is broken.
+/// WARNING. `issuer` (DER), when known, must have issued it under `verify`'s rules (see
+/// [`crate::inspect::verify::issued_by`]), or the chain is broken.
 fn judge(
     name: &str,
     member: &str,
@@ -202,18 +203,10 @@ fn judge(
     item.seconds_left = item.not_after - now;
     let days = item.seconds_left.div_euclid(86_400);
     if let Some(issuer) = issuer {
-        let ok = X509Certificate::from_der(issuer).is_ok_and(|(_, i)| {
-            crate::x509::verify_signature(
-                i.public_key(),
-                &cert.signature_algorithm,
-                &cert.signature_value.data,
-                cert.tbs_certificate.as_ref(),
-            )
-            .is_ok()
-        });
-        if !ok {
+        // The same rules as `verify` for this link of the chain (time is judged below).
+        if let Err(problem) = crate::inspect::verify::issued_by(der, issuer) {
             item.level = Level::Critical;
-            item.problem = Some("broken chain: not signed by its issuing CA".into());
+            item.problem = Some(format!("broken chain: {problem}"));
             return item;
         }
     }

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "bootstrap-rsa",
     "bootstrap-ecdsa",
     "truststore-import",
     "renew-noop",
     "apply-noop",
+    "verify-limits",
 ];
 
 #[test]

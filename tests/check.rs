@@ -137,3 +137,106 @@ print(sorted(exp), round(exp["web"] / 86400), int(fams["certmesh_check_status"].
         "['root', 'web'] 10 1"
     );
 }
+
+/// `check` judges each link of a chain by `verify`'s rules: a leaf signed by a
+/// certificate that is no CA (here an X.509 v1 root, without basicConstraints) is a
+/// broken chain, with the rule named, although the signature itself verifies.
+#[test]
+fn chain_links_follow_the_verify_rules() {
+    use support::openssl::openssl;
+    let dir = tempdir();
+    let d = dir.path();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("root.key"),
+        "-out",
+        &p("root.pem"),
+        "-subj",
+        "/CN=V1 Root",
+        "-days",
+        "30",
+    ])
+    .assert_success();
+    // A v1 root: `x509 -req -signkey` without extensions.
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        &p("root.key"),
+        "-out",
+        &p("root.csr"),
+        "-subj",
+        "/CN=V1 Root",
+    ])
+    .assert_success();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("root.csr"),
+        "-signkey",
+        &p("root.key"),
+        "-days",
+        "30",
+        "-out",
+        &p("v1.pem"),
+    ])
+    .assert_success();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("leaf.key"),
+        "-out",
+        &p("leaf.csr"),
+        "-subj",
+        "/CN=leaf.example.com",
+    ])
+    .assert_success();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("leaf.csr"),
+        "-CA",
+        &p("v1.pem"),
+        "-CAkey",
+        &p("root.key"),
+        "-CAcreateserial",
+        "-days",
+        "10",
+        "-out",
+        &p("leaf.pem"),
+    ])
+    .assert_success();
+    let chain = d.join("chain.pem");
+    fs::write(
+        &chain,
+        fs::read_to_string(d.join("leaf.pem")).unwrap()
+            + &fs::read_to_string(d.join("v1.pem")).unwrap(),
+    )
+    .unwrap();
+    let r = cm(
+        &d.join("pki"),
+        &["check", "--file", chain.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 2, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("broken chain: CN=V1 Root: is not a CA (no basicConstraints"),
+        "{r:?}"
+    );
+}

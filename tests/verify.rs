@@ -141,6 +141,9 @@ struct Case {
     purpose: Option<&'static str>,
     at: Option<i64>,
     expect_ok: bool,
+    /// Compare with `openssl verify -x509_strict` (RFC 5280 profile rules on every
+    /// certificate, roots included) instead of its default flags.
+    strict: bool,
 }
 
 impl Case {
@@ -155,6 +158,7 @@ impl Case {
             purpose: None,
             at: None,
             expect_ok: true,
+            strict: false,
         }
     }
     fn host(mut self, h: &'static str) -> Self {
@@ -175,6 +179,10 @@ impl Case {
     }
     fn bad(mut self) -> Self {
         self.expect_ok = false;
+        self
+    }
+    fn strict(mut self) -> Self {
+        self.strict = true;
         self
     }
 
@@ -201,6 +209,9 @@ impl Case {
 
     fn openssl(&self) -> Run {
         let mut extra: Vec<String> = Vec::new();
+        if self.strict {
+            extra.push("-x509_strict".into());
+        }
         if let Some(h) = self.host {
             extra.extend(["-verify_hostname".into(), h.into()]);
         }
@@ -699,13 +710,17 @@ fn verdicts_agree_with_openssl_verify() {
         )
         .host("self.example.com")
         .purpose("server"),
+        // RFC 5280 4.2.1.9: a CA certificate must carry basicConstraints with cA TRUE,
+        // and a v1 certificate has none; `openssl verify -x509_strict` refuses it too.
         Case::new(
             "X.509 v1 root",
             v1_leaf.cert.clone(),
             None,
             v1_root.cert.clone(),
         )
-        .host("v1.example.com"),
+        .host("v1.example.com")
+        .strict()
+        .bad(),
         Case::new(
             "excluded subtree",
             ex_leaf.cert.clone(),
@@ -926,4 +941,176 @@ fn pkcs12_truststores() {
         .arg("--truststore")
         .arg(&ca));
     assert_eq!(r.status, 0, "{r:?}");
+}
+
+/// `--truststore` reads keytool's JKS and JCEKS stores, opened with `--storepass`; a
+/// wrong password is one line and exit 1.
+#[test]
+fn java_keystore_truststores() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Jks CA"]).assert_success();
+    cm(&home, &["issue", "j", "--dns", "j.example.com"]).assert_success();
+    let leaf = home.join("issued/j/cert.pem");
+    let ca = home.join("ca/root/cert.pem");
+    for kind in ["JKS", "JCEKS"] {
+        let store = dir.path().join(format!("trust.{}", kind.to_lowercase()));
+        run(Command::new("keytool")
+            .args([
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "root",
+                "-storetype",
+                kind,
+            ])
+            .arg("-file")
+            .arg(&ca)
+            .arg("-keystore")
+            .arg(&store)
+            .args(["-storepass", "changeit"]))
+        .assert_success();
+        let r = run(certmesh()
+            .arg("verify")
+            .arg(&leaf)
+            .arg("--truststore")
+            .arg(&store)
+            .args(["--storepass", "env:TS_PASS", "--host", "j.example.com"])
+            .env("TS_PASS", "changeit"));
+        assert_eq!(r.status, 0, "{kind}: {r:?}");
+        assert!(
+            r.stdout.contains(": OK (CN=j.example.com <- CN=Jks CA)"),
+            "{r:?}"
+        );
+        let r = run(certmesh()
+            .arg("verify")
+            .arg(&leaf)
+            .arg("--truststore")
+            .arg(&store)
+            .args(["--storepass", "env:TS_PASS"])
+            .env("TS_PASS", "wrong"));
+        assert_eq!(r.status, 1, "{kind}: {r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+        assert!(r.stderr.contains(store.to_str().unwrap()), "{r:?}");
+    }
+}
+
+/// Inside a CA store, `verify` checks against the store's own crl.pem without being
+/// told; `--crl` replaces it. A revoked certificate gives the reason and time.
+#[test]
+fn store_crl_is_used_by_default() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Crl CA"]).assert_success();
+    cm(&home, &["issue", "gone", "--dns", "gone.example.com"]).assert_success();
+    cm(&home, &["issue", "kept", "--dns", "kept.example.com"]).assert_success();
+    let ca = home.join("ca/root/cert.pem");
+    let gone = home.join("issued/gone/cert.pem");
+    let kept = home.join("issued/kept/cert.pem");
+    let before = dir.path().join("before.pem");
+    cm(&home, &["crl", "--out", before.to_str().unwrap()]).assert_success();
+    cm(&home, &["revoke", "gone", "--reason", "keyCompromise"]).assert_success();
+
+    let r = cm(
+        &home,
+        &[
+            "verify",
+            gone.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r.status, 1, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.starts_with("CN=gone.example.com: has been revoked (at "),
+        "{e}"
+    );
+    assert!(e.contains("reason keyCompromise"), "{e}");
+    // Found through the --ca file's store too, without --home.
+    let r = run(certmesh().arg("verify").arg(&gone).arg("--ca").arg(&ca));
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(r.stderr.contains("has been revoked"), "{r:?}");
+
+    let r = cm(
+        &home,
+        &[
+            "verify",
+            kept.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["revocation_checked"][0], "CN=kept.example.com", "{v}");
+
+    // An explicit --crl (the one from before the revocation) replaces the store's.
+    let r = cm(
+        &home,
+        &[
+            "verify",
+            gone.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--crl",
+            before.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    // openssl agrees on both CRLs.
+    let r = openssl_verify(
+        &ca,
+        None,
+        &gone,
+        &[
+            "-crl_check",
+            "-CRLfile",
+            home.join("crl.pem").to_str().unwrap(),
+        ],
+    );
+    assert!(!r.success(), "{r:?}");
+    let r = openssl_verify(
+        &ca,
+        None,
+        &gone,
+        &["-crl_check", "-CRLfile", before.to_str().unwrap()],
+    );
+    assert!(r.success(), "{r:?}");
+}
+
+/// Input problems are one line naming the file: a file that is no CRL; an empty --chain
+/// file is no problem at all (no intermediates).
+#[test]
+fn crl_and_chain_files() {
+    let dir = tempdir();
+    let home = dir.path().join("pki");
+    cm(&home, &["ca", "init", "--name", "Files CA"]).assert_success();
+    cm(&home, &["issue", "f", "--dns", "f.example.com"]).assert_success();
+    let leaf = home.join("issued/f/cert.pem");
+    let ca = home.join("ca/root/cert.pem");
+    let empty = dir.path().join("empty.pem");
+    fs::write(&empty, "").unwrap();
+    let r = run(certmesh()
+        .arg("verify")
+        .arg(&leaf)
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--chain")
+        .arg(&empty));
+    assert_eq!(r.status, 0, "{r:?}");
+    let r = run(certmesh()
+        .arg("verify")
+        .arg(&leaf)
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--crl")
+        .arg(&ca));
+    assert_eq!(r.status, 1, "{r:?}");
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+    assert!(r.stderr.contains("contains no CRL"), "{r:?}");
+    assert!(r.stderr.contains(ca.to_str().unwrap()), "{r:?}");
 }

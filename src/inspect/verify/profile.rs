@@ -1,0 +1,356 @@
+//! certmesh's RFC 5280 profile checks, run on top of the path validator: the rules a
+//! certificate must meet in its role (leaf or issuer) whatever path it ends up in. They
+//! refuse what webpki refuses too (so that the refusal names the rule instead of "the
+//! signature does not verify" or "unknown issuer"), and what webpki lets through but a
+//! strict client refuses: a root without basicConstraints, a CA whose basicConstraints is
+//! not critical, critical key identifiers, name constraints in a leaf, weak keys.
+
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::*;
+use x509_parser::public_key::PublicKey;
+
+/// What a certificate is used as in a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// The certificate being verified (a TLS server or client).
+    Leaf,
+    /// A CA that signs the certificate below it (an intermediate or a trust anchor).
+    Issuer,
+}
+
+/// Extensions webpki processes; any other critical extension makes it refuse the
+/// certificate, so certmesh names it first (RFC 5280 4.2: an unrecognised critical
+/// extension must not be ignored).
+const UNDERSTOOD: [&str; 8] = [
+    "2.5.29.14", // subjectKeyIdentifier (must not be critical, checked separately)
+    "2.5.29.15", // keyUsage
+    "2.5.29.17", // subjectAltName
+    "2.5.29.19", // basicConstraints
+    "2.5.29.30", // nameConstraints
+    "2.5.29.31", // cRLDistributionPoints
+    "2.5.29.35", // authorityKeyIdentifier (must not be critical, checked separately)
+    "2.5.29.37", // extendedKeyUsage
+];
+
+/// The smallest RSA modulus accepted anywhere in a path.
+pub(super) const MIN_RSA_BITS: usize = 2048;
+
+/// The first rule `c` breaks in `role`, as a phrase to follow its subject ("is not a CA
+/// (basicConstraints cA is FALSE)"); `None` when it meets them all. `anchor` is true for
+/// a trusted certificate, whose own signature nobody checks.
+pub(super) fn problem(c: &X509Certificate<'_>, role: Role, anchor: bool) -> Option<String> {
+    common(c, anchor).or_else(|| match role {
+        Role::Leaf => leaf(c),
+        Role::Issuer => issuer(c),
+    })
+}
+
+fn common(c: &X509Certificate<'_>, anchor: bool) -> Option<String> {
+    let exts = c.extensions();
+    for (i, e) in exts.iter().enumerate() {
+        if exts[..i].iter().any(|p| p.oid == e.oid) {
+            return Some(format!(
+                "has the {} extension twice (RFC 5280 4.2: at most one instance of an extension)",
+                ext_name(&e.oid)
+            ));
+        }
+    }
+    for e in exts {
+        let id = e.oid.to_id_string();
+        if e.critical && (id == "2.5.29.35" || id == "2.5.29.14") {
+            return Some(format!(
+                "marks {} critical (RFC 5280 4.2.1.{}: it must not be critical)",
+                ext_name(&e.oid),
+                if id == "2.5.29.35" { 1 } else { 2 }
+            ));
+        }
+        if e.critical && !UNDERSTOOD.contains(&id.as_str()) {
+            return Some(format!(
+                "has an unhandled critical extension {}",
+                ext_name(&e.oid)
+            ));
+        }
+        if let ParsedExtension::ParseError { .. } = e.parsed_extension() {
+            return Some(format!("has a malformed {} extension", ext_name(&e.oid)));
+        }
+    }
+    if let Some(p) = weak_key(c.public_key()) {
+        return Some(p);
+    }
+    if !anchor {
+        let alg = crate::inspect::signature_name(&c.signature_algorithm.algorithm);
+        if crate::inspect::is_weak_signature(&alg) {
+            return Some(format!("is signed with {alg}, a broken digest"));
+        }
+    }
+    malformed_san(c)
+}
+
+/// A key no TLS client should accept: RSA below 2048 bits, DSA, EC on a curve other than
+/// P-256/P-384/P-521 (P-192 among them), or EC with explicit curve parameters.
+pub(super) fn weak_key(spki: &SubjectPublicKeyInfo<'_>) -> Option<String> {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match alg.as_str() {
+        "1.2.840.10040.4.1" => return Some("has a DSA key, which TLS clients refuse".into()),
+        "1.2.840.10045.2.1" => {
+            let Some(params) = spki.algorithm.parameters.as_ref() else {
+                return Some("has an EC key without a named curve".into());
+            };
+            let named = params.header.tag() == x509_parser::asn1_rs::Tag::Oid;
+            let (true, Ok(curve)) = (named, params.as_oid()) else {
+                return Some(
+                    "has an EC key with explicit curve parameters (RFC 5480: only named curves)"
+                        .into(),
+                );
+            };
+            return match curve.to_id_string().as_str() {
+                "1.2.840.10045.3.1.7" | "1.3.132.0.34" | "1.3.132.0.35" => None,
+                "1.2.840.10045.3.1.1" => {
+                    Some("has a weak key: EC P-192 (at least P-256 is required)".into())
+                }
+                other => Some(format!(
+                    "has an EC key on curve {other}, which TLS clients refuse"
+                )),
+            };
+        }
+        _ => {}
+    }
+    if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
+        let bits = rsa.key_size();
+        if bits < MIN_RSA_BITS {
+            return Some(format!(
+                "has a weak key: RSA {bits} bits (at least {MIN_RSA_BITS} are required)"
+            ));
+        }
+    }
+    None
+}
+
+/// subjectAltName entries no client can match safely: an IP address that is not 4 or 16
+/// bytes, a DNS name that is empty, starts with a dot or has an empty label.
+fn malformed_san(c: &X509Certificate<'_>) -> Option<String> {
+    for e in c.extensions() {
+        let ParsedExtension::SubjectAlternativeName(san) = e.parsed_extension() else {
+            continue;
+        };
+        if san.general_names.is_empty() {
+            return Some("has an empty subjectAltName".into());
+        }
+        for gn in &san.general_names {
+            match gn {
+                GeneralName::IPAddress(o) if o.len() != 4 && o.len() != 16 => {
+                    return Some(format!(
+                        "has a malformed subjectAltName: an IP address of {} bytes",
+                        o.len()
+                    ))
+                }
+                GeneralName::DNSName(d) if !valid_dns_san(d) => {
+                    return Some(format!(
+                        "has a malformed subjectAltName: DNS name '{}'",
+                        d.escape_default()
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn valid_dns_san(d: &str) -> bool {
+    let d = d.strip_suffix('.').unwrap_or(d);
+    !d.is_empty()
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*')
+        })
+}
+
+fn leaf(c: &X509Certificate<'_>) -> Option<String> {
+    if basic_constraints(c).is_some_and(|(ca, _, _)| ca) {
+        return Some(
+            "is a CA certificate (basicConstraints cA TRUE), not a server or client certificate"
+                .into(),
+        );
+    }
+    if key_usage(c).is_some_and(|ku| ku.key_cert_sign()) {
+        return Some(
+            "is a CA certificate (keyUsage keyCertSign), not a server or client certificate".into(),
+        );
+    }
+    if has_ext(c, "2.5.29.30") {
+        return Some(
+            "carries name constraints, which only a CA certificate may (RFC 5280 4.2.1.10)".into(),
+        );
+    }
+    None
+}
+
+fn issuer(c: &X509Certificate<'_>) -> Option<String> {
+    if c.subject().as_raw().len() <= 2 {
+        return Some("is a CA with an empty subject (RFC 5280 4.1.2.6)".into());
+    }
+    match basic_constraints(c) {
+        None => {
+            return Some(
+                "is not a CA (no basicConstraints; RFC 5280 4.2.1.9 requires cA TRUE)".into(),
+            )
+        }
+        Some((false, _, _)) => return Some("is not a CA (basicConstraints cA is FALSE)".into()),
+        Some((true, _, false)) => {
+            return Some(
+                "marks basicConstraints non-critical (RFC 5280 4.2.1.9: critical in a CA)".into(),
+            )
+        }
+        Some((true, _, true)) => {}
+    }
+    if key_usage(c).is_some_and(|ku| !ku.key_cert_sign()) {
+        return Some("is not allowed to sign certificates (keyUsage lacks keyCertSign)".into());
+    }
+    malformed_constraints(c)
+}
+
+/// Name constraints a verifier cannot apply faithfully: both subtrees absent or empty
+/// (RFC 5280 4.2.1.10), an IP subtree that is not address + mask of 8 or 32 bytes, or a
+/// mask that is not a prefix.
+fn malformed_constraints(c: &X509Certificate<'_>) -> Option<String> {
+    for e in c.extensions() {
+        let ParsedExtension::NameConstraints(nc) = e.parsed_extension() else {
+            continue;
+        };
+        let empty = |s: &Option<Vec<_>>| s.as_ref().is_none_or(Vec::is_empty);
+        if nc.permitted_subtrees.as_ref().is_some_and(Vec::is_empty)
+            || nc.excluded_subtrees.as_ref().is_some_and(Vec::is_empty)
+            || (empty(&nc.permitted_subtrees) && empty(&nc.excluded_subtrees))
+        {
+            return Some("has malformed name constraints: an empty subtree list".into());
+        }
+        let all = nc
+            .permitted_subtrees
+            .iter()
+            .chain(nc.excluded_subtrees.iter())
+            .flatten();
+        for st in all {
+            if let GeneralName::IPAddress(o) = &st.base {
+                let half = o.len() / 2;
+                if (o.len() != 8 && o.len() != 32) || !is_prefix_mask(&o[half..]) {
+                    return Some(format!(
+                        "has malformed name constraints: an IP subtree of {} bytes that is not address and prefix mask",
+                        o.len()
+                    ));
+                }
+            }
+            if let GeneralName::DNSName(d) = &st.base {
+                if d.starts_with('*') || d.contains("..") {
+                    return Some(format!(
+                        "has malformed name constraints: DNS subtree '{}'",
+                        d.escape_default()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn is_prefix_mask(mask: &[u8]) -> bool {
+    let bits: Vec<bool> = mask
+        .iter()
+        .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1 == 1))
+        .collect();
+    bits.windows(2).all(|w| w[0] || !w[1])
+}
+
+/// Warnings for what RFC 5280 requires but clients do not enforce: an
+/// authorityKeyIdentifier in every certificate not self-signed (4.2.1.1), a
+/// subjectKeyIdentifier and keyUsage in every CA certificate (4.2.1.2, 4.2.1.3).
+pub(super) fn warnings(c: &X509Certificate<'_>, is_ca: bool) -> Vec<String> {
+    let mut w = Vec::new();
+    let self_issued = c.subject().as_raw() == c.issuer().as_raw();
+    if !self_issued && !has_ext(c, "2.5.29.35") {
+        w.push("has no authorityKeyIdentifier (RFC 5280 4.2.1.1)".to_string());
+    }
+    if is_ca && !has_ext(c, "2.5.29.14") {
+        w.push("is a CA without subjectKeyIdentifier (RFC 5280 4.2.1.2)".to_string());
+    }
+    if is_ca && key_usage(c).is_none() {
+        w.push("is a CA without keyUsage (RFC 5280 4.2.1.3)".to_string());
+    }
+    w
+}
+
+fn has_ext(c: &X509Certificate<'_>, oid: &str) -> bool {
+    c.extensions().iter().any(|e| e.oid.to_id_string() == oid)
+}
+
+/// basicConstraints as (cA, pathLenConstraint, critical), when present.
+pub(super) fn basic_constraints(c: &X509Certificate<'_>) -> Option<(bool, Option<u32>, bool)> {
+    c.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::BasicConstraints(bc) => {
+                Some((bc.ca, bc.path_len_constraint, e.critical))
+            }
+            _ => None,
+        })
+}
+
+pub(super) fn key_usage(c: &X509Certificate<'_>) -> Option<x509_parser::extensions::KeyUsage> {
+    c.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::KeyUsage(ku) => Some(*ku),
+            _ => None,
+        })
+}
+
+/// The name of an extension as RFC 5280 spells it, with its OID when unknown.
+pub(super) fn ext_name(oid: &Oid<'_>) -> String {
+    let id = oid.to_id_string();
+    let name = match id.as_str() {
+        "2.5.29.14" => "subjectKeyIdentifier",
+        "2.5.29.15" => "keyUsage",
+        "2.5.29.17" => "subjectAltName",
+        "2.5.29.18" => "issuerAltName",
+        "2.5.29.19" => "basicConstraints",
+        "2.5.29.30" => "nameConstraints",
+        "2.5.29.31" => "cRLDistributionPoints",
+        "2.5.29.32" => "certificatePolicies",
+        "2.5.29.33" => "policyMappings",
+        "2.5.29.35" => "authorityKeyIdentifier",
+        "2.5.29.36" => "policyConstraints",
+        "2.5.29.37" => "extendedKeyUsage",
+        "2.5.29.54" => "inhibitAnyPolicy",
+        "1.3.6.1.5.5.7.1.1" => "authorityInfoAccess",
+        _ => return id,
+    };
+    format!("{name} ({id})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert!(is_prefix_mask(&[255, 255, 0, 0]));
+        assert!(is_prefix_mask(&[0, 0, 0, 0]));
+        assert!(is_prefix_mask(&[255, 255, 255, 255]));
+        assert!(!is_prefix_mask(&[255, 0, 255, 0]));
+        assert!(!is_prefix_mask(&[0, 255, 0, 0]));
+    }
+
+    #[test]
+    fn dns_sans() {
+        assert!(valid_dns_san("a.example.com"));
+        assert!(valid_dns_san("*.example.com"));
+        assert!(valid_dns_san("localhost"));
+        assert!(!valid_dns_san(".example.com"));
+        assert!(!valid_dns_san("a..example.com"));
+        assert!(!valid_dns_san(""));
+        assert!(!valid_dns_san("a b.example.com"));
+    }
+}
