@@ -33,6 +33,18 @@ impl Secret {
     }
 }
 
+/// Refuses an empty passphrase for encrypting a private key: the key would be recorded
+/// and shown as encrypted while anyone can open it. Every key encryption goes through
+/// here, whatever the passphrase's source (option, manifest, file, variable, stdin).
+pub fn check_key_passphrase(pass: &Secret) -> Result<()> {
+    if pass.as_bytes().is_empty() {
+        return Err(Error::Secret(
+            "refusing to encrypt a key with an empty passphrase".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
@@ -75,7 +87,10 @@ impl FromStr for PassSource {
         })?;
         match kind {
             "pass" => Ok(PassSource::Inline(Secret::new(rest.to_string()))),
-            "env" if !rest.is_empty() => Ok(PassSource::Env(rest.to_string())),
+            "env" if !rest.is_empty() => {
+                crate::process::note_secret_var(rest);
+                Ok(PassSource::Env(rest.to_string()))
+            }
             "file" if !rest.is_empty() => Ok(PassSource::File(PathBuf::from(rest))),
             "fd" => rest.parse().map(PassSource::Fd).map_err(|_| {
                 Error::Usage(format!("invalid passphrase source 'fd:{rest}': N must be a number"))
@@ -110,14 +125,20 @@ impl PassSource {
         match self {
             PassSource::Inline(s) => Ok(s.clone()),
             PassSource::Env(var) => std::env::var(var).map(Secret::new).map_err(|_| {
-                Error::Secret(format!(
-                    "passphrase variable {var} is not set (or not UTF-8)"
-                ))
+                // `env:` followed by the passphrase itself is a common slip: the name is
+                // shown only when it looks like a variable name (upper case, digits, '_').
+                let conventional = var.len() <= 64
+                    && !var.starts_with(|c: char| c.is_ascii_digit())
+                    && var
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                Error::Secret(if conventional {
+                    format!("passphrase variable {var} is not set (or not UTF-8)")
+                } else {
+                    "the passphrase variable named after env: is not set (its name is not shown: it does not look like a variable name, and may be the passphrase itself)".into()
+                })
             }),
-            PassSource::File(path) => {
-                let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-                first_line(f).map_err(|e| Error::io(path, e))
-            }
+            PassSource::File(path) => read_file(path),
             PassSource::Fd(n) => {
                 // /dev/fd/N reopens the inherited descriptor without unsafe code.
                 let path = PathBuf::from(format!("/dev/fd/{n}"));
@@ -132,9 +153,48 @@ impl PassSource {
     }
 }
 
+/// The most a passphrase source is read: a passphrase is one line, and a hostile spec
+/// (`file:/dev/zero`, `fd:` of an endless pipe) must end with an error, not fill memory.
+pub const MAX_SOURCE_BYTES: u64 = 64 * 1024;
+
+/// Reads the first line of a regular file of at most [`MAX_SOURCE_BYTES`]. Opened without
+/// blocking, so a FIFO (or a device) is refused at once instead of hanging the run.
+fn read_file(path: &std::path::Path) -> Result<Secret> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::bad_file(
+            path,
+            "a passphrase file must be a regular file (not a device, FIFO or directory)",
+        ));
+    }
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "{} bytes is too large for a passphrase file (at most {MAX_SOURCE_BYTES})",
+                meta.len()
+            ),
+        ));
+    }
+    first_line(f).map_err(|e| Error::io(path, e))
+}
+
 fn first_line(r: impl Read) -> std::io::Result<Secret> {
     let mut line = Zeroizing::new(String::new());
-    BufReader::new(r).read_line(&mut line)?;
+    let mut r = BufReader::new(r.take(MAX_SOURCE_BYTES));
+    r.read_line(&mut line)?;
+    if line.len() as u64 >= MAX_SOURCE_BYTES && !line.ends_with('\n') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("no end of line within {MAX_SOURCE_BYTES} bytes"),
+        ));
+    }
     let trimmed = line.trim_end_matches(['\n', '\r']);
     Ok(Secret::new(trimmed.to_string()))
 }

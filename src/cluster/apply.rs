@@ -118,6 +118,7 @@ pub fn apply(
     opts: Options<'_>,
 ) -> Result<Report> {
     let dry_run = opts.dry_run;
+    fsio::check_dir_chain(out)?;
     let products = resolve_profiles(manifest, profiles)?;
     for m in &manifest.members {
         if m.name.get_ref() == PKI_DIR {
@@ -147,6 +148,19 @@ pub fn apply(
     KeyAlg::parse(&manifest.ca.key)?;
     Digest::parse(&manifest.ca.digest)?;
     NameConstraintsSpec::permit(&manifest.ca.permit_dns, &manifest.ca.permit_ip)?;
+    let ca_pass = match &manifest.ca.key_pass {
+        Some(spec) => {
+            let pass = spec.parse::<PassSource>()?.read()?;
+            crate::pass::check_key_passphrase(&pass).map_err(|_| {
+                Error::bad_file(
+                    &manifest.path,
+                    "[ca] key_pass: the passphrase is empty; a CA key needs a real one",
+                )
+            })?;
+            Some(pass)
+        }
+        None => None,
+    };
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -154,10 +168,6 @@ pub fn apply(
         Some(StoreLock::acquire(&out.join(".lock"), opts.wait)?)
     } else {
         None
-    };
-    let ca_pass = match &manifest.ca.key_pass {
-        Some(spec) => Some(spec.parse::<PassSource>()?.read()?),
-        None => None,
     };
 
     let mut stores = open_stores(manifest, out)?;
@@ -615,6 +625,9 @@ pub(crate) fn open_stores(
     manifest: &Manifest,
     out: &Path,
 ) -> Result<BTreeMap<String, Option<Store>>> {
+    // Whatever reads a cluster's stores (apply, status, rollback, check) reads the member
+    // directories too: the output directory must be one no one else can change.
+    fsio::check_dir_chain(out)?;
     let ids: Vec<String> = match manifest.trust {
         TrustModel::SharedCa => vec!["cluster".into()],
         TrustModel::Mesh => manifest
