@@ -4,7 +4,7 @@
 //! Secrets are kept in [`Secret`], which wipes its memory when dropped. Prompting on a
 //! terminal is the CLI's job; the library only resolves explicit sources.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -185,18 +185,39 @@ fn read_file(path: &std::path::Path) -> Result<Secret> {
     first_line(f).map_err(|e| Error::io(path, e))
 }
 
-fn first_line(r: impl Read) -> std::io::Result<Secret> {
-    let mut line = Zeroizing::new(String::new());
-    let mut r = BufReader::new(r.take(MAX_SOURCE_BYTES));
-    r.read_line(&mut line)?;
-    if line.len() as u64 >= MAX_SOURCE_BYTES && !line.ends_with('\n') {
-        return Err(std::io::Error::new(
+/// Reads up to the first line end, one byte at a time into memory allocated once and
+/// wiped on drop: a buffered reader would leave the passphrase (and whatever follows it)
+/// in a buffer freed without wiping, and would consume input beyond the line.
+fn first_line(mut r: impl Read) -> std::io::Result<Secret> {
+    let too_long = || {
+        std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("no end of line within {MAX_SOURCE_BYTES} bytes"),
+        )
+    };
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_SOURCE_BYTES as usize));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    loop {
+        match r.read(&mut byte[..]) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() as u64 >= MAX_SOURCE_BYTES => return Err(too_long()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    if std::str::from_utf8(&line).is_err() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the passphrase is not UTF-8",
         ));
     }
-    let trimmed = line.trim_end_matches(['\n', '\r']);
-    Ok(Secret::new(trimmed.to_string()))
+    let text = String::from_utf8(std::mem::take(&mut *line)).expect("checked above");
+    Ok(Secret::new(text))
 }
 
 #[cfg(test)]
@@ -240,5 +261,14 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(..)");
         let inline: PassSource = "pass:hunter2".parse().unwrap();
         assert!(!format!("{inline:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn endless_input_is_an_error_and_reading_stops_at_the_line_end() {
+        let err = first_line(std::io::repeat(0)).err().unwrap();
+        assert!(err.to_string().contains("no end of line"), "{err}");
+        let mut input: &[u8] = b"first\r\nsecond\n";
+        assert_eq!(first_line(&mut input).unwrap().expose(), "first");
+        assert_eq!(input, b"second\n", "nothing beyond the line is consumed");
     }
 }
