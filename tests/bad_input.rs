@@ -1076,6 +1076,20 @@ fn every_bad_input_gets_one_clear_line_and_changes_nothing() {
         "is not set",
     ));
     cases.push(case(
+        "hostile: sign --name outside issued/",
+        &[
+            "--home",
+            &p("pki"),
+            "sign",
+            &p("good.csr"),
+            "--name",
+            "../ca/root",
+            "--out",
+            &out,
+        ],
+        "invalid name",
+    ));
+    cases.push(case(
         "manifest: member name too long",
         &[
             "cluster",

@@ -832,6 +832,9 @@ impl Store {
     /// Signs a CSR made by another tool. Only the names (DNS and IP) are taken from the
     /// request; everything else comes from the profile.
     pub fn sign_csr(&self, signer: &Signer, req: &SignRequest) -> Result<Signed> {
+        if let Some(name) = &req.name {
+            check_entry_name(name)?;
+        }
         let mut warnings = Vec::new();
         let csr = &req.csr;
         if csr.requests_ca {
