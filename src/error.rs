@@ -37,6 +37,16 @@ pub enum Error {
     Crypto(String),
 }
 
+/// A value quoted in an error message, cut to its first 64 characters: a hostile input
+/// (a 50 MB name) must not become a 50 MB error line.
+pub fn shorten(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()).into(),
+        None => s.into(),
+    }
+}
+
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -201,11 +201,14 @@ impl StoreLock {
     pub fn acquire(path: &Path, wait: bool) -> Result<Self> {
         use fs4::fs_std::FileExt;
         create_dir(parent_dir(path), PRIVATE_DIR)?;
+        // O_NOFOLLOW: a symbolic link planted as `.lock` must not make us create or
+        // lock a file elsewhere.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode_private(PRIVATE)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         if wait {
@@ -346,6 +349,76 @@ fn crash_point() {
             std::process::abort();
         }
     }
+}
+
+static SHARED_DIRS_ALLOWED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Accept directories other users can change (`--allow-shared-dir`): a process-wide
+/// decision, like the umask, taken once by the front end.
+pub fn allow_shared_dirs(allow: bool) {
+    SHARED_DIRS_ALLOWED.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Refuses `dir` when it, or any directory above it, could be changed by someone else
+/// (see [`dir_chain_problems`]), unless [`allow_shared_dirs`] was set. Run before a store
+/// or a cluster's output directory is read or written, as OpenSSH's StrictModes does for
+/// `~/.ssh`: a planted `keystore.pass` or a swapped CA would otherwise be used as ours.
+pub fn check_dir_chain(dir: &Path) -> Result<()> {
+    if SHARED_DIRS_ALLOWED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    match dir_chain_problems(dir).into_iter().next() {
+        Some(p) => Err(Error::Refused(format!(
+            "{p}, or pass --allow-shared-dir if this is deliberate"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What makes `dir` (when it exists) and every directory above it unsafe to keep a store
+/// in: writable by group or others without the sticky bit, or owned by a user other than
+/// root and the one running certmesh. Both the path as written and the one it resolves to
+/// are walked, so a symbolic link in a shared directory counts too. Each problem is one
+/// line naming the directory and the fix.
+pub fn dir_chain_problems(dir: &Path) -> Vec<String> {
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(dir),
+            Err(_) => return Vec::new(),
+        }
+    };
+    let mut dirs: Vec<PathBuf> = abs.ancestors().map(Path::to_path_buf).collect();
+    if let Some(real) = abs.ancestors().find_map(|p| fs::canonicalize(p).ok()) {
+        dirs.extend(real.ancestors().map(Path::to_path_buf));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for d in dirs {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = fs::metadata(&d) else { continue };
+        if !meta.is_dir() || !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            problems.push(format!(
+                "{}: writable by other users (mode {mode:04o}); run `chmod go-w {}`",
+                d.display(),
+                d.display()
+            ));
+        } else if meta.uid() != 0 && meta.uid() != me {
+            problems.push(format!(
+                "{}: owned by uid {}, neither root nor you (uid {me}); make root or yourself its owner",
+                d.display(),
+                meta.uid()
+            ));
+        }
+    }
+    problems
 }
 
 /// Threads for work that mostly waits on fsync (writing many small files): the disk

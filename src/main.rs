@@ -6,6 +6,11 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // Before any secret is read: no core file and no same-user debugger can take a CA
+    // passphrase or key from this process's memory.
+    if let Err(e) = certmesh::process::protect() {
+        eprintln!("certmesh: warning: {e}");
+    }
     install_panic_hook();
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
@@ -17,11 +22,22 @@ fn main() {
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("certmesh: {}", cli::paint(&e.to_string(), "31"));
+            eprintln!("certmesh: {}", cli::paint(&one_line(&e.to_string()), "31"));
             e.exit_code()
         }
     };
     std::process::exit(code);
+}
+
+/// An error as one line of bounded length: whatever a hostile input put into it, the
+/// terminal (or log) gets at most a few hundred characters.
+fn one_line(msg: &str) -> String {
+    const MAX: usize = 1000;
+    let line: String = msg.split(['\n', '\r']).collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}... (message cut)", &line[..i]),
+        None => line,
+    }
 }
 
 /// Output to a closed pipe (`certmesh list | head`) ends the process quietly, as in any

@@ -250,6 +250,12 @@ fn fixtures(dir: &Path) -> Fx {
     write(&d.join("manifest-window.toml"), b"name = \"x\"\n[defaults]\nrenew_before = \"soon\"\n[[member]]\nname = \"a\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n");
     write(&d.join("manifest-extra.toml"), b"name = \"x\"\n[[extra_trust]]\nname = \"p\"\ncert = \"missing-partner.pem\"\n[[member]]\nname = \"a\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n");
     write(&d.join("manifest-reserved.toml"), b"name = \"x\"\n[[member]]\nname = \"pki\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n");
+    write(
+        &d.join("manifest-longname.toml"),
+        format!("name = \"x\"\n[[member]]\nname = \"{}\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n", "m".repeat(129)).as_bytes(),
+    );
+    write(&d.join("manifest-owner.toml"), b"name = \"x\"\n[[member]]\nname = \"a\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n[member.deploy]\nhost = \"h\"\ndir = \"/srv\"\nowner = \"--reference=/etc/passwd\"\n");
+    write(&d.join("manifest-emptypass.toml"), b"name = \"x\"\n[ca]\nkey_pass = \"env:EMPTY_CA\"\n[[member]]\nname = \"a\"\ndns = [\"a.example.com\"]\nprofile = \"nginx\"\n");
     write(&d.join("existing.out"), b"do not overwrite\n");
     fx
 }
@@ -1025,6 +1031,98 @@ fn every_bad_input_gets_one_clear_line_and_changes_nothing() {
         "passphrase source",
     ));
 
+    cases.push(case(
+        "hostile: passphrase file that never ends",
+        &[
+            "--home",
+            &p("newca"),
+            "ca",
+            "init",
+            "--name",
+            "X",
+            "--key-pass",
+            "file:/dev/zero",
+        ],
+        "must be a regular file",
+    ));
+    cases.push(case(
+        "hostile: export jks of a path outside issued/",
+        &[
+            "--home",
+            &p("pki"),
+            "export",
+            "jks",
+            "../ca/root",
+            "--out",
+            &p("root.jks"),
+            "--storepass",
+            "env:PW",
+        ],
+        "invalid name",
+    ));
+    cases.push(case_env(
+        "hostile: the passphrase itself after env:",
+        &[
+            "--home",
+            &p("enc"),
+            "issue",
+            "x",
+            "--dns",
+            "x.example.com",
+            "--ca-pass",
+            "env:fixture-pass",
+        ],
+        &[],
+        "is not set",
+    ));
+    cases.push(case(
+        "hostile: sign --name outside issued/",
+        &[
+            "--home",
+            &p("pki"),
+            "sign",
+            &p("good.csr"),
+            "--name",
+            "../ca/root",
+            "--out",
+            &out,
+        ],
+        "invalid name",
+    ));
+    cases.push(case(
+        "manifest: member name too long",
+        &[
+            "cluster",
+            "plan",
+            &p("manifest-longname.toml"),
+            "--out",
+            &p("cl"),
+        ],
+        "invalid name",
+    ));
+    cases.push(case(
+        "manifest: deploy owner that is an option",
+        &[
+            "cluster",
+            "plan",
+            &p("manifest-owner.toml"),
+            "--out",
+            &p("cl"),
+        ],
+        "invalid deploy owner",
+    ));
+    cases.push(case_env(
+        "manifest: empty CA passphrase",
+        &[
+            "cluster",
+            "apply",
+            &p("manifest-emptypass.toml"),
+            "--out",
+            &p("cl"),
+        ],
+        &[("EMPTY_CA", "")],
+        "passphrase is empty",
+    ));
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let bad_debug = [
         "Error {",

@@ -271,3 +271,142 @@ reload = "echo nginx: configuration test failed >&2; exit 3"
     assert!(fourth.stdout.contains("node-a: pushed"), "{fourth:?}");
     assert!(fourth.stderr.contains("ssh to node-b failed"), "{fourth:?}");
 }
+
+/// A second local user for the foreign-owner cases (the tests run as root); made once and
+/// reused. Returns its uid.
+fn other_user() -> u32 {
+    support::other_user()
+}
+
+/// Remote directories another user can change are refused; where the manifest accepts
+/// one, names another user planted there (the old fixed temporary name as a symbolic link
+/// to a victim file, or as a file of their own) are never written through, and the
+/// deployed files end up owned by the deploy user with the profile's modes. An `owner`
+/// that looks like an option is refused before anything runs.
+#[test]
+fn deploy_refuses_shared_remote_dirs_and_never_writes_through_planted_names() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir();
+    let sshdir = dir.path().join("ssh");
+    fs::create_dir(&sshdir).unwrap();
+    let sshd = Sshd::start(&sshdir, &["node"]);
+    let uid = other_user();
+    let remote = dir.path().join("remote");
+    fs::create_dir(&remote).unwrap();
+    let (open, foreign, shared) = (
+        remote.join("open"),
+        remote.join("foreign"),
+        remote.join("shared"),
+    );
+    for d in [&open, &foreign, &shared] {
+        fs::create_dir(d).unwrap();
+    }
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(uid), Some(uid)).unwrap();
+    // What another user plants in the shared directory before the deploy.
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&victim, shared.join(".privkey.pem.certmesh-tmp")).unwrap();
+    let planted = shared.join(".fullchain.pem.certmesh-tmp");
+    fs::write(&planted, "").unwrap();
+    fs::set_permissions(&planted, fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(&planted, Some(uid), Some(uid)).unwrap();
+
+    let member = |name: &str, d: &Path, extra: &str| {
+        format!(
+            "[[member]]\nname = \"{name}\"\ndns = [\"{name}.cluster.test\"]\n[member.deploy]\nhost = \"node\"\ndir = \"{}\"\nreload = \"true\"\n{extra}",
+            d.display()
+        )
+    };
+    let manifest = dir.path().join("cluster.toml");
+    let out = dir.path().join("out");
+    let text = format!(
+        "name = \"shared\"\n[defaults]\nprofile = \"nginx\"\n{}{}{}",
+        member("open", &open, ""),
+        member("foreign", &foreign, ""),
+        member("shared", &shared, "allow_shared_dir = true\n"),
+    );
+    fs::write(&manifest, &text).unwrap();
+    let r = apply(&manifest, &out, &sshd);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "open: deploy to node failed: fullchain.pem: remote command exited with 1: certmesh: {} is writable by other users",
+            open.display()
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "certmesh: {} is owned by another user",
+            foreign.display()
+        )),
+        "{r:?}"
+    );
+    assert_eq!(fs::read_dir(&open).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        fs::read_dir(&foreign).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    // The accepted shared directory: the planted names are left alone, the victim is
+    // untouched, and the files are root's with the profile's modes.
+    assert!(
+        r.stdout
+            .contains("node: pushed fullchain.pem, privkey.pem, trust.pem"),
+        "{r:?}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
+    for (f, want) in [
+        ("fullchain.pem", 0o644),
+        ("privkey.pem", 0o600),
+        ("trust.pem", 0o644),
+    ] {
+        let p = shared.join(f);
+        let meta = fs::symlink_metadata(&p).unwrap();
+        assert!(meta.is_file(), "{f}");
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (0, want), "{f}");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            fs::read(out.join("shared").join(f)).unwrap()
+        );
+    }
+    assert_eq!(
+        fs::metadata(&planted).unwrap().len(),
+        0,
+        "the planted file is not used"
+    );
+    let left: Vec<String> = fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".certmesh-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+
+    // An owner that chown would take for an option never reaches the remote side.
+    let reference = dir.path().join("theirs");
+    fs::write(&reference, "").unwrap();
+    std::os::unix::fs::chown(&reference, Some(uid), Some(uid)).unwrap();
+    fs::write(
+        &manifest,
+        format!(
+            "name = \"shared\"\n[defaults]\nprofile = \"nginx\"\n{}",
+            member(
+                "shared",
+                &shared,
+                &format!(
+                    "allow_shared_dir = true\nowner = \"--reference={}\"\n",
+                    reference.display()
+                )
+            )
+        ),
+    )
+    .unwrap();
+    fs::remove_file(out.join("shared/.certmesh-deployed.json")).unwrap();
+    let r = apply(&manifest, &out, &sshd);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(r.stderr.contains("invalid deploy owner"), "{r:?}");
+    assert_eq!(fs::metadata(shared.join("privkey.pem")).unwrap().uid(), 0);
+}

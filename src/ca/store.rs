@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use rcgen::{Issuer, KeyPair};
+use rcgen::Issuer;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -10,7 +10,9 @@ use crate::cert::csr::CsrInfo;
 use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
 use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
 use crate::inventory::{Inventory, Record};
-use crate::key::{read_private_key, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS};
+use crate::key::{
+    read_private_key, Digest, KeyAlg, KeySigner, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
+};
 use crate::pass::Secret;
 use crate::x509::{colon_hex, sha256, to_pem};
 use crate::{Error, Result};
@@ -117,7 +119,7 @@ impl IssueBatch<'_> {
 /// it up to the root.
 pub struct Signer {
     pub id: String,
-    pub(super) issuer: Issuer<'static, KeyPair>,
+    pub(super) issuer: Issuer<'static, KeySigner>,
     pub(super) cert_der: Vec<u8>,
     pub(super) not_after: OffsetDateTime,
     constraints: Vec<NameConstraintsSpec>,
@@ -125,7 +127,7 @@ pub struct Signer {
 
 impl Signer {
     /// The rcgen issuer (CA name, key identifier, key usages, signing key).
-    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeySigner> {
         &self.issuer
     }
 
@@ -198,6 +200,9 @@ pub struct Signed {
 pub struct Store {
     home: PathBuf,
     config: StoreConfig,
+    /// SHA-256 fingerprints the inventory recorded for each authority id, read once when
+    /// an authority certificate is first read (and again after a CA is recorded).
+    recorded: std::sync::Mutex<Option<std::collections::HashMap<String, Vec<String>>>>,
 }
 
 impl Store {
@@ -208,6 +213,7 @@ impl Store {
 
     /// Opens an existing store.
     pub fn open(home: &Path) -> Result<Self> {
+        fsio::check_dir_chain(home)?;
         let path = Self::config_path(home);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -233,9 +239,11 @@ impl Store {
                 format!("issuing authority '{}' is not listed", config.issuing),
             ));
         }
+        validate_authorities(&config).map_err(|why| Error::bad_file(&path, why))?;
         Ok(Store {
             home: home.to_path_buf(),
             config,
+            recorded: Default::default(),
         })
     }
 
@@ -338,6 +346,10 @@ impl Store {
         key_pass: Option<&Secret>,
         make_root: impl FnOnce() -> Result<(PrivateKey, Vec<u8>, Digest)>,
     ) -> Result<Self> {
+        if let Some(p) = key_pass {
+            crate::pass::check_key_passphrase(p)?;
+        }
+        fsio::check_dir_chain(home)?;
         fsio::create_dir(home, PRIVATE_DIR)?;
         let _lock = Self::lock_at(home)?;
         if Self::config_path(home).exists() {
@@ -368,6 +380,7 @@ impl Store {
                 authorities: vec![entry.clone()],
                 rollover: None,
             },
+            recorded: Default::default(),
         };
         store.write_authority(&entry, &key, &cert_der, key_pass)?;
         store.record_ca(&entry, &cert_der, &cert_der)?;
@@ -467,7 +480,9 @@ impl Store {
                 .display()
                 .to_string()],
         )?;
-        self.inventory()?.record(&rec)
+        self.inventory()?.record(&rec)?;
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
     }
 
     pub(super) fn save_config(&self, overwrite: Overwrite) -> Result<()> {
@@ -485,6 +500,7 @@ impl Store {
     /// Replaces the store's configuration and saves it.
     pub(super) fn set_config(&mut self, config: StoreConfig) -> Result<()> {
         self.config = config;
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.save_config(Overwrite::Replace)
     }
 
@@ -548,11 +564,41 @@ impl Store {
         self.authority_dir(id).join("cert.pem")
     }
 
-    /// An authority's certificate, DER.
+    /// An authority's certificate, DER. It must be one the store recorded in its inventory
+    /// when it made or adopted the CA: a certificate replaced on disk is never signed with,
+    /// put into a chain or into a trust bundle.
     pub fn cert_der(&self, id: &str) -> Result<Vec<u8>> {
         let path = self.cert_path(id);
-        let mut certs = crate::x509::read_certs(&path)?;
-        Ok(certs.remove(0))
+        let der = crate::x509::read_certs(&path)?.remove(0);
+        let fp = colon_hex(&sha256(&der));
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if recorded.is_none() {
+            let inv = self.inventory()?;
+            let mut map = std::collections::HashMap::new();
+            for a in &self.config.authorities {
+                let fps: Vec<String> = inv
+                    .by_name(&a.id)?
+                    .into_iter()
+                    .filter(|r| r.kind == "root" || r.kind == "intermediate")
+                    .map(|r| r.sha256)
+                    .collect();
+                map.insert(a.id.clone(), fps);
+            }
+            *recorded = Some(map);
+        }
+        let known = recorded
+            .as_ref()
+            .and_then(|m| m.get(id))
+            .is_some_and(|fps| fps.iter().any(|f| *f == fp));
+        if !known {
+            return Err(Error::bad_file(
+                &path,
+                format!(
+                    "this CA certificate (SHA-256 {fp}) is not one the store recorded; put the recorded one back (see `certmesh list --all`)"
+                ),
+            ));
+        }
+        Ok(der)
     }
 
     /// The CA certificates above a leaf, issuing CA first and root last.
@@ -803,6 +849,9 @@ impl Store {
     /// Signs a CSR made by another tool. Only the names (DNS and IP) are taken from the
     /// request; everything else comes from the profile.
     pub fn sign_csr(&self, signer: &Signer, req: &SignRequest) -> Result<Signed> {
+        if let Some(name) = &req.name {
+            check_entry_name(name)?;
+        }
         let mut warnings = Vec::new();
         let csr = &req.csr;
         if csr.requests_ca {
@@ -935,7 +984,9 @@ impl Store {
     }
 }
 
-/// `issue NAME` becomes a directory name: keep it to one safe path component.
+/// `issue NAME` becomes a directory name: keep it to one safe path component. Every
+/// command and manifest entry that names an issued entry (or a cluster member, which
+/// becomes one) is checked here, so `../ca/root` is refused the same way everywhere.
 pub fn check_entry_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
@@ -947,9 +998,64 @@ pub fn check_entry_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Usage(format!(
-            "invalid name '{name}': use letters, digits, '.', '-' and '_' (it becomes a directory name)"
+            "invalid name '{}': use up to 128 letters, digits, '.', '-' and '_', not starting with '.' (it becomes a directory name)",
+            crate::error::shorten(name)
         )))
     }
+}
+
+/// The authorities of `store.toml` must form chains inside the store: every id a plain
+/// name (a directory under `ca/`), listed once, every parent listed, and every chain ending
+/// at a root (its own parent) without a cycle, which would make issuing loop forever.
+fn validate_authorities(config: &StoreConfig) -> std::result::Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    for a in &config.authorities {
+        if check_entry_name(&a.id).is_err() {
+            return Err(format!(
+                "authority id '{}' is not a plain name inside the store",
+                crate::error::shorten(&a.id)
+            ));
+        }
+        if !ids.insert(a.id.as_str()) {
+            return Err(format!("authority '{}' is listed twice", a.id));
+        }
+    }
+    let by_id: std::collections::HashMap<&str, &AuthorityEntry> = config
+        .authorities
+        .iter()
+        .map(|a| (a.id.as_str(), a))
+        .collect();
+    for a in &config.authorities {
+        let mut cur: &AuthorityEntry = a;
+        let mut steps = 0;
+        while cur.parent != cur.id {
+            cur = *by_id.get(cur.parent.as_str()).ok_or_else(|| {
+                format!(
+                    "authority '{}' names parent '{}', which is not listed",
+                    cur.id,
+                    crate::error::shorten(&cur.parent)
+                )
+            })?;
+            steps += 1;
+            if steps > config.authorities.len() {
+                return Err(format!(
+                    "the parents of authority '{}' form a cycle instead of ending at a root",
+                    a.id
+                ));
+            }
+        }
+    }
+    if let Some(r) = &config.rollover {
+        for id in [&r.old_root, &r.new_root] {
+            if !ids.contains(id.as_str()) {
+                return Err(format!(
+                    "rollover names authority '{}', which is not listed",
+                    crate::error::shorten(id)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn record_for(

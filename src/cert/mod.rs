@@ -93,15 +93,18 @@ impl SubjectNames {
     /// name, and every DNS name a syntactically valid host name (a leading `*.` allowed).
     pub fn new(dns: &[String], ips: &[IpAddr]) -> Result<Self> {
         let mut out = SubjectNames::default();
+        // Sets keep the check linear: a manifest may list very many names.
+        let mut seen = std::collections::HashSet::new();
         for d in dns {
             let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
             check_dns_name(&d)?;
-            if !out.dns.contains(&d) {
+            if seen.insert(d.clone()) {
                 out.dns.push(d);
             }
         }
+        let mut seen = std::collections::HashSet::new();
         for ip in ips {
-            if !out.ips.contains(ip) {
+            if seen.insert(*ip) {
                 out.ips.push(*ip);
             }
         }
@@ -124,7 +127,12 @@ impl SubjectNames {
 }
 
 fn check_dns_name(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::Usage(format!("invalid DNS name '{name}': {why}")));
+    let bad = |why: &str| {
+        Err(Error::Usage(format!(
+            "invalid DNS name '{}': {why}",
+            crate::error::shorten(name)
+        )))
+    };
     if name.is_empty() || name.len() > 253 {
         return bad("must be 1 to 253 characters");
     }

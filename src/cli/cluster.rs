@@ -121,12 +121,65 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         progress: &bar,
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;
+    if !dry_run {
+        log_report(ctx, "cluster apply", &report);
+    }
     if a.json {
         print_json(&report);
     } else {
         print_report(ctx, &report);
     }
     Ok(if report.failed { 1 } else { 0 })
+}
+
+/// Writes one `--log` line per change a run made: CAs created, certificates issued or
+/// renewed, files rewritten, pushes and their failures.
+pub fn log_report(ctx: &Context, command: &str, r: &Report) {
+    for ca in &r.created_cas {
+        ctx.log(command, format!("{}: created CA for {ca}", r.cluster));
+    }
+    for m in &r.members {
+        match &m.certificate {
+            LeafAction::Keep => {}
+            LeafAction::Issue => ctx.log(command, format!("{}: certificate issued", m.name)),
+            LeafAction::Renew { reason } => ctx.log(
+                command,
+                format!("{}: certificate renewed ({reason})", m.name),
+            ),
+            LeafAction::Held { reason } => ctx.log(
+                command,
+                format!("{}: certificate due but held ({reason})", m.name),
+            ),
+        }
+        let changed: Vec<String> = m
+            .files
+            .iter()
+            .filter(|f| f.action != "unchanged")
+            .map(|f| format!("{} {}", f.action, f.path))
+            .collect();
+        if !changed.is_empty() {
+            ctx.log(command, format!("{}: {}", m.name, changed.join(", ")));
+        }
+        if let Some(d) = &m.deploy {
+            match &d.error {
+                Some(e) => ctx.log(
+                    command,
+                    format!("{}: deploy to {} failed: {e}", m.name, d.host),
+                ),
+                None if d.files.is_empty() => {}
+                None => ctx.log(
+                    command,
+                    format!(
+                        "{}: pushed {} to {}{}",
+                        m.name,
+                        d.files.join(", "),
+                        d.host,
+                        if d.reloaded { "; reloaded" } else { "" }
+                    ),
+                ),
+            }
+        }
+    }
 }
 
 fn print_report(ctx: &Context, r: &Report) {

@@ -16,7 +16,7 @@ use certmesh::x509::read_certs;
 use certmesh::{Error, Result};
 
 use super::truststore::cert_facts;
-use super::{secret, warn, Context};
+use super::{secret, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum KeystoreCommand {
@@ -214,7 +214,14 @@ fn write_key_store(
     pw: Options<'_>,
 ) -> Result<i32> {
     let (force, format) = (pw.force, pw.format);
-    let existing = if out.exists() {
+    let existing = if out.exists() || out.is_symlink() {
+        if out.is_symlink() {
+            // A link could lead the new keystore (and its key) anywhere.
+            return Err(Error::Refused(format!(
+                "{}: is a symbolic link, not replaced; give the file it points to with --out",
+                out.display()
+            )));
+        }
         if !force {
             return Err(Error::Refused(format!(
                 "{}: already exists, not overwritten (add --force to replace it)",
@@ -261,16 +268,10 @@ fn write_key_store(
         }
     };
     match existing {
-        Some(mut f) => {
-            let old_mode = f.mode();
-            if f.restrict_others() {
-                warn(format!(
-                    "{}: was mode {old_mode:o}; now {:o}, since it holds a private key",
-                    out.display(),
-                    f.mode()
-                ));
-            }
-            let b = f.replace_keeping_backup(&bytes)?;
+        Some(f) => {
+            // A new file of certmesh's own (owner, mode 0600), never the old one rewritten:
+            // whoever owned or could read the old file gets no hold on the new key.
+            let b = f.replace_with_new_file(&bytes, certmesh::fsio::PRIVATE)?;
             ctx.say(format!(
                 "previous {} kept as {}",
                 out.display(),

@@ -49,6 +49,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "CERTMESH_LOG", value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// Use a --home or --out directory (or one above it) that other users can write to
+    /// or that another user owns; refused by default, since whoever can change it can
+    /// plant keys, passwords or a CA there.
+    #[arg(long, global = true)]
+    pub allow_shared_dir: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -115,6 +121,7 @@ pub enum Command {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    certmesh::fsio::allow_shared_dirs(cli.allow_shared_dir);
     let ctx = Context {
         home: cli.home,
         quiet: cli.quiet,
@@ -173,10 +180,12 @@ impl Context {
             certmesh::x509::rfc3339_time(now),
             what.as_ref().replace('\n', " ")
         );
+        // Never through a symbolic link: whoever planted one would choose what we append to.
         let res = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o640)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = res {

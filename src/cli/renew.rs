@@ -214,6 +214,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             progress: &Silent,
         },
     )?;
+    super::cluster::log_report(ctx, "renew", &report);
     if a.json {
         print_json(&report);
     } else {

@@ -179,6 +179,7 @@ pub fn apply(
     opts: Options<'_>,
 ) -> Result<Report> {
     let dry_run = opts.dry_run;
+    fsio::check_dir_chain(out)?;
     let products = resolve_profiles(manifest, profiles)?;
     for m in &manifest.members {
         if m.name.get_ref() == PKI_DIR {
@@ -274,6 +275,19 @@ pub fn apply(
             blocked.insert(name.clone(), b);
         }
     }
+    let ca_pass = match &manifest.ca.key_pass {
+        Some(spec) => {
+            let pass = spec.parse::<PassSource>()?.read()?;
+            crate::pass::check_key_passphrase(&pass).map_err(|_| {
+                Error::bad_file(
+                    &manifest.path,
+                    "[ca] key_pass: the passphrase is empty; a CA key needs a real one",
+                )
+            })?;
+            Some(pass)
+        }
+        None => None,
+    };
     if !dry_run {
         fsio::create_dir(out, PRIVATE_DIR)?;
     }
@@ -281,10 +295,6 @@ pub fn apply(
         Some(StoreLock::acquire(&out.join(".lock"), opts.wait)?)
     } else {
         None
-    };
-    let ca_pass = match &manifest.ca.key_pass {
-        Some(spec) => Some(spec.parse::<PassSource>()?.read()?),
-        None => None,
     };
 
     let mut stores = open_stores(manifest, out)?;
@@ -909,6 +919,9 @@ pub(crate) fn open_stores(
     manifest: &Manifest,
     out: &Path,
 ) -> Result<BTreeMap<String, Option<Store>>> {
+    // Whatever reads a cluster's stores (apply, status, rollback, check) reads the member
+    // directories too: the output directory must be one no one else can change.
+    fsio::check_dir_chain(out)?;
     let ids: Vec<String> = match manifest.trust {
         TrustModel::SharedCa => vec!["cluster".into()],
         TrustModel::Mesh => manifest

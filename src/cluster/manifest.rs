@@ -95,6 +95,10 @@ pub struct Deploy {
     pub owner: Option<String>,
     /// Command run on the remote side after the files changed (overrides the profile's).
     pub reload: Option<String>,
+    /// Write into `dir` even when it, or a directory above it, is writable by other users
+    /// (without the sticky bit) or owned by another user.
+    #[serde(default)]
+    pub allow_shared_dir: bool,
 }
 
 /// `[[member]]`
@@ -228,30 +232,25 @@ impl Manifest {
         if self.members.is_empty() {
             return Err(at_line(&self.path, 1, "no [[member]] entries"));
         }
-        let mut seen: Vec<String> = Vec::new();
+        // Sets keep these checks linear in the number of members.
+        let mut seen = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
         for m in &self.members {
             let name = m.name.get_ref();
-            let ok = !name.is_empty()
-                && !name.starts_with('.')
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-            if !ok {
-                return Err(self.member_error(
-                    m,
-                    format!("invalid member name '{name}': use letters, digits, '.', '-' and '_'"),
-                ));
-            }
+            crate::ca::check_entry_name(name).map_err(|e| self.member_error(m, e.to_string()))?;
             if name.starts_with(SHARED_PREFIX) {
                 return Err(self.member_error(
                     m,
                     format!("member names starting with '{SHARED_PREFIX}' are reserved for shared identities"),
                 ));
             }
-            if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            names.insert(name.as_str());
+            if !seen.insert(name.to_ascii_lowercase()) {
                 return Err(self.member_error(m, format!("duplicate member '{name}'")));
             }
-            seen.push(name.clone());
+            if let Some(d) = &m.deploy {
+                check_deploy(d).map_err(|e| self.member_error(m, e))?;
+            }
             if m.dns.is_empty() && m.ip.is_empty() {
                 return Err(self.member_error(
                     m,
@@ -283,7 +282,7 @@ impl Manifest {
         }
         for x in &self.extra_trust {
             for n in &x.members {
-                if !seen.iter().any(|s| s == n) {
+                if !names.contains(n.as_str()) {
                     return Err(at_line(
                         &self.path,
                         1,
@@ -317,6 +316,33 @@ impl Manifest {
 /// Store entries of shared identities are named `_shared.<identity>[.<group>]`; no member
 /// may be named so.
 pub const SHARED_PREFIX: &str = crate::ca::SHARED_ENTRY_PREFIX;
+/// `owner` becomes an operand of the remote `chown`: a user and an optional group, each a
+/// plain name or number, so it can never be read as an option or a shell word.
+fn check_deploy(d: &Deploy) -> std::result::Result<(), String> {
+    if let Some(owner) = &d.owner {
+        let part_ok = |p: &str| {
+            !p.is_empty()
+                && !p.starts_with('-')
+                && p.len() <= 64
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        };
+        let ok = match owner.split_once(':') {
+            Some((u, g)) => part_ok(u) && part_ok(g),
+            None => part_ok(owner),
+        };
+        if !ok {
+            return Err(format!(
+                "invalid deploy owner '{}': use USER or USER:GROUP (letters, digits, '.', '-', '_')",
+                crate::error::shorten(owner)
+            ));
+        }
+    }
+    if d.dir.is_empty() || d.dir.contains('\0') {
+        return Err("deploy dir must be a directory path".into());
+    }
+    Ok(())
+}
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

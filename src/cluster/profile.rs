@@ -362,8 +362,11 @@ impl ProductProfile {
             f.key_format()?;
             f.compat()?;
             let bad = f.path.is_empty()
+                || f.path.len() > 1024
                 || f.path.starts_with('/')
-                || f.path.split('/').any(|c| c == ".." || c.is_empty());
+                || f.path
+                    .split('/')
+                    .any(|c| c == ".." || c == "." || c.is_empty() || c.len() > 255);
             if bad {
                 return Err(Error::bad_file(
                     origin,
@@ -371,6 +374,27 @@ impl ProductProfile {
                         "file path '{}' must stay inside the member's directory",
                         f.path
                     ),
+                ));
+            }
+            // Names certmesh keeps beside a member's files (its generated keystore password,
+            // its state and temporary files) cannot be a product's file too.
+            let first = f.path.split('/').next().unwrap_or_default();
+            if first == super::secrets::PASSWORD_FILE || first.starts_with(".certmesh") {
+                return Err(Error::bad_file(
+                    origin,
+                    format!(
+                        "file path '{}' collides with a name certmesh keeps in the member's directory",
+                        f.path
+                    ),
+                ));
+            }
+            let nested = seen.iter().any(|p: &String| {
+                f.path.starts_with(&format!("{p}/")) || p.starts_with(&format!("{}/", f.path))
+            });
+            if nested {
+                return Err(Error::bad_file(
+                    origin,
+                    format!("file path '{}' is both a file and a directory", f.path),
                 ));
             }
             if seen.contains(&f.path) {

@@ -24,7 +24,7 @@ pub fn member_password(spec: Option<&str>, dir: &Path, dry_run: bool) -> Result<
         return Ok(s);
     }
     let path = dir.join(PASSWORD_FILE);
-    match std::fs::read_to_string(&path) {
+    match std::fs::read_to_string(&path).map(zeroize::Zeroizing::new) {
         Ok(text) => {
             let line = text.lines().next().unwrap_or("").to_string();
             if line.is_empty() {

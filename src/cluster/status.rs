@@ -151,7 +151,7 @@ pub fn status(
             if remote {
                 let list: Vec<String> = local.iter().map(|(p, _)| shell_quote(p)).collect();
                 let script = format!(
-                    "cd {} && sha256sum {} 2>/dev/null; true",
+                    "cd -- {} && sha256sum -- {} 2>/dev/null; true",
                     shell_quote(&d.dir),
                     list.join(" ")
                 );

@@ -70,6 +70,14 @@ pub fn audit(paths: &[PathBuf], storepasses: &[Secret]) -> Result<AuditReport> {
         }
     }
     let mut by_dir: BTreeMap<PathBuf, Vec<Seen>> = BTreeMap::new();
+    let mut stores = Vec::new();
+    for f in &files {
+        if f.file_name().is_some_and(|n| n == "store.toml") {
+            if let Some(a) = audit_store_dir(f) {
+                stores.push(a);
+            }
+        }
+    }
     for f in files {
         if let Some(seen) = classify(&f, storepasses)? {
             let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -81,7 +89,33 @@ pub fn audit(paths: &[PathBuf], storepasses: &[Secret]) -> Result<AuditReport> {
         cross_check(&dir, &mut seen);
         out.extend(seen.into_iter().map(|s| s.audit));
     }
+    out.extend(stores);
     Ok(AuditReport { files: out })
+}
+
+/// A CA store (found by its `store.toml`) in a directory others can change: the same
+/// check certmesh makes before it uses a store, reported instead of refused.
+fn audit_store_dir(config: &Path) -> Option<FileAudit> {
+    let home = config.parent()?;
+    let problems = crate::fsio::dir_chain_problems(home);
+    if problems.is_empty() {
+        return None;
+    }
+    Some(FileAudit {
+        file: config.display().to_string(),
+        kind: "ca store".into(),
+        summary: "certmesh CA store".into(),
+        findings: problems
+            .into_iter()
+            .map(|p| {
+                finding(
+                    Severity::Error,
+                    "shared-store-dir",
+                    format!("{p}: another user could swap this store's CA or plant files in it"),
+                )
+            })
+            .collect(),
+    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

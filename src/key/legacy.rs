@@ -111,6 +111,7 @@ pub(crate) fn encrypt(
     pass: &Secret,
     der: &[u8],
 ) -> crate::Result<(String, Vec<u8>)> {
+    crate::pass::check_key_passphrase(pass)?;
     let mut iv = vec![0u8; cipher.block_len()];
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| crate::Error::Crypto("no randomness".into()))?;
     let key = bytes_to_key(pass.as_bytes(), &iv[..8], cipher.key_len());

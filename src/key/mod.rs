@@ -14,6 +14,7 @@ mod legacy;
 mod pair;
 pub(crate) mod pbe;
 mod read;
+mod signer;
 mod traditional;
 mod write;
 
@@ -26,9 +27,10 @@ pub fn looks_like_key(data: &[u8]) -> bool {
 }
 pub use pair::{match_certificate, CertMatch};
 pub use read::{load_private_key, load_private_key_file, read_private_key, LoadedKey, PassPrompt};
+pub use signer::KeySigner;
 pub use write::{KeyOutput, Protection};
 
-use rcgen::{KeyPair, SignatureAlgorithm};
+use rcgen::SignatureAlgorithm;
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
@@ -275,34 +277,36 @@ pub const PBKDF2_ITERATIONS: u32 = 600_000;
 impl PrivateKey {
     /// Generates a new key with the operating system's randomness.
     pub fn generate(alg: KeyAlg) -> Result<Self> {
-        use rcgen::RsaKeySize;
-        let kp = match alg {
-            KeyAlg::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
-            KeyAlg::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-            KeyAlg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
-            KeyAlg::Rsa2048 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+        // Made by aws-lc-rs directly: its PKCS#8 document is wiped when dropped, where
+        // rcgen's generated key pair keeps a plain copy.
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::KeySize;
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
+        let failed = |_| Error::Crypto(format!("{alg} key generation failed"));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let rsa = |size| -> Result<Self> {
+            let kp = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
+            let der = kp.as_der().map_err(failed)?;
+            Self::from_pkcs8_der(der.as_ref())
+        };
+        match alg {
+            KeyAlg::P256 | KeyAlg::P384 => {
+                let curve = if alg == KeyAlg::P256 {
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING
+                } else {
+                    &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING
+                };
+                let doc = EcdsaKeyPair::generate_pkcs8(curve, &rng).map_err(failed)?;
+                Self::from_pkcs8_der(doc.as_ref())
             }
-            KeyAlg::Rsa3072 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)
+            KeyAlg::Ed25519 => {
+                let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
+                Self::from_pkcs8_der(doc.as_ref())
             }
-            KeyAlg::Rsa4096 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
-            }
+            KeyAlg::Rsa2048 => rsa(KeySize::Rsa2048),
+            KeyAlg::Rsa3072 => rsa(KeySize::Rsa3072),
+            KeyAlg::Rsa4096 => rsa(KeySize::Rsa4096),
         }
-        .map_err(|e| Error::Crypto(format!("{alg} key generation failed: {e}")))?;
-        Self::from_key_pair(&kp)
-    }
-
-    fn from_key_pair(kp: &KeyPair) -> Result<Self> {
-        use rcgen::PublicKeyData;
-        let spki = kp.subject_public_key_info();
-        let desc = crate::x509::describe_spki_der(&spki)?;
-        Ok(PrivateKey {
-            pkcs8: pkcs8_v1(&kp.serialize_der())?,
-            desc,
-            spki,
-        })
     }
 
     /// Adopts an unencrypted PKCS#8 DER key, checking that the crypto provider can use it.
@@ -315,9 +319,18 @@ impl PrivateKey {
             };
             Error::Crypto(format!("damaged PKCS#8 private key ({why})"))
         })?;
-        match KeyPair::try_from(der) {
-            Ok(kp) => Self::from_key_pair(&kp),
-            Err(_) => match Self::weak_rsa(der, &info) {
+        match KeySigner::detect(der) {
+            Some(kp) => {
+                use rcgen::PublicKeyData;
+                let spki = kp.subject_public_key_info();
+                let desc = crate::x509::describe_spki_der(&spki)?;
+                Ok(PrivateKey {
+                    pkcs8: pkcs8_v1(der)?,
+                    desc,
+                    spki,
+                })
+            }
+            None => match Self::weak_rsa(der, &info) {
                 Some(key) => Ok(key),
                 None => Err(Error::Crypto(rejection_reason(&info))),
             },
@@ -402,7 +415,7 @@ impl PrivateKey {
 
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
-    pub fn signing_key(&self, digest: Digest) -> Result<KeyPair> {
+    pub fn signing_key(&self, digest: Digest) -> Result<KeySigner> {
         if self.desc.kind == "RSA" && self.desc.bits < 2048 {
             return Err(Error::Refused(format!(
                 "RSA-{} keys are too weak to sign with (at least 2048 bits are needed)",
@@ -427,9 +440,8 @@ impl PrivateKey {
                     )))
                 }
             };
-        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
-        KeyPair::from_pkcs8_der_and_sign_algo(&der, alg)
-            .map_err(|e| Error::Crypto(format!("cannot use {} key for signing: {e}", self.desc)))
+        KeySigner::from_pkcs8(&self.pkcs8, alg)
+            .ok_or_else(|| Error::Crypto(format!("cannot use {} key for signing", self.desc)))
     }
 }
 

@@ -836,6 +836,7 @@ pub(crate) fn encrypt(
     cipher: Cipher,
     iterations: u32,
 ) -> Result<Vec<u8>> {
+    crate::pass::check_key_passphrase(pass)?;
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Crypto("no randomness".into()))?;

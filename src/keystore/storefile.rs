@@ -142,6 +142,15 @@ impl StoreFile {
         Ok(backup)
     }
 
+    /// Keeps the current file as a backup (as [`StoreFile::replace_keeping_backup`] does)
+    /// and puts a new file with `bytes` in its place: created by this process with `mode`,
+    /// so it has certmesh's owner and mode, not the old file's, and renamed into place.
+    pub fn replace_with_new_file(&self, bytes: &[u8], mode: u32) -> Result<PathBuf> {
+        let backup = self.keep_backup()?;
+        fsio::write_file(&self.path, bytes, mode, Overwrite::Replace)?;
+        Ok(backup)
+    }
+
     /// Gives the current file a second name, `FILE.bak-<UTC timestamp>[-N]`.
     fn keep_backup(&self) -> Result<PathBuf> {
         let stamp = time::OffsetDateTime::now_utc()

@@ -250,3 +250,31 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// A second local user, `certmesh-other`, for tests of files and directories owned by
+/// someone else (the tests run as root); created on first use. Returns its uid.
+pub fn other_user() -> u32 {
+    const NAME: &str = "certmesh-other";
+    let uid = || {
+        Command::new("id")
+            .args(["-u", NAME])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+    };
+    if let Some(u) = uid() {
+        return u;
+    }
+    // Two tests may race to create it: whichever loses finds it made.
+    let _ = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            NAME,
+        ])
+        .output();
+    uid().expect("create the second test user with useradd (tests run as root)")
+}
