@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod key;
 pub mod keystore;
 pub mod pass;
+pub mod probe;
 pub mod x509;
 
 pub use error::{Error, Result};

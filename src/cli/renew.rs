@@ -196,6 +196,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             wait: a.wait,
             keep_certificates: false,
             progress: &Silent,
+            roll: Default::default(),
         },
     )?;
     if a.json {

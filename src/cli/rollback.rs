@@ -151,6 +151,7 @@ fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> 
             wait: false,
             keep_certificates: true,
             progress: &Silent,
+            roll: Default::default(),
         },
     )?;
     for m in &report.members {

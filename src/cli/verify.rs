@@ -109,7 +109,7 @@ pub fn run(ctx: &Context, a: VerifyArgs) -> Result<i32> {
 }
 
 /// The certificates of a trust store: PKCS#12 (opened with `storepass`), else PEM or DER.
-fn truststore(path: &std::path::Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
+pub(super) fn truststore(path: &std::path::Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
     let data = certmesh::fsio::read(path)?;
     if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || data.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE]) {
         return Err(Error::bad_file(

@@ -118,6 +118,9 @@ pub struct Member {
     /// Its password (`env:`/`file:`); default: the member's keystore password.
     pub base_truststore_pass: Option<String>,
     pub deploy: Option<Deploy>,
+    /// TLS endpoints (`host:port`) serving the member's certificate; default: its first
+    /// DNS name (else IP) on the profile's `probe_port`.
+    pub probe: Option<Vec<String>>,
 }
 
 /// `[[extra_trust]]`: a signer from outside the cluster that members must trust.
@@ -220,6 +223,10 @@ impl Manifest {
             }
             crate::cert::SubjectNames::new(&m.dns, &m.ip)
                 .map_err(|e| self.member_error(m, e.to_string()))?;
+            for e in m.probe.iter().flatten() {
+                crate::probe::Endpoint::parse(e)
+                    .map_err(|e| self.member_error(m, e.to_string()))?;
+            }
             if m.profile.is_none() && self.defaults.profile.is_none() {
                 return Err(self.member_error(
                     m,

@@ -3,5 +3,7 @@ pub mod deploy;
 pub mod manifest;
 pub mod profile;
 pub mod render;
+pub mod roll;
 pub mod secrets;
+pub mod served;
 pub mod status;

@@ -55,6 +55,9 @@ pub struct MemberStatus {
     pub deploy: Option<DeployStatus>,
     /// Phase of a CA rollover of the member's CA (0 when none is in progress).
     pub ca_rollover_phase: u8,
+    /// With `--probe`: what each of the member's TLS endpoints serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served: Option<Vec<super::served::Served>>,
 }
 
 /// Reports every member of `manifest` as written under `out`. With `remote`, deployed
@@ -202,6 +205,7 @@ pub fn status(
             truststores,
             deploy,
             ca_rollover_phase,
+            served: None,
         });
     }
     Ok(result)
