@@ -493,7 +493,7 @@ fn restarting_members_roll_one_at_a_time_and_a_failed_one_stops_the_roll() {
     // n2 does not come back: the roll stops there, n3 keeps its previous files.
     fs::write(&manifest, text(Some("n2"))).unwrap();
     let n3_before = fs::read(remote.join("n3/keystore.p12")).unwrap();
-    let (r, v) = apply_json(&manifest, &out, &sshd, &["--ready-timeout", "3s"]);
+    let (r, v) = apply_json(&manifest, &out, &sshd, &["--ready-timeout", "20s"]);
     assert_eq!(r.status, 1, "{r:?}");
     let roll = v["roll"].as_array().unwrap();
     assert_eq!(roll[0]["member"], "n1", "{v}");
