@@ -306,6 +306,30 @@ ip = ["10.0.0.2"]
     }
 
     #[test]
+    fn probe_endpoints_are_checked_on_load() {
+        let good = OK.replace(
+            "ip = [\"10.0.0.2\"]",
+            "ip = [\"10.0.0.2\"]\nprobe = [\"10.0.0.2:8443\"]",
+        );
+        let m = Manifest::parse(Path::new("c.toml"), &good).unwrap();
+        assert_eq!(
+            m.members[1].probe.as_deref(),
+            Some(&["10.0.0.2:8443".to_string()][..])
+        );
+        let bad = OK.replace(
+            "ip = [\"10.0.0.2\"]",
+            "ip = [\"10.0.0.2\"]\nprobe = [\"10.0.0.2\"]",
+        );
+        let e = Manifest::parse(Path::new("c.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:10:") && e.contains("invalid endpoint '10.0.0.2'"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let bad = OK.replace(
             "dns = [\"a.example.com\"]",
