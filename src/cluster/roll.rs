@@ -66,7 +66,7 @@ pub struct RollStep {
     pub waited_ms: Option<u64>,
     /// `ready` (reloaded and serves its new certificate), `current` (nothing to push;
     /// serves its certificate), `pushed` (not probed), `unverified` (no endpoint could be
-    /// reached after a graceful reload), `stale` (still serves an old or other
+    /// reached after a graceful reload, or with nothing pushed), `stale` (still serves an old or other
     /// certificate), `failed` (push or reload failed), `skipped` (an earlier failure
     /// stopped the roll; its host keeps the old files).
     pub outcome: &'static str,
@@ -146,7 +146,7 @@ pub fn deploy_all(
             } else {
                 "current"
             }
-        } else if !restart
+        } else if (!restart || !pushed)
             && served
                 .iter()
                 .all(|s| s.serves == Serves::Current || s.status == Status::Unknown)
