@@ -8,6 +8,7 @@ use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::ca::Store;
+use crate::probe::{Probe, ServedCert, Status};
 use crate::{Error, Result};
 
 /// A Nagios status.
@@ -75,34 +76,70 @@ pub struct Item {
 pub struct Report {
     pub level: Level,
     pub items: Vec<Item>,
+    /// TLS endpoints probed (`--tls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointItem>,
 }
 
 impl Report {
     /// Folds items into a verdict.
     pub fn new(items: Vec<Item>) -> Self {
+        Self::with_endpoints(items, Vec::new())
+    }
+
+    /// Folds items and probed endpoints into one verdict.
+    pub fn with_endpoints(items: Vec<Item>, endpoints: Vec<EndpointItem>) -> Self {
         let level = items
             .iter()
             .map(|i| i.level)
+            .chain(endpoints.iter().map(|e| e.level))
             .max_by_key(|l| l.rank())
             .unwrap_or(Level::Ok);
-        Report { level, items }
+        Report {
+            level,
+            items,
+            endpoints,
+        }
     }
 
     /// The one-line plugin output.
     pub fn summary(&self, within: &str) -> String {
-        let bad: Vec<String> = self
+        let mut bad: Vec<String> = self
             .items
             .iter()
             .filter(|i| i.level == self.level && i.level != Level::Ok)
             .map(|i| format!("{}: {}", i.name, i.problem.clone().unwrap_or_default()))
             .collect();
+        bad.extend(
+            self.endpoints
+                .iter()
+                .filter(|e| e.level == self.level && e.level != Level::Ok)
+                .map(|e| format!("{}: {}", e.endpoint, e.problem.clone().unwrap_or_default())),
+        );
         let text = if self.level == Level::Ok {
-            match self.items.iter().min_by_key(|i| i.not_after) {
-                Some(next) => format!(
-                    "{} certificate(s), none expires within {within}; next: {} in {} days",
+            let next = self
+                .items
+                .iter()
+                .map(|i| (i.seconds_left, i.name.as_str()))
+                .chain(
+                    self.endpoints
+                        .iter()
+                        .filter_map(|e| Some((e.seconds_left?, e.endpoint.as_str()))),
+                )
+                .min();
+            let counted = if self.endpoints.is_empty() {
+                format!("{} certificate(s)", self.items.len())
+            } else {
+                format!(
+                    "{} certificate(s) and {} TLS endpoint(s)",
                     self.items.len(),
-                    next.name,
-                    next.seconds_left.div_euclid(86_400)
+                    self.endpoints.len()
+                )
+            };
+            match next {
+                Some((left, name)) => format!(
+                    "{counted}, none expires within {within}; next: {name} in {} days",
+                    left.div_euclid(86_400)
                 ),
                 None => "no certificates found".into(),
             }
@@ -141,6 +178,9 @@ impl Report {
                 labels(i),
                 i.level.code()
             ));
+        }
+        if !self.endpoints.is_empty() {
+            out.push_str(&endpoint_metrics(&self.endpoints));
         }
         out.push_str("# HELP certmesh_check_status Overall status of the last check (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n");
         out.push_str("# TYPE certmesh_check_status gauge\n");
@@ -417,4 +457,162 @@ pub fn check_cluster(
         }
     }
     Ok(items)
+}
+
+/// A TLS endpoint looked at (`check --tls`).
+#[derive(Debug, Serialize)]
+pub struct EndpointItem {
+    /// `HOST:PORT`.
+    pub endpoint: String,
+    pub level: Level,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
+    /// The TLS handshake completed and the served chain verified.
+    pub probe_success: bool,
+    /// Seconds until the served chain expires, when one was served.
+    pub seconds_left: Option<i64>,
+    /// Whether the endpoint serves the current certificate certmesh issued for it; absent
+    /// when no store checked knows the served certificate or the endpoint's name.
+    pub serves_expected: Option<bool>,
+    /// The probe itself, as `probe --json` shows it.
+    pub probe: Probe,
+}
+
+/// Judges probed endpoints. The served leaf is looked up in the stores' inventories: a
+/// superseded certificate (the files were renewed, the server not reloaded) is a
+/// WARNING; a certificate certmesh did not issue, served under a name it has a current
+/// certificate for, is CRITICAL.
+pub fn check_endpoints(probes: Vec<Probe>, stores: &[&Store]) -> Result<Vec<EndpointItem>> {
+    let mut out = Vec::new();
+    for p in probes {
+        let mut level = match p.status {
+            Status::Ok => Level::Ok,
+            Status::Warning => Level::Warning,
+            Status::Critical => Level::Critical,
+            Status::Unknown => Level::Unknown,
+        };
+        let mut problem = p.problem.clone();
+        let mut serves_expected = None;
+        if let Some(served) = p.chain.first().filter(|_| p.leaf_der.is_some()) {
+            let (expected, why) = expectation(served, &p.host, stores)?;
+            serves_expected = expected;
+            if let Some((why, worse)) = why {
+                if worse.rank() > level.rank() {
+                    level = worse;
+                }
+                problem = Some(match problem {
+                    Some(p) => format!("{why}; {p}"),
+                    None => why,
+                });
+            }
+        }
+        out.push(EndpointItem {
+            endpoint: p.endpoint.clone(),
+            level,
+            problem,
+            probe_success: p.verdict.as_ref().is_some_and(|v| v.ok),
+            seconds_left: p.seconds_left,
+            serves_expected,
+            probe: p,
+        });
+    }
+    Ok(out)
+}
+
+type Expectation = (Option<bool>, Option<(String, Level)>);
+
+/// Is `served` the current certificate of its name in one of `stores`, and if not, why.
+fn expectation(served: &ServedCert, host: &str, stores: &[&Store]) -> Result<Expectation> {
+    for store in stores {
+        let inv = store.inventory()?;
+        if let Some(rec) = inv
+            .by_serial(&served.serial)?
+            .filter(|r| r.sha256 == served.sha256)
+        {
+            return Ok(match inv.current(&rec.name, "leaf")? {
+                Some(cur) if cur.serial == rec.serial => (Some(true), None),
+                Some(cur) => (
+                    Some(false),
+                    Some((
+                        format!(
+                            "serves the previous certificate of {} (serial {}; current: {}): reload missing",
+                            rec.name, rec.serial, cur.serial
+                        ),
+                        Level::Warning,
+                    )),
+                ),
+                None => (
+                    Some(false),
+                    Some((
+                        format!(
+                            "serves certificate {} of {}, which is {}",
+                            rec.serial, rec.name, rec.status
+                        ),
+                        Level::Critical,
+                    )),
+                ),
+            });
+        }
+    }
+    for store in stores {
+        let inv = store.inventory()?;
+        let named = inv
+            .list(None, false)?
+            .into_iter()
+            .find(|r| r.kind == "leaf" && r.sans.iter().any(|s| s.eq_ignore_ascii_case(host)));
+        if let Some(cur) = named {
+            return Ok((
+                Some(false),
+                Some((
+                    format!(
+                        "serves a certificate certmesh did not issue (serial {}; expected {} of {})",
+                        served.serial, cur.serial, cur.name
+                    ),
+                    Level::Critical,
+                )),
+            ));
+        }
+    }
+    Ok((None, None))
+}
+
+fn endpoint_metrics(endpoints: &[EndpointItem]) -> String {
+    let label = |e: &EndpointItem| {
+        format!(
+            "{{endpoint=\"{}\"}}",
+            e.endpoint.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    let mut out = String::new();
+    out.push_str("# HELP certmesh_tls_cert_expiry_seconds Seconds until the chain a TLS endpoint serves expires (negative once expired).\n");
+    out.push_str("# TYPE certmesh_tls_cert_expiry_seconds gauge\n");
+    for e in endpoints {
+        if let Some(left) = e.seconds_left {
+            out.push_str(&format!(
+                "certmesh_tls_cert_expiry_seconds{} {left}\n",
+                label(e)
+            ));
+        }
+    }
+    out.push_str("# HELP certmesh_tls_probe_success 1 when the TLS handshake completed and the served chain verified.\n");
+    out.push_str("# TYPE certmesh_tls_probe_success gauge\n");
+    for e in endpoints {
+        out.push_str(&format!(
+            "certmesh_tls_probe_success{} {}\n",
+            label(e),
+            u8::from(e.probe_success)
+        ));
+    }
+    out.push_str("# HELP certmesh_tls_serves_expected 1 when the endpoint serves the current certificate certmesh issued for it.\n");
+    out.push_str("# TYPE certmesh_tls_serves_expected gauge\n");
+    for e in endpoints {
+        if let Some(ok) = e.serves_expected {
+            out.push_str(&format!(
+                "certmesh_tls_serves_expected{} {}\n",
+                label(e),
+                u8::from(ok)
+            ));
+        }
+    }
+    out
 }

@@ -18,6 +18,7 @@ pub mod key;
 pub mod keystore;
 pub mod pass;
 pub mod process;
+pub mod probe;
 pub mod x509;
 
 pub use error::{Error, Result};

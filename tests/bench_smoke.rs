@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "bootstrap-rsa",
     "bootstrap-ecdsa",
     "truststore-import",
     "renew-noop",
     "apply-noop",
     "verify-limits",
+    "probe-many",
 ];
 
 #[test]
@@ -63,6 +64,7 @@ fn bench_quick_prints_every_scenario() {
         "cfssl",
         "keytool -importcert",
         "openssl x509 -checkend loop",
+        "openssl s_client loop",
     ] {
         let row = rows
             .iter()

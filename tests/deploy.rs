@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::nginx::free_port;
+use support::java::server_command;
+use support::nginx::{free_port, Nginx};
 use support::{certmesh, run, tempdir, Run};
 
 struct Sshd {
@@ -409,4 +410,239 @@ fn deploy_refuses_shared_remote_dirs_and_never_writes_through_planted_names() {
     assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stderr.contains("invalid deploy owner"), "{r:?}");
     assert_eq!(fs::metadata(shared.join("privkey.pem")).unwrap().uid(), 0);
+}
+
+fn apply_json(
+    manifest: &Path,
+    out: &Path,
+    sshd: &Sshd,
+    extra: &[&str],
+) -> (Run, serde_json::Value) {
+    let r = run(certmesh()
+        .args(["cluster", "apply", "--deploy", "--json"])
+        .args(extra)
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .env("CERTMESH_SSH", sshd.ssh_command()));
+    let v = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    (r, v)
+}
+
+#[test]
+fn deploy_reports_a_member_whose_reload_did_not_take() {
+    let dir = tempdir();
+    let sshdir = dir.path().join("ssh");
+    fs::create_dir(&sshdir).unwrap();
+    let sshd = Sshd::start(&sshdir, &["node-a"]);
+    let remote = dir.path().join("remote");
+    let manifest = dir.path().join("cluster.toml");
+    let out = dir.path().join("out");
+    // days = 1 is inside the renew window, so every apply renews and pushes.
+    let text = |extra: &str, reload: &str| {
+        format!(
+            "name = \"probed\"\n[defaults]\nprofile = \"nginx\"\n[[member]]\nname = \"a\"\ndns = [\"a.cluster.test\"]\nip = [\"127.0.0.1\"]\ndays = 1\n{extra}[member.deploy]\nhost = \"node-a\"\ndir = \"{}\"\nreload = \"{reload}\"\n",
+            remote.join("a").display()
+        )
+    };
+    // The default endpoint (a.cluster.test:443) does not resolve here: after a graceful
+    // reload an endpoint that cannot be reached is reported, not a failure.
+    fs::write(&manifest, text("", "true")).unwrap();
+    let (r, v) = apply_json(&manifest, &out, &sshd, &[]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(v["roll"][0]["outcome"], "unverified", "{v}");
+    assert_eq!(
+        v["roll"][0]["served"][0]["endpoint"], "a.cluster.test:443",
+        "{v}"
+    );
+
+    // nginx serves the pushed files; the reload command does nothing.
+    let nginx = Nginx::serve_reloadable(
+        &remote.join("a/fullchain.pem"),
+        &remote.join("a/privkey.pem"),
+    );
+    let probe = format!("probe = [\"127.0.0.1:{}\"]\n", nginx.port());
+    fs::write(&manifest, text(&probe, "true")).unwrap();
+    let (r, v) = apply_json(&manifest, &out, &sshd, &[]);
+    assert_eq!(r.status, 1, "the stale member fails the run: {r:?}");
+    assert_eq!(v["failed"], true, "{v}");
+    let step = &v["roll"][0];
+    assert_eq!(step["member"], "a", "{v}");
+    assert_eq!(step["reload"], "graceful", "{v}");
+    assert_eq!(step["outcome"], "stale", "{v}");
+    assert_eq!(step["served"][0]["serves"], "previous", "{v}");
+    // Without --json the stale member is named on stderr.
+    fs::write(&manifest, text(&probe, "true")).unwrap();
+    let r = run(certmesh()
+        .args(["cluster", "apply", "--deploy"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .env("CERTMESH_SSH", sshd.ssh_command()));
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "a: 127.0.0.1:{}: serves the previous certificate",
+            nginx.port()
+        )) && r.stderr.contains("reload missing"),
+        "{r:?}"
+    );
+    // --no-probe: the push and the reload succeeded, nothing is checked.
+    let (r, v) = apply_json(&manifest, &out, &sshd, &["--no-probe"]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(v["roll"][0]["outcome"], "pushed", "{v}");
+
+    // A reload that works: the member serves its new certificate and the run succeeds.
+    let reload = format!("kill -HUP $(cat {}/nginx.pid)", nginx.dir().display());
+    fs::write(&manifest, text(&probe, &reload)).unwrap();
+    let (r, v) = apply_json(&manifest, &out, &sshd, &[]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(v["roll"][0]["outcome"], "ready", "{v}");
+    assert_eq!(v["roll"][0]["served"][0]["serves"], "current", "{v}");
+}
+
+/// Three Java TLS servers on loopback stand for three members whose reload restarts the
+/// service: the reload kills the JVM, waits a second, and starts it again on the new
+/// keystore.
+struct Fleet {
+    remote: PathBuf,
+    names: Vec<&'static str>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for n in &self.names {
+            if let Ok(pid) = fs::read_to_string(self.remote.join(n).join("server.pid")) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+}
+
+#[test]
+fn restarting_members_roll_one_at_a_time_and_a_failed_one_stops_the_roll() {
+    let dir = tempdir();
+    let sshdir = dir.path().join("ssh");
+    fs::create_dir(&sshdir).unwrap();
+    let names = vec!["n1", "n2", "n3"];
+    let sshd = Sshd::start(&sshdir, &names);
+    let remote = dir.path().join("remote");
+    let out = dir.path().join("out");
+    let fleet = Fleet {
+        remote: remote.clone(),
+        names: names.clone(),
+    };
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let restart = |n: &str, port: u16| {
+        let d = remote.join(n);
+        format!(
+            "if [ -f {d}/server.pid ]; then kill $(cat {d}/server.pid); fi; sleep 1; STORE_PASS=$(cat {pass}) nohup setsid {cmd} > {d}/server.log 2>&1 < /dev/null & echo $! > {d}/server.pid",
+            d = d.display(),
+            pass = out.join(n).join("keystore.pass").display(),
+            cmd = server_command("PKCS12", &d.join("keystore.p12"), port),
+        )
+    };
+    let manifest = dir.path().join("cluster.toml");
+    let text = |broken: Option<&str>| {
+        let mut t = "name = \"rolling\"\n[defaults]\nprofile = \"java-generic\"\n".to_string();
+        for (n, port) in names.iter().zip(&ports) {
+            let reload = if broken == Some(*n) {
+                // Stops the server and never starts it again.
+                format!("kill $(cat {}/server.pid)", remote.join(n).display())
+            } else {
+                restart(n, *port)
+            };
+            t.push_str(&format!(
+                "[[member]]\nname = \"{n}\"\ndns = [\"{n}.cluster.test\"]\nip = [\"127.0.0.1\"]\ndays = 1\nprobe = [\"127.0.0.1:{port}\"]\n[member.deploy]\nhost = \"{n}\"\ndir = \"{}\"\nreload = '{reload}'\n",
+                remote.join(n).display()
+            ));
+        }
+        t
+    };
+    fs::write(&manifest, text(None)).unwrap();
+    // `javac` runs once, outside the roll.
+    support::java::server_classes();
+
+    // Bring-up: one member after the other, each serving before the next starts.
+    let (r, v) = apply_json(&manifest, &out, &sshd, &["--ready-timeout", "60s"]);
+    assert_eq!(r.status, 0, "{r:?}");
+    let roll = v["roll"].as_array().unwrap();
+    assert_eq!(roll.len(), 3, "{v}");
+    for (i, step) in roll.iter().enumerate() {
+        assert_eq!(step["member"], names[i], "{v}");
+        assert_eq!(step["order"], i + 1, "{v}");
+        assert_eq!(step["reload"], "restart", "{v}");
+        assert_eq!(step["outcome"], "ready", "{v}");
+    }
+
+    // The renewal: clients keep connecting to all three meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, ports) = (stop.clone(), ports.clone());
+        std::thread::spawn(move || {
+            let (mut rounds, mut all_down, mut some_down) = (0u32, 0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let down = ports
+                    .iter()
+                    .filter(|p| {
+                        std::net::TcpStream::connect_timeout(
+                            &std::net::SocketAddr::from(([127, 0, 0, 1], **p)),
+                            Duration::from_millis(500),
+                        )
+                        .is_err()
+                    })
+                    .count();
+                rounds += 1;
+                all_down += u32::from(down == ports.len());
+                some_down += u32::from(down > 0);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (rounds, all_down, some_down)
+        })
+    };
+    let (r, v) = apply_json(&manifest, &out, &sshd, &["--ready-timeout", "60s"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (rounds, all_down, some_down) = watcher.join().unwrap();
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(rounds > 0);
+    assert_eq!(
+        all_down, 0,
+        "all three were down at once in {all_down} of {rounds} rounds"
+    );
+    assert!(
+        some_down > 0,
+        "the restarts were seen by the clients ({rounds} rounds)"
+    );
+    let roll = v["roll"].as_array().unwrap();
+    for (i, step) in roll.iter().enumerate() {
+        assert_eq!(step["member"], names[i], "{v}");
+        assert_eq!(step["outcome"], "ready", "{v}");
+        assert_eq!(step["served"][0]["serves"], "current", "{v}");
+        if i > 0 {
+            // Each started only after the previous one served its new certificate.
+            let prev = &roll[i - 1];
+            assert!(
+                step["started_ms"].as_u64().unwrap()
+                    >= prev["started_ms"].as_u64().unwrap() + prev["waited_ms"].as_u64().unwrap(),
+                "{v}"
+            );
+        }
+    }
+
+    // n2 does not come back: the roll stops there, n3 keeps its previous files.
+    fs::write(&manifest, text(Some("n2"))).unwrap();
+    let n3_before = fs::read(remote.join("n3/keystore.p12")).unwrap();
+    let (r, v) = apply_json(&manifest, &out, &sshd, &["--ready-timeout", "20s"]);
+    assert_eq!(r.status, 1, "{r:?}");
+    let roll = v["roll"].as_array().unwrap();
+    assert_eq!(roll[0]["member"], "n1", "{v}");
+    assert_eq!(roll[0]["outcome"], "ready", "{v}");
+    assert_eq!(roll[1]["member"], "n2", "{v}");
+    assert_eq!(roll[1]["outcome"], "stale", "{v}");
+    assert_eq!(roll[1]["served"][0]["serves"], "nothing", "{v}");
+    assert_eq!(roll[2]["member"], "n3", "{v}");
+    assert_eq!(roll[2]["outcome"], "skipped", "{v}");
+    assert_eq!(roll[2]["order"], serde_json::Value::Null, "{v}");
+    assert_eq!(fs::read(remote.join("n3/keystore.p12")).unwrap(), n3_before);
+    drop(fleet);
 }

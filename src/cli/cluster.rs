@@ -1,12 +1,16 @@
 //! `certmesh cluster plan|apply`
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use certmesh::cluster::apply::{apply, LeafAction, Options, Progress, Report};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
+use certmesh::cluster::roll::RollOptions;
+use certmesh::cluster::served::{probe_members, ProbeSettings};
+use certmesh::probe::Serves;
 use certmesh::Result;
 
 use super::{print_json, Context};
@@ -22,14 +26,20 @@ pub enum ClusterCommand {
   certmesh cluster apply examples/wso2-is-apache.toml --out out/
   certmesh cluster apply cluster.toml --out /srv/certmesh --json
 
-A second run with nothing due writes nothing. Each member's files go to OUT/<member>/;
+A second run with nothing due writes nothing. With --deploy, members whose profile reloads
+gracefully are deployed --parallel at a time; members whose reload restarts the service
+go --max-unavailable at a time, each waiting until it serves its new certificate
+(--ready-timeout) before the next; a member that does not come back stops the roll.
+After each reload the member's TLS endpoints are probed; one still serving an old
+certificate makes the run fail (--no-probe turns the probes off). Each member's files go to OUT/<member>/;
 the cluster CA (or, for trust = \\\"mesh\\\", each member's signer) lives in OUT/pki/.")]
     Apply(ClusterArgs),
     /// Per member: certificate expiry, truststore contents against what they should
     /// hold, and whether the deployed files are current.
     #[command(after_help = "Examples:
   certmesh cluster status cluster.toml --out out/
-  certmesh cluster status cluster.toml --out out/ --remote --json")]
+  certmesh cluster status cluster.toml --out out/ --remote --json
+  certmesh cluster status cluster.toml --out out/ --probe")]
     Status(StatusArgs),
 }
 
@@ -46,6 +56,16 @@ pub struct StatusArgs {
     /// Compare deployed files with the hosts' copies over SSH, not the local record.
     #[arg(long)]
     pub remote: bool,
+    /// Connect to each member's TLS endpoints and report whether they serve the
+    /// certificate in its files, an older one (reload missing), or something else.
+    #[arg(long)]
+    pub probe: bool,
+    /// With --probe: time allowed per endpoint to connect, and again for the handshake.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub timeout: String,
+    /// With --probe: endpoints probed at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub parallel: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -64,7 +84,7 @@ pub struct ClusterArgs {
     /// Push each member's changed files to its host over SSH and reload it (apply only).
     #[arg(long)]
     pub deploy: bool,
-    /// How many members to deploy at once.
+    /// How many members to deploy at once (members whose reload is graceful).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
     /// Renew this identity's certificate now, although its rotation policy would not
@@ -80,6 +100,17 @@ pub struct ClusterArgs {
     /// encrypted with it stays readable: the migration of per-member keys to a shared one.
     #[arg(long = "adopt-key", value_name = "IDENTITY=MEMBER")]
     pub adopt_key: Vec<String>,
+    /// Do not probe members after their reload (by default each must serve its new
+    /// certificate, or the run fails).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// How many members whose reload restarts the service may be down at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub max_unavailable: usize,
+    /// How long a restarted member may take to serve its new certificate before the roll
+    /// stops.
+    #[arg(long, default_value = "120s", value_name = "DURATION")]
+    pub ready_timeout: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +150,14 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         rekey_identities: &a.rekey_identity,
         adopt_keys: &adopt,
         progress: &bar,
+        roll: RollOptions {
+            probe: !a.no_probe,
+            max_unavailable: a.max_unavailable.max(1),
+            ready_timeout: Duration::from_secs(
+                certmesh::duration::parse_seconds(&a.ready_timeout)?.max(1) as u64,
+            ),
+            ..RollOptions::default()
+        },
     };
     let report = apply(&manifest, &profiles, &a.out, opts)?;
     if !dry_run {
@@ -250,6 +289,23 @@ fn print_report(ctx: &Context, r: &Report) {
             }
         }
     }
+    for step in &r.roll {
+        for s in step.served.iter().filter(|s| s.serves != Serves::Current) {
+            let line = format!("{}: {}: {}", step.member, s.endpoint, s.describe());
+            if step.failed() {
+                super::warn(line);
+            } else {
+                ctx.say(format!("  {line}"));
+            }
+        }
+        if step.outcome == "ready" && step.reload == "restart" {
+            ctx.say(format!(
+                "  {}: restarted; serves its new certificate after {:.1}s",
+                step.member,
+                step.waited_ms.unwrap_or(0) as f64 / 1000.0
+            ));
+        }
+    }
     if !r.changed {
         ctx.say(format!("cluster {}: nothing to do", r.cluster));
     }
@@ -259,7 +315,17 @@ fn status(a: StatusArgs) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
     let profiles = Profiles::load(&dirs)?;
-    let members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
+    let mut members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
+    if a.probe {
+        let settings = ProbeSettings {
+            timeout: super::probe::parse_timeout(&a.timeout)?,
+            parallel: a.parallel,
+        };
+        let mut served = probe_members(&manifest, &profiles, &a.out, &settings)?;
+        for m in &mut members {
+            m.served = Some(served.remove(&m.name).unwrap_or_default());
+        }
+    }
     if a.json {
         print_json(&members);
         return Ok(0);
@@ -313,6 +379,9 @@ fn status(a: StatusArgs) -> Result<i32> {
                 )),
                 (None, None) => parts.push(format!("{what}{}: not issued yet", i.identity)),
             }
+        }
+        for s in m.served.iter().flatten() {
+            parts.push(format!("{}: {}", s.endpoint, s.describe()));
         }
         println!("{} ({}): {}", m.name, m.profile, parts.join("; "));
     }

@@ -13,6 +13,7 @@ mod key;
 mod keystore;
 mod lint;
 mod list;
+mod probe;
 mod renew;
 mod revoke;
 mod rollback;
@@ -109,6 +110,8 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Verify a certificate chain and host name as a TLS client does.
     Verify(verify::VerifyArgs),
+    /// Connect to TLS servers and check the certificates they actually serve.
+    Probe(probe::ProbeArgs),
     /// Report weaknesses of certificates (weak keys and digests, missing names, ...).
     Lint(lint::LintArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Keystore(c) => keystore::run(&ctx, c),
         Command::Export(c) => export::run(&ctx, c),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Probe(a) => probe::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Completions(a) => docs::completions(&ctx, a),
         Command::Man(a) => docs::man(&ctx, a),

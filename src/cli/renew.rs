@@ -212,6 +212,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             rekey_identities: &a.rekey_identity,
             adopt_keys: &[],
             progress: &Silent,
+            roll: Default::default(),
         },
     )?;
     super::cluster::log_report(ctx, "renew", &report);

@@ -154,6 +154,7 @@ fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> 
             rekey_identities: &[],
             adopt_keys: &[],
             progress: &Silent,
+            roll: Default::default(),
         },
     )?;
     for m in &report.members {

@@ -157,7 +157,7 @@ fn crls(ctx: &Context, a: &VerifyArgs) -> Result<Vec<Vec<u8>>> {
 
 /// The certificates of a trust store: PKCS#12, JKS or JCEKS (opened with `storepass`),
 /// else PEM or DER.
-fn truststore(path: &Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
+pub(super) fn truststore(path: &Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
     use certmesh::keystore::detect::{detect, StoreFormat};
     let data = certmesh::fsio::read(path)?;
     let format = detect(&data);

@@ -106,6 +106,10 @@ pub struct Report {
     pub changed: bool,
     /// True when a deploy failed.
     pub failed: bool,
+    /// With `--deploy`: each member's deploy in the order it started, with the wait for
+    /// its new certificate to be served.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roll: Vec<super::roll::RollStep>,
 }
 
 /// Told about progress through the slow part of a run (key generation and signing), so a
@@ -152,6 +156,8 @@ pub struct Options<'a> {
     /// was encrypted with it stays readable (migrating per-member keys to a shared one).
     pub adopt_keys: &'a [(String, String)],
     pub progress: &'a dyn Progress,
+    /// Order of deploys and the probe after each reload.
+    pub roll: super::roll::RollOptions,
 }
 
 impl Options<'_> {
@@ -736,23 +742,17 @@ pub fn apply(
         reports.push(report);
     }
     let mut failed = false;
+    let mut roll = Vec::new();
     if opts.deploy && !dry_run {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.parallel.max(1))
-            .build()
-            .map_err(|e| Error::Crypto(format!("cannot start deploy threads: {e}")))?;
-        let results: Vec<Option<Result<DeployReport>>> = pool.install(|| {
-            manifest
-                .members
-                .par_iter()
-                .map(|m| {
-                    let d = m.deploy.as_ref()?;
-                    let product = products[m.name.get_ref().as_str()];
-                    Some(deploy_member(&out.join(m.name.get_ref()), d, product))
-                })
-                .collect()
-        });
-        for (report, result) in reports.iter_mut().zip(results) {
+        let outcome = super::roll::deploy_all(
+            manifest,
+            &products,
+            &stores,
+            opts.parallel,
+            opts.roll,
+            |m, d, product| deploy_member(&out.join(m.name.get_ref()), d, product),
+        )?;
+        for (report, result) in reports.iter_mut().zip(outcome.deploys) {
             if let Some(r) = result {
                 let r = r?;
                 failed |= r.error.is_some();
@@ -760,6 +760,8 @@ pub fn apply(
                 report.deploy = Some(r);
             }
         }
+        failed |= outcome.steps.iter().any(|s| s.failed());
+        roll = outcome.steps;
     }
     // A CA rollover moves on once this run has put the new root in every truststore
     // (phase 1 -> 2), and once no leaf chains to the old root any more (2 -> 3).
@@ -787,6 +789,7 @@ pub fn apply(
         shared,
         changed,
         failed,
+        roll,
     })
 }
 

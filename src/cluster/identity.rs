@@ -374,6 +374,7 @@ mod tests {
             rekey_identities: rekey,
             adopt_keys: &[],
             progress: &Silent,
+            roll: Default::default(),
         }
     }
 

@@ -122,6 +122,9 @@ pub struct Member {
     /// Its password (`env:`/`file:`); default: the member's keystore password.
     pub base_truststore_pass: Option<String>,
     pub deploy: Option<Deploy>,
+    /// TLS endpoints (`host:port`) serving the member's certificate; default: its first
+    /// DNS name (else IP) on the profile's `probe_port`.
+    pub probe: Option<Vec<String>>,
 }
 
 /// `[[extra_trust]]`: a signer from outside the cluster that members must trust.
@@ -259,6 +262,10 @@ impl Manifest {
             }
             crate::cert::SubjectNames::new(&m.dns, &m.ip)
                 .map_err(|e| self.member_error(m, e.to_string()))?;
+            for e in m.probe.iter().flatten() {
+                crate::probe::Endpoint::parse(e)
+                    .map_err(|e| self.member_error(m, e.to_string()))?;
+            }
             if m.profile.is_none() && self.defaults.profile.is_none() {
                 return Err(self.member_error(
                     m,
@@ -380,6 +387,30 @@ ip = ["10.0.0.2"]
         assert_eq!(m.members.len(), 2);
         assert_eq!(m.profile_of(&m.members[1]), "nginx");
         assert_eq!(m.defaults.days, 365);
+    }
+
+    #[test]
+    fn probe_endpoints_are_checked_on_load() {
+        let good = OK.replace(
+            "ip = [\"10.0.0.2\"]",
+            "ip = [\"10.0.0.2\"]\nprobe = [\"10.0.0.2:8443\"]",
+        );
+        let m = Manifest::parse(Path::new("c.toml"), &good).unwrap();
+        assert_eq!(
+            m.members[1].probe.as_deref(),
+            Some(&["10.0.0.2:8443".to_string()][..])
+        );
+        let bad = OK.replace(
+            "ip = [\"10.0.0.2\"]",
+            "ip = [\"10.0.0.2\"]\nprobe = [\"10.0.0.2\"]",
+        );
+        let e = Manifest::parse(Path::new("c.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:10:") && e.contains("invalid endpoint '10.0.0.2'"),
+            "{e}"
+        );
     }
 
     #[test]

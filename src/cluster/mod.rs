@@ -4,5 +4,7 @@ pub mod identity;
 pub mod manifest;
 pub mod profile;
 pub mod render;
+pub mod roll;
 pub mod secrets;
+pub mod served;
 pub mod status;

@@ -258,6 +258,12 @@ pub struct ProductProfile {
     pub cert_profile: Option<String>,
     /// Command that makes the product load new files.
     pub reload: Option<String>,
+    /// The port the product serves TLS on, for probing members that list no `probe`.
+    pub probe_port: Option<u16>,
+    /// The reload restarts the service (it stops serving meanwhile), so members are
+    /// reloaded one at a time; a graceful reload keeps serving and may run in parallel.
+    #[serde(default)]
+    pub reload_restarts: bool,
     /// Members' certificates also carry keyUsage dataEncipherment.
     #[serde(default)]
     pub data_encipherment: bool,

@@ -72,6 +72,9 @@ pub struct MemberStatus {
     /// Phase of a CA rollover of the member's CA (0 when none is in progress).
     pub ca_rollover_phase: u8,
     pub identities: Vec<IdentityStatus>,
+    /// With `--probe`: what each of the member's TLS endpoints serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served: Option<Vec<super::served::Served>>,
 }
 
 /// Reports every member of `manifest` as written under `out`. With `remote`, deployed
@@ -227,6 +230,7 @@ pub fn status(
             deploy,
             ca_rollover_phase,
             identities,
+            served: None,
         });
     }
     Ok(result)
