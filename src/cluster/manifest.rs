@@ -118,6 +118,9 @@ pub struct Member {
     /// Its password (`env:`/`file:`); default: the member's keystore password.
     pub base_truststore_pass: Option<String>,
     pub deploy: Option<Deploy>,
+    /// The member's host in an existing Ansible inventory: `cluster export ansible`
+    /// delivers to that host instead of defining one from `deploy`.
+    pub inventory_host: Option<String>,
 }
 
 /// `[[extra_trust]]`: a signer from outside the cluster that members must trust.
@@ -147,6 +150,8 @@ pub struct Manifest {
     pub extra_trust: Vec<ExtraTrust>,
     #[serde(rename = "member", default)]
     pub members: Vec<Member>,
+    /// `[ansible]`: members taken from an Ansible inventory, and where they are delivered.
+    pub ansible: Option<super::ansible_inventory::AnsibleSection>,
     /// Directory of the manifest; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -173,6 +178,10 @@ impl Manifest {
         m.path = path.to_path_buf();
         m.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         m.text = text.to_string();
+        if let Some(a) = &m.ansible {
+            let from_inventory = a.members(&m.base_dir, path)?;
+            m.members.extend(from_inventory);
+        }
         m.check()?;
         Ok(m)
     }
