@@ -396,6 +396,21 @@ fn members_come_from_an_ansible_inventory() {
         );
     }
     assert!(!out.exists(), "plan writes nothing");
+    let early = run(certmesh()
+        .args(["cluster", "export", "ansible"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .arg("--to")
+        .arg(d.join("ansible")));
+    assert_eq!(early.status, 1, "{early:?}");
+    assert!(
+        early
+            .stderr
+            .contains("out: no such directory: run `certmesh cluster apply` first"),
+        "{early:?}"
+    );
+    assert!(!d.join("ansible").exists());
 
     // The certificates carry the names and addresses from the host variables.
     fs::write(&manifest, &from_file).unwrap();

@@ -81,7 +81,12 @@ pub fn export(
     opts: &ExportOptions<'_>,
 ) -> Result<ExportReport> {
     let products = resolve_profiles(manifest, profiles)?;
-    let out = std::fs::canonicalize(out).map_err(|e| Error::io(out, e))?;
+    let out = std::fs::canonicalize(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::bad_file(out, "no such directory: run `certmesh cluster apply` first")
+        }
+        _ => Error::io(out, e),
+    })?;
     let stores = open_stores(manifest, &out)?;
     let group = group_name(&manifest.name);
 
