@@ -6,89 +6,13 @@ mod support;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::java::server_command;
 use support::nginx::{free_port, Nginx};
+use support::sshd::Sshd;
 use support::{certmesh, run, tempdir, Run};
-
-struct Sshd {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sshd {
-    /// Starts sshd on 127.0.0.1 and writes `ssh_config` with a host alias per name in
-    /// `hosts`, all pointing at it.
-    fn start(dir: &Path, hosts: &[&str]) -> Sshd {
-        let keygen = |path: &Path| {
-            let o = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(path)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        };
-        keygen(&dir.join("host_key"));
-        keygen(&dir.join("client_key"));
-        fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-        fs::create_dir_all("/run/sshd").unwrap();
-        let port = free_port();
-        let d = dir.display();
-        fs::write(
-            dir.join("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n"
-            ),
-        )
-        .unwrap();
-        let host_pub = fs::read_to_string(dir.join("host_key.pub")).unwrap();
-        fs::write(
-            dir.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {host_pub}"),
-        )
-        .unwrap();
-        let mut cfg = String::new();
-        for h in hosts {
-            cfg.push_str(&format!(
-                "Host {h}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  HostKeyAlias [127.0.0.1]:{port}\n  StrictHostKeyChecking yes\n"
-            ));
-        }
-        fs::write(dir.join("ssh_config"), cfg).unwrap();
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("sshd.log")).unwrap())
-            .spawn()
-            .expect("start sshd (scripts/test installs openssh-server)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "sshd did not start: {}",
-                fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Sshd {
-            child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn ssh_command(&self) -> String {
-        format!("ssh -F {}", self.dir.join("ssh_config").display())
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn apply(manifest: &Path, out: &Path, sshd: &Sshd) -> Run {
     run(certmesh()

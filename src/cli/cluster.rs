@@ -41,6 +41,9 @@ the cluster CA (or, for trust = \\\"mesh\\\", each member's signer) lives in OUT
   certmesh cluster status cluster.toml --out out/ --remote --json
   certmesh cluster status cluster.toml --out out/ --probe")]
     Status(StatusArgs),
+    /// Write the cluster out for another delivery tool (Ansible).
+    #[command(subcommand)]
+    Export(super::cluster_export::ExportCommand),
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +137,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         ClusterCommand::Plan(a) => (a, true),
         ClusterCommand::Apply(a) => (a, false),
         ClusterCommand::Status(a) => return status(a),
+        ClusterCommand::Export(c) => return super::cluster_export::run(ctx, c),
     };
     let manifest = Manifest::load(&a.manifest)?;
     let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();

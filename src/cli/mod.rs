@@ -5,6 +5,7 @@ mod audit;
 mod ca;
 mod check;
 mod cluster;
+mod cluster_export;
 mod docs;
 mod export;
 mod inspect;

@@ -19,6 +19,7 @@ use super::{print_json, secret, warn, Context};
   certmesh renew --quiet                       # cron: silent when nothing is due
   certmesh renew --within 45d --changed-exit 3 --ca-pass file:/etc/certmesh/ca.pass
   certmesh renew --cluster /etc/certmesh/cluster.toml --out /srv/certmesh --jitter 30m
+  certmesh renew --cluster cluster.toml --out /srv/certmesh --no-deploy   # then ansible-playbook
 
 Exit codes: 0 nothing was due or everything due was renewed; 1 something failed; 75
 another run holds the lock (use --wait to queue instead); --changed-exit N when something
@@ -62,6 +63,10 @@ pub struct RenewArgs {
     /// Print the run report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Cluster mode: renew and write the members' files, but leave delivery to another
+    /// tool (`cluster export ansible`) instead of pushing to members with a deploy section.
+    #[arg(long = "no-deploy")]
+    pub no_deploy: bool,
 }
 
 pub fn run(ctx: &Context, a: RenewArgs) -> Result<i32> {
@@ -197,7 +202,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
         }
     }
     let profiles = Profiles::load(&[])?;
-    let deploy = manifest.members.iter().any(|m| m.deploy.is_some());
+    let deploy = !a.no_deploy && manifest.members.iter().any(|m| m.deploy.is_some());
     let report = apply(
         &manifest,
         &profiles,

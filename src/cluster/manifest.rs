@@ -125,6 +125,9 @@ pub struct Member {
     /// TLS endpoints (`host:port`) serving the member's certificate; default: its first
     /// DNS name (else IP) on the profile's `probe_port`.
     pub probe: Option<Vec<String>>,
+    /// The member's host in an existing Ansible inventory: `cluster export ansible`
+    /// delivers to that host instead of defining one from `deploy`.
+    pub inventory_host: Option<String>,
 }
 
 /// `[[extra_trust]]`: a signer from outside the cluster that members must trust.
@@ -183,6 +186,8 @@ pub struct Manifest {
     pub members: Vec<Member>,
     #[serde(default)]
     pub shared: Vec<Shared>,
+    /// `[ansible]`: members taken from an Ansible inventory, and where they are delivered.
+    pub ansible: Option<super::ansible_inventory::AnsibleSection>,
     /// Directory of the manifest; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -209,6 +214,10 @@ impl Manifest {
         m.path = path.to_path_buf();
         m.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         m.text = text.to_string();
+        if let Some(a) = &m.ansible {
+            let from_inventory = a.members(&m.base_dir, path)?;
+            m.members.extend(from_inventory);
+        }
         m.check()?;
         Ok(m)
     }

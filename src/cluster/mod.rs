@@ -1,3 +1,5 @@
+pub mod ansible;
+pub mod ansible_inventory;
 pub mod apply;
 pub mod deploy;
 pub mod identity;

@@ -6,11 +6,13 @@
 //! `cargo test`.
 #![allow(dead_code, unused_imports)]
 
+pub mod ansible;
 pub mod java;
 pub mod nginx;
 pub mod openssl;
 pub mod pkilint;
 pub mod pkix;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::fmt;
