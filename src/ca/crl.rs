@@ -339,6 +339,7 @@ mod tests {
                 days: 30,
                 digest: Default::default(),
                 constraints: Default::default(),
+                token: None,
             },
             None,
         )

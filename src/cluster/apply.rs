@@ -21,6 +21,7 @@ use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
 use crate::fsio::{self, Overwrite, StoreLock, PRIVATE_DIR};
+use crate::key::token::TokenRef;
 use crate::key::{read_private_key, Digest, KeyAlg, PrivateKey};
 use crate::pass::{PassSource, Secret};
 use crate::{Error, Result};
@@ -678,6 +679,16 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
     let constraints = NameConstraintsSpec::permit(&ca.permit_dns, &ca.permit_ip)?;
     let digest = Digest::parse(&ca.digest)?;
     let key = KeyAlg::parse(&ca.key)?;
+    let token = match &ca.pkcs11 {
+        Some(uri) => {
+            let t = TokenRef::new(uri, ca.pkcs11_module.as_deref().map(Path::new))?;
+            match manifest.trust {
+                TrustModel::SharedCa => Some(t),
+                TrustModel::Mesh => Some(t.sibling(id)?),
+            }
+        }
+        None => None,
+    };
     let mut store = Store::init(
         dir,
         &CaInit {
@@ -686,6 +697,7 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
             days: ca.days,
             digest,
             constraints: constraints.clone(),
+            token: token.clone(),
         },
         pass,
     )?;
@@ -701,6 +713,10 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
                 days: ca.days / 2,
                 digest,
                 constraints: NameConstraintsSpec::default(),
+                token: match &token {
+                    Some(t) => Some(t.sibling("intermediate")?),
+                    None => None,
+                },
             },
             &root,
             pass,

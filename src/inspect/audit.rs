@@ -70,13 +70,18 @@ pub fn audit(paths: &[PathBuf], storepasses: &[Secret]) -> Result<AuditReport> {
         }
     }
     let mut by_dir: BTreeMap<PathBuf, Vec<Seen>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for f in &files {
+        if f.file_name().is_some_and(|n| n == "store.toml") {
+            out.extend(ca_store(f));
+        }
+    }
     for f in files {
         if let Some(seen) = classify(&f, storepasses)? {
             let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
             by_dir.entry(dir).or_default().push(seen);
         }
     }
-    let mut out = Vec::new();
     for (dir, mut seen) in by_dir {
         cross_check(&dir, &mut seen);
         out.extend(seen.into_iter().map(|s| s.audit));
@@ -230,6 +235,42 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
         seen.audit.summary = subjects.join(", ");
     }
     Ok(Some(seen))
+}
+
+/// A CA store's `store.toml`: where each CA key lives, and a key file lying beside a
+/// key the store says is in a PKCS#11 token (a copy outside the token defeats it).
+fn ca_store(config: &Path) -> Option<FileAudit> {
+    let home = config.parent()?;
+    let store = crate::ca::Store::open(home).ok()?;
+    let mut places = Vec::new();
+    let mut findings = Vec::new();
+    for a in &store.config().authorities {
+        let key_file = store.cert_path(&a.id).with_file_name("key.pem");
+        match &a.pkcs11 {
+            Some(t) => {
+                places.push(format!("{}: key in PKCS#11 token {}", a.id, t.uri));
+                if key_file.exists() {
+                    findings.push(finding(
+                        Severity::Error,
+                        "key-file-beside-token",
+                        format!(
+                            "{} exists although store.toml says the key of '{}' lives in a PKCS#11 token: a key outside the token defeats it",
+                            key_file.display(),
+                            a.id
+                        ),
+                    ));
+                }
+            }
+            None if a.encrypted => places.push(format!("{}: key file, encrypted", a.id)),
+            None => places.push(format!("{}: key file, unencrypted", a.id)),
+        }
+    }
+    Some(FileAudit {
+        file: config.display().to_string(),
+        kind: "ca store".into(),
+        summary: places.join("; "),
+        findings,
+    })
 }
 
 /// Checks between the files of one directory.

@@ -14,6 +14,7 @@ mod legacy;
 mod pair;
 mod pbe;
 mod read;
+pub mod token;
 mod traditional;
 mod write;
 
@@ -22,7 +23,7 @@ pub use pair::{match_certificate, CertMatch};
 pub use read::{load_private_key, load_private_key_file, read_private_key, LoadedKey, PassPrompt};
 pub use write::{KeyOutput, Protection};
 
-use rcgen::{KeyPair, SignatureAlgorithm};
+use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
@@ -505,5 +506,46 @@ mod tests {
             Ok(Secret::new("bad".into()))
         });
         assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
+    }
+}
+
+/// A CA's signing key: read from its key file into memory, or held in a PKCS#11 token.
+/// Every signing path (issue, sign, CRLs, intermediates, rollover) takes this one type,
+/// so where the key lives is decided once, when the signer is loaded.
+#[derive(Debug)]
+pub enum CaKey {
+    Memory(KeyPair),
+    Token(token::TokenKey),
+}
+
+impl CaKey {
+    /// The SubjectPublicKeyInfo, DER: what the CA certificate must carry.
+    pub fn spki(&self) -> Vec<u8> {
+        self.subject_public_key_info()
+    }
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::Memory(k) => k.der_bytes(),
+            CaKey::Token(k) => k.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self {
+            CaKey::Memory(k) => PublicKeyData::algorithm(k),
+            CaKey::Token(k) => k.algorithm(),
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::Memory(k) => k.sign(msg),
+            CaKey::Token(k) => k.sign(msg),
+        }
     }
 }
