@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "bootstrap-rsa",
     "bootstrap-ecdsa",
     "truststore-import",
     "renew-noop",
     "apply-noop",
+    "token-issue",
 ];
 
 #[test]
@@ -62,6 +63,7 @@ fn bench_quick_prints_every_scenario() {
         "cfssl",
         "keytool -importcert",
         "openssl x509 -checkend loop",
+        "certmesh, CA key in SoftHSM2",
     ] {
         let row = rows
             .iter()

@@ -225,7 +225,10 @@ fn key_pass(spec: &Option<String>) -> Result<Option<Secret>> {
 }
 
 /// Refuses --key-pass with --pkcs11: a token-held key has no file to encrypt.
-fn key_secret(common: &CaCertArgs, known_pin: Option<Secret>) -> Result<(Option<TokenRef>, Option<Secret>)> {
+fn key_secret(
+    common: &CaCertArgs,
+    known_pin: Option<Secret>,
+) -> Result<(Option<TokenRef>, Option<Secret>)> {
     if common.token.pkcs11.is_some() && common.key_pass.is_some() {
         return Err(certmesh::Error::Usage(
             "--key-pass encrypts a key file; a key in a PKCS#11 token has none (use --pin)".into(),
@@ -293,7 +296,10 @@ fn report_root(
             KeyPlace::Plain => "unencrypted, 0600".to_string(),
             KeyPlace::Token => format!(
                 "in the PKCS#11 token {}",
-                store.authority("root").and_then(|a| a.pkcs11.as_ref()).map_or("", |t| t.uri.as_str())
+                store
+                    .authority("root")
+                    .and_then(|a| a.pkcs11.as_ref())
+                    .map_or("", |t| t.uri.as_str())
             ),
         }
     ));
@@ -319,7 +325,11 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
     // PIN to an intermediate made in a token.
     let (token, pass) = key_secret(
         &a.common,
-        if parent_in_token { ca_pass.clone() } else { None },
+        if parent_in_token {
+            ca_pass.clone()
+        } else {
+            None
+        },
     )?;
     let pass = match pass {
         Some(p) => Some(p),

@@ -74,7 +74,10 @@ impl TokenRef {
             .filter(|a| !a.is_empty() && !a.starts_with("object=") && !a.starts_with("id="))
             .map(str::to_string)
             .collect();
-        path.push(format!("object={}", pct_encode(&format!("{object}-{suffix}"))));
+        path.push(format!(
+            "object={}",
+            pct_encode(&format!("{object}-{suffix}"))
+        ));
         let query = self.uri.split_once('?').map(|(_, q)| q);
         let uri = match query {
             Some(q) => format!("pkcs11:{}?{q}", path.join(";")),
@@ -104,7 +107,8 @@ impl Pkcs11Uri {
     /// Parses the URI. A PIN inside it (`pin-value`) is refused: it would sit in shell
     /// history, the process list and `store.toml`.
     pub fn parse(uri: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Usage(format!("{uri}: not a usable PKCS#11 URI: {why}"));
+        let shown = redact_pin(uri);
+        let bad = |why: &str| Error::Usage(format!("{shown}: not a usable PKCS#11 URI: {why}"));
         let rest = uri
             .strip_prefix("pkcs11:")
             .ok_or_else(|| bad("it must start with 'pkcs11:'"))?;
@@ -118,7 +122,8 @@ impl Pkcs11Uri {
                 .split_once('=')
                 .ok_or_else(|| bad(&format!("'{attr}' has no '='")))?;
             let v = pct_decode(v).ok_or_else(|| bad(&format!("bad %-escape in '{attr}'")))?;
-            let text = || String::from_utf8(v.clone()).map_err(|_| bad(&format!("'{k}' is not UTF-8")));
+            let text =
+                || String::from_utf8(v.clone()).map_err(|_| bad(&format!("'{k}' is not UTF-8")));
             match k {
                 "token" => out.token = Some(text()?),
                 "manufacturer" => out.manufacturer = Some(text()?),
@@ -135,12 +140,20 @@ impl Pkcs11Uri {
                 }
                 // Attributes that narrow a search certmesh does itself, or that name
                 // the library: accepted, not needed.
-                "type" | "library-manufacturer" | "library-description"
-                | "library-version" | "slot-manufacturer" | "slot-description" => {}
+                "type"
+                | "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-manufacturer"
+                | "slot-description" => {}
                 _ => return Err(bad(&format!("unknown attribute '{k}'"))),
             }
         }
-        for attr in query.into_iter().flat_map(|q| q.split('&')).filter(|a| !a.is_empty()) {
+        for attr in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|a| !a.is_empty())
+        {
             let (k, v) = attr
                 .split_once('=')
                 .ok_or_else(|| bad(&format!("'{attr}' has no '='")))?;
@@ -164,6 +177,26 @@ impl Pkcs11Uri {
             return Err(bad("name the key with object=LABEL (or id=...)"));
         }
         Ok(out)
+    }
+}
+
+/// The URI with any `pin-value` masked, for messages.
+fn redact_pin(uri: &str) -> String {
+    match uri.split_once('?') {
+        None => uri.to_string(),
+        Some((path, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|a| {
+                    if a.starts_with("pin-value=") {
+                        "pin-value=***".to_string()
+                    } else {
+                        a.to_string()
+                    }
+                })
+                .collect();
+            format!("{path}?{}", q.join("&"))
+        }
     }
 }
 
@@ -222,7 +255,10 @@ fn module_context(reg: &mut Registry, module: &Path) -> Result<Pkcs11> {
         return Err(Error::bad_file(module, "PKCS#11 module not found"));
     }
     let ctx = Pkcs11::new(module).map_err(|e| {
-        Error::bad_file(module, format!("cannot load this PKCS#11 module: {}", ck_text(&e)))
+        Error::bad_file(
+            module,
+            format!("cannot load this PKCS#11 module: {}", ck_text(&e)),
+        )
     })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -239,9 +275,12 @@ fn module_context(reg: &mut Registry, module: &Path) -> Result<Pkcs11> {
 
 /// Finds the slot whose token the URI names.
 fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri, text: &str) -> Result<Slot> {
-    let slots = ctx
-        .get_slots_with_token()
-        .map_err(|e| Error::Crypto(format!("{text}: cannot list the token slots: {}", ck_text(&e))))?;
+    let slots = ctx.get_slots_with_token().map_err(|e| {
+        Error::Crypto(format!(
+            "{text}: cannot list the token slots: {}",
+            ck_text(&e)
+        ))
+    })?;
     let mut labels = Vec::new();
     for slot in slots {
         if uri.slot_id.is_some_and(|id| id != slot.id()) {
@@ -251,13 +290,22 @@ fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri, text: &str) -> Result<Slot> {
             continue;
         };
         labels.push(info.label().trim().to_string());
-        let matches = uri.token.as_deref().is_none_or(|t| info.label().trim() == t)
-            && uri.serial.as_deref().is_none_or(|s| info.serial_number().trim() == s)
+        let matches = uri
+            .token
+            .as_deref()
+            .is_none_or(|t| info.label().trim() == t)
+            && uri
+                .serial
+                .as_deref()
+                .is_none_or(|s| info.serial_number().trim() == s)
             && uri
                 .manufacturer
                 .as_deref()
                 .is_none_or(|m| info.manufacturer_id().trim() == m)
-            && uri.model.as_deref().is_none_or(|m| info.model().trim() == m);
+            && uri
+                .model
+                .as_deref()
+                .is_none_or(|m| info.model().trim() == m);
         if matches && info.token_initialized() {
             return Ok(slot);
         }
@@ -285,7 +333,11 @@ fn session_for(token: &TokenRef, uri: &Pkcs11Uri, pin: &Secret) -> Result<Arc<To
         return Ok(s.clone());
     }
     let session = ctx.open_rw_session(slot).map_err(|e| {
-        Error::Crypto(format!("{}: cannot open a session: {}", token.uri, ck_text(&e)))
+        Error::Crypto(format!(
+            "{}: cannot open a session: {}",
+            token.uri,
+            ck_text(&e)
+        ))
     })?;
     let auth = AuthPin::from(pin.expose().to_string());
     match session.login(UserType::User, Some(&auth)) {
@@ -339,7 +391,10 @@ enum Scheme {
     /// CKM_SHA*_RSA_PKCS: the token hashes and pads.
     Rsa(Digest),
     /// CKM_ECDSA over a digest made here; the token returns r || s.
-    Ecdsa { digest: &'static aws_lc_rs::digest::Algorithm, half: usize },
+    Ecdsa {
+        digest: &'static aws_lc_rs::digest::Algorithm,
+        half: usize,
+    },
 }
 
 /// A CA key inside a token, usable wherever rcgen wants a signing key.
@@ -417,7 +472,11 @@ impl TokenKey {
                 )
             }
             KeyAlg::P256 | KeyAlg::P384 => {
-                let oid = if alg == KeyAlg::P256 { OID_P256 } else { OID_P384 };
+                let oid = if alg == KeyAlg::P256 {
+                    OID_P256
+                } else {
+                    OID_P384
+                };
                 let params = oid
                     .to_der()
                     .map_err(|_| Error::Crypto("cannot encode the curve".into()))?;
@@ -427,11 +486,10 @@ impl TokenKey {
                     MechanismType::ECC_KEY_PAIR_GEN,
                 )
             }
-            KeyAlg::Ed25519 => {
-                return Err(Error::Usage(
-                    "a token-held CA key must be RSA (rsa2048, rsa3072, rsa4096) or ECDSA (p256, p384)".into(),
-                ))
-            }
+            KeyAlg::Ed25519 => return Err(Error::Usage(
+                "a token-held CA key must be RSA (rsa2048, rsa3072, rsa4096) or ECDSA (p256, p384)"
+                    .into(),
+            )),
         };
         public.extend([
             Attribute::Token(true),
@@ -467,7 +525,10 @@ impl TokenKey {
             })?;
         }
         let key = Self::find(session, token, &uri, digest)?.ok_or_else(|| {
-            Error::Crypto(format!("{}: the generated key cannot be found again", token.uri))
+            Error::Crypto(format!(
+                "{}: the generated key cannot be found again",
+                token.uri
+            ))
         })?;
         Ok((key, TokenOutcome::Generated))
     }
@@ -675,9 +736,16 @@ impl TokenKey {
 
     /// The private key's protection as the token reports it: (sensitive, extractable).
     pub fn protection(&self) -> Result<(bool, bool)> {
-        let s = self.session.session.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let attrs = s
-            .get_attributes(self.handle, &[AttributeType::Sensitive, AttributeType::Extractable])
+            .get_attributes(
+                self.handle,
+                &[AttributeType::Sensitive, AttributeType::Extractable],
+            )
             .map_err(|e| Error::Crypto(format!("{}: {}", self.token.uri, ck_text(&e))))?;
         let (mut sensitive, mut extractable) = (false, true);
         for a in attrs {
@@ -745,7 +813,11 @@ impl PublicKeyData for TokenKey {
 
 impl rcgen::SigningKey for TokenKey {
     fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
-        let s = self.session.session.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match self.scheme {
             Scheme::Rsa(d) => {
                 let mech = match d {
@@ -753,17 +825,35 @@ impl rcgen::SigningKey for TokenKey {
                     Digest::Sha384 => Mechanism::Sha384RsaPkcs,
                     Digest::Sha512 => Mechanism::Sha512RsaPkcs,
                 };
-                s.sign(&mech, self.handle, msg)
-                    .map_err(|_| rcgen::Error::RemoteKeyError)
+                s.sign(&mech, self.handle, msg).map_err(|e| self.failed(&e))
             }
             Scheme::Ecdsa { digest, half } => {
                 let hash = aws_lc_rs::digest::digest(digest, msg);
                 let rs = s
                     .sign(&Mechanism::Ecdsa, self.handle, hash.as_ref())
-                    .map_err(|_| rcgen::Error::RemoteKeyError)?;
-                ecdsa_der(&rs, half).ok_or(rcgen::Error::RemoteKeyError)
+                    .map_err(|e| self.failed(&e))?;
+                ecdsa_der(&rs, half).ok_or_else(|| {
+                    crate::error::set_remote_signer_error(format!(
+                        "{}: the token returned a malformed ECDSA signature",
+                        self.token.uri
+                    ));
+                    rcgen::Error::RemoteKeyError
+                })
             }
         }
+    }
+}
+
+impl TokenKey {
+    /// Leaves the token's reason for the caller's error (the token removed, the session
+    /// closed) and returns rcgen's opaque error.
+    fn failed(&self, e: &CkError) -> rcgen::Error {
+        crate::error::set_remote_signer_error(format!(
+            "{}: the token did not sign: {}",
+            self.token.uri,
+            ck_text(e)
+        ));
+        rcgen::Error::RemoteKeyError
     }
 }
 
@@ -805,13 +895,16 @@ mod tests {
             assert!(Pkcs11Uri::parse(bad).is_err(), "{bad} accepted");
         }
         let pin = Pkcs11Uri::parse("pkcs11:object=y?pin-value=1234").unwrap_err();
-        assert!(!pin.to_string().contains("--pin 1234"));
+        assert!(!pin.to_string().contains("1234"), "{pin}");
     }
 
     #[test]
     fn sibling_keeps_the_token_and_renames_the_object() {
-        let t = TokenRef::new("pkcs11:token=ca;object=root%20key;id=%01", Some(Path::new("/m.so")))
-            .unwrap();
+        let t = TokenRef::new(
+            "pkcs11:token=ca;object=root%20key;id=%01",
+            Some(Path::new("/m.so")),
+        )
+        .unwrap();
         let s = t.sibling("intermediate").unwrap();
         let u = Pkcs11Uri::parse(&s.uri).unwrap();
         assert_eq!(u.token.as_deref(), Some("ca"));
@@ -835,8 +928,11 @@ mod tests {
 
     #[test]
     fn module_missing_is_one_line() {
-        let t = TokenRef::new("pkcs11:token=x;object=y", Some(Path::new("/nonexistent/p11.so")))
-            .unwrap();
+        let t = TokenRef::new(
+            "pkcs11:token=x;object=y",
+            Some(Path::new("/nonexistent/p11.so")),
+        )
+        .unwrap();
         let e = TokenKey::open(&t, &Secret::new("1234".into()), Digest::Sha256).unwrap_err();
         assert_eq!(
             e.to_string(),
