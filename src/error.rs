@@ -80,6 +80,23 @@ impl Error {
 
 impl From<rcgen::Error> for Error {
     fn from(e: rcgen::Error) -> Self {
+        if let rcgen::Error::RemoteKeyError = e {
+            if let Some(why) = REMOTE_SIGNER_ERROR.with(|w| w.take()) {
+                return Error::Crypto(why);
+            }
+        }
         Error::Crypto(format!("certificate generation failed: {e}"))
     }
+}
+
+thread_local! {
+    /// Why a signing key outside the process (a PKCS#11 token) refused to sign. rcgen's
+    /// signing-key trait can only say "remote key error"; the key leaves its reason
+    /// here, on the signing thread, for the conversion above to report.
+    static REMOTE_SIGNER_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records why a remote signing key failed (see [`REMOTE_SIGNER_ERROR`]).
+pub(crate) fn set_remote_signer_error(why: String) {
+    REMOTE_SIGNER_ERROR.with(|w| *w.borrow_mut() = Some(why));
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "bootstrap-rsa",
     "bootstrap-ecdsa",
     "truststore-import",
@@ -12,6 +12,7 @@ const SCENARIOS: [&str; 7] = [
     "apply-noop",
     "verify-limits",
     "probe-many",
+    "token-issue",
 ];
 
 #[test]
@@ -65,6 +66,7 @@ fn bench_quick_prints_every_scenario() {
         "keytool -importcert",
         "openssl x509 -checkend loop",
         "openssl s_client loop",
+        "certmesh, CA key in SoftHSM2",
     ] {
         let row = rows
             .iter()

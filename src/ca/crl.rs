@@ -440,6 +440,7 @@ mod tests {
                 days: 30,
                 digest: Default::default(),
                 constraints: Default::default(),
+                token: None,
             },
             None,
         )
@@ -475,6 +476,7 @@ mod tests {
                 days: 30,
                 digest: Default::default(),
                 constraints: Default::default(),
+                token: None,
             },
             None,
         )

@@ -13,11 +13,11 @@
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
-use super::store::{AuthorityEntry, IntermediateInit, Rollover, Signer, Store};
+use super::store::{AuthorityEntry, IntermediateInit, NewCaKey, Rollover, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{CaTemplate, Validity};
 use crate::fsio::{Overwrite, PUBLIC};
-use crate::key::{Digest, KeyAlg, PrivateKey};
+use crate::key::{Digest, KeyAlg};
 use crate::pass::Secret;
 use crate::x509::to_pem;
 use crate::{Error, Result};
@@ -121,7 +121,12 @@ impl Store {
             .map(|n| format!("root-{n}"))
             .find(|id| self.authority(id).is_none())
             .expect("an unused id exists");
-        let new_key = PrivateKey::generate(key)?;
+        // A root kept in a token is succeeded by a root in the same token.
+        let token = match &self.authority(&old_id).and_then(|a| a.pkcs11.clone()) {
+            Some(t) => Some(t.sibling(&new_id)?),
+            None => None,
+        };
+        let new_key = NewCaKey::make(key, Digest::Sha256, token.as_ref(), key_pass)?;
         let template = CaTemplate {
             common_name: name.to_string(),
             validity: Validity::new(days, None)?,
@@ -146,9 +151,10 @@ impl Store {
         let entry = AuthorityEntry {
             id: new_id.clone(),
             parent: new_id.clone(),
-            encrypted: key_pass.is_some(),
+            encrypted: key_pass.is_some() && token.is_none(),
             digest: Digest::Sha256,
             retired: false,
+            pkcs11: token,
         };
         self.write_authority(&entry, &new_key, cert.der(), key_pass)?;
         crate::fsio::write_file(
@@ -210,6 +216,10 @@ impl Store {
                     days: 1825,
                     digest: Digest::Sha256,
                     constraints: NameConstraintsSpec::default(),
+                    token: match self.authority(&r.new_root).and_then(|a| a.pkcs11.clone()) {
+                        Some(t) => Some(t.sibling("intermediate")?),
+                        None => None,
+                    },
                 },
                 new_root,
                 key_pass,

@@ -10,8 +10,9 @@ use crate::cert::csr::CsrInfo;
 use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
 use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
 use crate::inventory::{Inventory, Record};
+use crate::key::token::{TokenKey, TokenOutcome, TokenRef};
 use crate::key::{
-    read_private_key, Digest, KeyAlg, KeySigner, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
+    read_private_key, CaKey, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
 };
 use crate::pass::Secret;
 use crate::x509::{colon_hex, sha256, to_pem};
@@ -62,6 +63,9 @@ pub struct AuthorityEntry {
     /// No longer trusted or used (the old generation after a rollover).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retired: bool,
+    /// The key lives in a PKCS#11 token, not in `key.pem`; signing needs the token PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<TokenRef>,
 }
 
 /// Options for `ca init`.
@@ -72,6 +76,9 @@ pub struct CaInit {
     pub days: u32,
     pub digest: Digest,
     pub constraints: NameConstraintsSpec,
+    /// Generate (or adopt) the key in this token instead of a key file; the key secret
+    /// given with it is then the token PIN.
+    pub token: Option<TokenRef>,
 }
 
 /// Options for `ca intermediate`.
@@ -82,6 +89,64 @@ pub struct IntermediateInit {
     pub days: u32,
     pub digest: Digest,
     pub constraints: NameConstraintsSpec,
+    /// As [`CaInit::token`].
+    pub token: Option<TokenRef>,
+}
+
+/// A CA key just made (or adopted from a token) for a new authority.
+pub(super) enum NewCaKey {
+    File(PrivateKey),
+    Token(TokenKey, TokenOutcome),
+}
+
+impl NewCaKey {
+    /// Makes the key: in software, or inside `token` (generated, or adopted when the
+    /// token already holds a pair under that name); `secret` is then the PIN.
+    pub(super) fn make(
+        alg: KeyAlg,
+        digest: Digest,
+        token: Option<&TokenRef>,
+        secret: Option<&Secret>,
+    ) -> Result<Self> {
+        match token {
+            None => Ok(NewCaKey::File(PrivateKey::generate(alg)?)),
+            Some(t) => {
+                let pin = secret.ok_or_else(|| {
+                    Error::Secret(format!("{}: the token PIN is needed (--pin)", t.uri))
+                })?;
+                let (key, outcome) = TokenKey::generate_or_adopt(t, pin, alg, digest)?;
+                Ok(NewCaKey::Token(key, outcome))
+            }
+        }
+    }
+
+    /// A signing key for it.
+    pub(super) fn signing_key(&self, digest: Digest) -> Result<CaKey> {
+        match self {
+            NewCaKey::File(k) => Ok(CaKey::Memory(k.signing_key(digest)?)),
+            NewCaKey::Token(k, _) => Ok(CaKey::Token(k.clone())),
+        }
+    }
+
+    /// Where the key lives, for `store.toml`.
+    pub(super) fn token(&self) -> Option<TokenRef> {
+        match self {
+            NewCaKey::File(_) => None,
+            NewCaKey::Token(k, _) => Some(k.token_ref().clone()),
+        }
+    }
+
+    /// A note for the operator when a token already held the key.
+    pub(super) fn note(&self) -> Option<String> {
+        match self {
+            NewCaKey::Token(k, TokenOutcome::Adopted) => Some(format!(
+                "adopted the {} key already in the token ({})",
+                k.describe(),
+                k.token_ref().uri
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Leaves being issued into one store by [`Store::batch`].
@@ -119,7 +184,7 @@ impl IssueBatch<'_> {
 /// it up to the root.
 pub struct Signer {
     pub id: String,
-    pub(super) issuer: Issuer<'static, KeySigner>,
+    pub(super) issuer: Issuer<'static, CaKey>,
     pub(super) cert_der: Vec<u8>,
     pub(super) not_after: OffsetDateTime,
     constraints: Vec<NameConstraintsSpec>,
@@ -127,7 +192,7 @@ pub struct Signer {
 
 impl Signer {
     /// The rcgen issuer (CA name, key identifier, key usages, signing key).
-    pub(crate) fn issuer(&self) -> &Issuer<'static, KeySigner> {
+    pub(crate) fn issuer(&self) -> &Issuer<'static, CaKey> {
         &self.issuer
     }
 
@@ -250,7 +315,7 @@ impl Store {
     /// Creates a store with a new self-signed root. Refuses to touch an existing store.
     pub fn init(home: &Path, opts: &CaInit, key_pass: Option<&Secret>) -> Result<Self> {
         Self::create(home, key_pass, || {
-            let key = PrivateKey::generate(opts.key)?;
+            let key = NewCaKey::make(opts.key, opts.digest, opts.token.as_ref(), key_pass)?;
             let signing = key.signing_key(opts.digest)?;
             let template = CaTemplate {
                 common_name: opts.name.clone(),
@@ -335,7 +400,9 @@ impl Store {
             ));
         }
         let der = cert_der.to_vec();
-        let store = Self::create(home, key_pass, move || Ok((key, der, Digest::Sha256)))?;
+        let store = Self::create(home, key_pass, move || {
+            Ok((NewCaKey::File(key), der, Digest::Sha256))
+        })?;
         Ok((store, warnings))
     }
 
@@ -344,7 +411,7 @@ impl Store {
     fn create(
         home: &Path,
         key_pass: Option<&Secret>,
-        make_root: impl FnOnce() -> Result<(PrivateKey, Vec<u8>, Digest)>,
+        make_root: impl FnOnce() -> Result<(NewCaKey, Vec<u8>, Digest)>,
     ) -> Result<Self> {
         if let Some(p) = key_pass {
             crate::pass::check_key_passphrase(p)?;
@@ -368,9 +435,10 @@ impl Store {
         let entry = AuthorityEntry {
             id: "root".into(),
             parent: "root".into(),
-            encrypted: key_pass.is_some(),
+            encrypted: key_pass.is_some() && key.token().is_none(),
             digest,
             retired: false,
+            pkcs11: key.token(),
         };
         let store = Store {
             home: home.to_path_buf(),
@@ -405,7 +473,7 @@ impl Store {
                 .expect("an unused id exists")
         };
         let validity = Validity::new(opts.days, Some(parent.not_after))?;
-        let key = PrivateKey::generate(opts.key)?;
+        let key = NewCaKey::make(opts.key, opts.digest, opts.token.as_ref(), key_pass)?;
         let template = CaTemplate {
             common_name: opts.name.clone(),
             validity,
@@ -417,38 +485,42 @@ impl Store {
         let entry = AuthorityEntry {
             id: id.clone(),
             parent: parent.id.clone(),
-            encrypted: key_pass.is_some(),
+            encrypted: key_pass.is_some() && key.token().is_none(),
             digest: opts.digest,
             retired: false,
+            pkcs11: key.token(),
         };
         self.write_authority(&entry, &key, cert.der(), key_pass)?;
         self.record_ca(&entry, cert.der(), &parent.cert_der)?;
         self.config.authorities.push(entry);
         self.config.issuing = id;
         self.save_config(Overwrite::Replace)?;
-        Ok(if validity.clamped {
-            vec![format!(
+        let mut notes: Vec<String> = key.note().into_iter().collect();
+        if validity.clamped {
+            notes.push(format!(
                 "validity shortened to end with the parent CA's on {}",
                 validity.not_after.date()
-            )]
-        } else {
-            Vec::new()
-        })
+            ));
+        }
+        Ok(notes)
     }
 
     pub(super) fn write_authority(
         &self,
         entry: &AuthorityEntry,
-        key: &PrivateKey,
+        key: &NewCaKey,
         cert_der: &[u8],
         pass: Option<&Secret>,
     ) -> Result<()> {
         let dir = StagedDir::new(&self.authority_dir(&entry.id))?;
-        let key_pem = match pass {
-            Some(p) => key.to_encrypted_pkcs8_pem(p, PBKDF2_ITERATIONS)?,
-            None => key.to_pkcs8_pem(),
-        };
-        dir.write("key.pem", key_pem.as_bytes(), PRIVATE)?;
+        // A token-held key has no file: the token is the only place it exists.
+        if let NewCaKey::File(key) = key {
+            let key_pem = match pass {
+                Some(p) => key.to_encrypted_pkcs8_pem(p, PBKDF2_ITERATIONS)?,
+                None => key.to_pkcs8_pem(),
+            };
+            dir.write("key.pem", key_pem.as_bytes(), PRIVATE)?;
+        }
         dir.write(
             "cert.pem",
             to_pem("CERTIFICATE", cert_der).as_bytes(),
@@ -636,18 +708,34 @@ impl Store {
             .authority(id)
             .ok_or_else(|| Error::Usage(format!("no authority '{id}' in this store")))?
             .clone();
-        let key_path = self.authority_dir(id).join("key.pem");
-        let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
-        let key = read_private_key(&key_path, &data, pass)?;
         let cert_der = self.cert_der(id)?;
         let (_, cert) = X509Certificate::from_der(&cert_der)
             .map_err(|_| Error::bad_file(self.cert_path(id), "not a valid certificate"))?;
-        if cert.public_key().raw != key.public_key_der() {
-            return Err(Error::bad_file(
-                &key_path,
-                format!("key does not match {}", self.cert_path(id).display()),
-            ));
-        }
+        let signing = match &entry.pkcs11 {
+            Some(token) => {
+                let key = TokenKey::open(token, &pass()?, entry.digest)?;
+                if cert.public_key().raw != key.spki() {
+                    return Err(Error::Crypto(format!(
+                        "{}: the token's key does not match {}",
+                        token.uri,
+                        self.cert_path(id).display()
+                    )));
+                }
+                CaKey::Token(key)
+            }
+            None => {
+                let key_path = self.authority_dir(id).join("key.pem");
+                let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
+                let key = read_private_key(&key_path, &data, pass)?;
+                if cert.public_key().raw != key.public_key_der() {
+                    return Err(Error::bad_file(
+                        &key_path,
+                        format!("key does not match {}", self.cert_path(id).display()),
+                    ));
+                }
+                CaKey::Memory(key.signing_key(entry.digest)?)
+            }
+        };
         let not_after = cert.validity().not_after.to_datetime();
         let mut constraints = Vec::new();
         let mut cur = entry.clone();
@@ -672,7 +760,6 @@ impl Store {
                 })?
                 .clone();
         }
-        let signing = key.signing_key(entry.digest)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), signing)?;
         Ok(Signer {
             id: id.to_string(),

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use certmesh::ca::{CaInit, IntermediateInit, Store};
 use certmesh::cert::constraints::NameConstraintsSpec;
 use certmesh::inspect::{describe_cert_der, CertReport};
+use certmesh::key::token::TokenRef;
 use certmesh::key::{Digest, KeyAlg};
 use certmesh::pass::Secret;
 use certmesh::x509::to_pem;
@@ -79,6 +80,41 @@ pub struct CaCertArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub token: TokenArgs,
+}
+
+/// Where a new CA key is made when it must stay in a PKCS#11 token.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Generate the CA key inside this PKCS#11 token (RFC 7512 URI, e.g.
+    /// 'pkcs11:token=ca;object=root'), or adopt the key pair already there under that
+    /// name; it never leaves the token. RSA 2048-4096 or ECDSA P-256/P-384.
+    #[arg(long, value_name = "URI")]
+    pub pkcs11: Option<String>,
+    /// The PKCS#11 module (default: the URI's module-path).
+    #[arg(long, value_name = "PATH", requires = "pkcs11")]
+    pub module: Option<PathBuf>,
+    /// The token's user PIN (env:VAR, file:PATH, fd:N, stdin; without it, ask).
+    #[arg(long, value_name = "SPEC", requires = "pkcs11")]
+    pub pin: Option<String>,
+}
+
+impl TokenArgs {
+    /// The token and its PIN, when --pkcs11 was given. `known` is a PIN already at hand
+    /// (the parent CA's, when it lives in a token too).
+    fn resolve(&self, known: Option<Secret>) -> Result<Option<(TokenRef, Secret)>> {
+        let Some(uri) = &self.pkcs11 else {
+            return Ok(None);
+        };
+        let token = TokenRef::new(uri, self.module.as_deref())?;
+        let pin = match (&self.pin, known) {
+            (Some(spec), _) => secret::obtain(Some(spec), "token PIN", "--pin", false)?,
+            (None, Some(pin)) => pin,
+            (None, None) => secret::obtain(None, "token PIN", "--pin", false)?,
+        };
+        Ok(Some((token, pin)))
+    }
 }
 
 impl CaCertArgs {
@@ -189,19 +225,52 @@ fn key_pass(spec: &Option<String>) -> Result<Option<Secret>> {
         .transpose()
 }
 
+/// Refuses --key-pass with --pkcs11: a token-held key has no file to encrypt.
+fn key_secret(
+    common: &CaCertArgs,
+    known_pin: Option<Secret>,
+) -> Result<(Option<TokenRef>, Option<Secret>)> {
+    if common.token.pkcs11.is_some() && common.key_pass.is_some() {
+        return Err(certmesh::Error::Usage(
+            "--key-pass encrypts a key file; a key in a PKCS#11 token has none (use --pin)".into(),
+        ));
+    }
+    match common.token.resolve(known_pin)? {
+        Some((token, pin)) => Ok((Some(token), Some(pin))),
+        None => Ok((None, key_pass(&common.key_pass)?)),
+    }
+}
+
 fn init(ctx: &Context, a: InitArgs) -> Result<i32> {
     let (key, digest, constraints) = a.common.parts()?;
-    let pass = key_pass(&a.common.key_pass)?;
+    let (token, pass) = key_secret(&a.common, None)?;
+    let in_token = token.is_some();
     let opts = CaInit {
         name: a.name,
         key,
         days: a.days,
         digest,
         constraints,
+        token,
     };
     let store = Store::init(&ctx.home, &opts, pass.as_ref())?;
-    report_root(ctx, &store, "created", pass.is_some(), a.common.json)?;
+    let protection = if in_token {
+        KeyPlace::Token
+    } else if pass.is_some() {
+        KeyPlace::Encrypted
+    } else {
+        KeyPlace::Plain
+    };
+    report_root(ctx, &store, "created", protection, a.common.json)?;
     Ok(0)
+}
+
+/// Where a new CA key was put, for the one-line report.
+#[derive(Clone, Copy)]
+enum KeyPlace {
+    Plain,
+    Encrypted,
+    Token,
 }
 
 /// Reports a new root: its description as JSON, or one line and its fingerprint.
@@ -209,7 +278,7 @@ fn report_root(
     ctx: &Context,
     store: &Store,
     verb: &str,
-    encrypted: bool,
+    place: KeyPlace,
     json: bool,
 ) -> Result<()> {
     let root = describe_cert_der(&store.cert_path("root"), &store.cert_der("root")?)?;
@@ -223,10 +292,16 @@ fn report_root(
         ctx.home.display(),
         root.key,
         &root.not_after[..10],
-        if encrypted {
-            "encrypted"
-        } else {
-            "unencrypted, 0600"
+        match place {
+            KeyPlace::Encrypted => "encrypted".to_string(),
+            KeyPlace::Plain => "unencrypted, 0600".to_string(),
+            KeyPlace::Token => format!(
+                "in the PKCS#11 token {}",
+                store
+                    .authority("root")
+                    .and_then(|a| a.pkcs11.as_ref())
+                    .map_or("", |t| t.uri.as_str())
+            ),
         }
     ));
     ctx.say(format!(
@@ -245,9 +320,19 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
     let asked = secret::AskOnce::new(a.ca_pass.as_deref(), "CA key passphrase", "--ca-pass");
     let parent = store.signer(&parent_id, &mut || asked.get())?;
     let ca_pass = asked.taken();
+    let parent_in_token = store.issuing().pkcs11.is_some();
     // One passphrase for the whole store unless told otherwise: an encrypted root gets an
-    // intermediate encrypted with the same passphrase.
-    let pass = match key_pass(&a.common.key_pass)? {
+    // intermediate encrypted with the same passphrase, and a root in a token lends its
+    // PIN to an intermediate made in a token.
+    let (token, pass) = key_secret(
+        &a.common,
+        if parent_in_token {
+            ca_pass.clone()
+        } else {
+            None
+        },
+    )?;
+    let pass = match pass {
         Some(p) => Some(p),
         None if parent_encrypted => ca_pass,
         None => None,
@@ -265,6 +350,7 @@ fn intermediate(ctx: &Context, a: IntermediateArgs) -> Result<i32> {
         days: a.days,
         digest,
         constraints,
+        token,
     };
     for w in store.add_intermediate(&opts, &parent, pass.as_ref())? {
         warn(w);
@@ -299,7 +385,12 @@ fn import(ctx: &Context, a: ImportArgs) -> Result<i32> {
     for w in warnings {
         warn(w);
     }
-    report_root(ctx, &store, "imported", pass.is_some(), a.json)?;
+    let place = if pass.is_some() {
+        KeyPlace::Encrypted
+    } else {
+        KeyPlace::Plain
+    };
+    report_root(ctx, &store, "imported", place, a.json)?;
     Ok(0)
 }
 
@@ -314,7 +405,13 @@ fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
     let key = a.key.as_deref().map(KeyAlg::parse).transpose()?;
     let mut store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;
-    let encrypted = store.config().authorities.iter().any(|x| x.encrypted);
+    // The new CA keys are encrypted like the old ones, or made in the same token with
+    // the same PIN: either way they need the secret given with --ca-pass.
+    let encrypted = store
+        .config()
+        .authorities
+        .iter()
+        .any(|x| x.encrypted || x.pkcs11.is_some());
     let asked = secret::AskOnce::new(a.ca_pass.as_deref(), "CA key passphrase", "--ca-pass");
     let mut pass = || asked.get();
     let status = store.rollover_status()?;
@@ -391,6 +488,9 @@ struct AuthorityView {
     id: String,
     issuing: bool,
     key_encrypted: bool,
+    /// The PKCS#11 URI of a token-held key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_pkcs11: Option<String>,
     path: String,
     certificate: CertReport,
 }
@@ -422,6 +522,7 @@ fn show(ctx: &Context, a: ShowArgs) -> Result<i32> {
             id: auth.id.clone(),
             issuing: auth.id == store.issuing().id,
             key_encrypted: auth.encrypted,
+            key_pkcs11: auth.pkcs11.as_ref().map(|t| t.uri.clone()),
             path: path.display().to_string(),
             certificate: describe_cert_der(&path, &store.cert_der(&auth.id)?)?,
         });
@@ -443,10 +544,10 @@ fn show(ctx: &Context, a: ShowArgs) -> Result<i32> {
         println!(
             "  key:         {} ({})",
             c.key,
-            if auth.key_encrypted {
-                "encrypted"
-            } else {
-                "unencrypted"
+            match &auth.key_pkcs11 {
+                Some(uri) => format!("in PKCS#11 token, {uri}"),
+                None if auth.key_encrypted => "encrypted".into(),
+                None => "unencrypted".into(),
             }
         );
         println!(

@@ -43,6 +43,14 @@ pub fn run(ctx: &Context, a: ListArgs) -> Result<i32> {
                     v["revoked_at"] = x.revoked_at.into();
                     v["revocation_reason"] = x.reason.clone().into();
                 }
+                // A CA's own row says where its key lives: "file" or the token's URI.
+                if let Some(a) = ca_row(&store, r) {
+                    v["ca_key"] = a
+                        .pkcs11
+                        .as_ref()
+                        .map_or("file".to_string(), |t| t.uri.clone())
+                        .into();
+                }
                 v
             })
             .collect();
@@ -73,5 +81,20 @@ pub fn run(ctx: &Context, a: ListArgs) -> Result<i32> {
             r.sans.join(",")
         );
     }
+    for r in &records {
+        if let Some(t) = ca_row(&store, r).and_then(|a| a.pkcs11.as_ref()) {
+            println!("{}: key in the PKCS#11 token {}", r.name, t.uri);
+        }
+    }
     Ok(0)
+}
+
+/// The authority a root or intermediate row of the inventory stands for.
+fn ca_row<'a>(
+    store: &'a Store,
+    r: &certmesh::inventory::Record,
+) -> Option<&'a certmesh::ca::AuthorityEntry> {
+    matches!(r.kind.as_str(), "root" | "intermediate")
+        .then(|| store.authority(&r.name))
+        .flatten()
 }

@@ -24,6 +24,7 @@ use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
 use crate::fsio::{self, Overwrite, StoreLock, PRIVATE_DIR};
+use crate::key::token::TokenRef;
 use crate::key::{read_private_key, Digest, KeyAlg, PrivateKey};
 use crate::pass::{PassSource, Secret};
 use crate::{Error, Result};
@@ -988,6 +989,16 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
     let constraints = NameConstraintsSpec::permit(&ca.permit_dns, &ca.permit_ip)?;
     let digest = Digest::parse(&ca.digest)?;
     let key = KeyAlg::parse(&ca.key)?;
+    let token = match &ca.pkcs11 {
+        Some(uri) => {
+            let t = TokenRef::new(uri, ca.pkcs11_module.as_deref().map(Path::new))?;
+            match manifest.trust {
+                TrustModel::SharedCa => Some(t),
+                TrustModel::Mesh => Some(t.sibling(id)?),
+            }
+        }
+        None => None,
+    };
     let mut store = Store::init(
         dir,
         &CaInit {
@@ -996,6 +1007,7 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
             days: ca.days,
             digest,
             constraints: constraints.clone(),
+            token: token.clone(),
         },
         pass,
     )?;
@@ -1011,6 +1023,10 @@ fn create_ca(manifest: &Manifest, id: &str, dir: &Path, pass: Option<&Secret>) -
                 days: ca.days / 2,
                 digest,
                 constraints: NameConstraintsSpec::default(),
+                token: match &token {
+                    Some(t) => Some(t.sibling("intermediate")?),
+                    None => None,
+                },
             },
             &root,
             pass,

@@ -36,8 +36,14 @@ pub struct CaSettings {
     pub intermediate: bool,
     pub permit_dns: Vec<String>,
     pub permit_ip: Vec<String>,
-    /// Passphrase source for encrypting the CA key at rest (`env:`, `file:`).
+    /// Passphrase source for encrypting the CA key at rest (`env:`, `file:`); with
+    /// `pkcs11`, the token's PIN.
     pub key_pass: Option<String>,
+    /// Keep the CA keys in this PKCS#11 token (RFC 7512 URI naming the token and the
+    /// root key's label); mesh signers and intermediates get the label plus their id.
+    pub pkcs11: Option<String>,
+    /// The PKCS#11 module (default: the URI's module-path).
+    pub pkcs11_module: Option<String>,
 }
 
 impl Default for CaSettings {
@@ -51,6 +57,8 @@ impl Default for CaSettings {
             permit_dns: Vec::new(),
             permit_ip: Vec::new(),
             key_pass: None,
+            pkcs11: None,
+            pkcs11_module: None,
         }
     }
 }

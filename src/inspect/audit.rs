@@ -70,12 +70,10 @@ pub fn audit(paths: &[PathBuf], storepasses: &[Secret]) -> Result<AuditReport> {
         }
     }
     let mut by_dir: BTreeMap<PathBuf, Vec<Seen>> = BTreeMap::new();
-    let mut stores = Vec::new();
+    let mut out = Vec::new();
     for f in &files {
         if f.file_name().is_some_and(|n| n == "store.toml") {
-            if let Some(a) = audit_store_dir(f) {
-                stores.push(a);
-            }
+            out.extend(ca_store(f));
         }
     }
     for f in files {
@@ -84,38 +82,11 @@ pub fn audit(paths: &[PathBuf], storepasses: &[Secret]) -> Result<AuditReport> {
             by_dir.entry(dir).or_default().push(seen);
         }
     }
-    let mut out = Vec::new();
     for (dir, mut seen) in by_dir {
         cross_check(&dir, &mut seen);
         out.extend(seen.into_iter().map(|s| s.audit));
     }
-    out.extend(stores);
     Ok(AuditReport { files: out })
-}
-
-/// A CA store (found by its `store.toml`) in a directory others can change: the same
-/// check certmesh makes before it uses a store, reported instead of refused.
-fn audit_store_dir(config: &Path) -> Option<FileAudit> {
-    let home = config.parent()?;
-    let problems = crate::fsio::dir_chain_problems(home);
-    if problems.is_empty() {
-        return None;
-    }
-    Some(FileAudit {
-        file: config.display().to_string(),
-        kind: "ca store".into(),
-        summary: "certmesh CA store".into(),
-        findings: problems
-            .into_iter()
-            .map(|p| {
-                finding(
-                    Severity::Error,
-                    "shared-store-dir",
-                    format!("{p}: another user could swap this store's CA or plant files in it"),
-                )
-            })
-            .collect(),
-    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -268,6 +239,58 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
         seen.audit.summary = subjects.join(", ");
     }
     Ok(Some(seen))
+}
+
+/// A CA store's `store.toml`: where each CA key lives; a key file lying beside a key the
+/// store says is in a PKCS#11 token (a copy outside the token defeats it); and a store in
+/// a directory others can change (the check certmesh makes before it uses a store,
+/// reported here instead of refused). `store.toml` is read as it is, without opening the
+/// store, so a store certmesh would refuse is still described.
+fn ca_store(config: &Path) -> Option<FileAudit> {
+    let home = config.parent()?;
+    let text = std::fs::read_to_string(config).ok()?;
+    let parsed: crate::ca::StoreConfig = toml::from_str(&text).ok()?;
+    let mut places = Vec::new();
+    let mut findings: Vec<Finding> = crate::fsio::dir_chain_problems(home)
+        .into_iter()
+        .map(|p| {
+            finding(
+                Severity::Error,
+                "shared-store-dir",
+                format!("{p}: another user could swap this store's CA or plant files in it"),
+            )
+        })
+        .collect();
+    for a in &parsed.authorities {
+        if crate::ca::check_entry_name(&a.id).is_err() {
+            continue;
+        }
+        let key_file = home.join("ca").join(&a.id).join("key.pem");
+        match &a.pkcs11 {
+            Some(t) => {
+                places.push(format!("{}: key in PKCS#11 token {}", a.id, t.uri));
+                if key_file.exists() {
+                    findings.push(finding(
+                        Severity::Error,
+                        "key-file-beside-token",
+                        format!(
+                            "{} exists although store.toml says the key of '{}' lives in a PKCS#11 token: a key outside the token defeats it",
+                            key_file.display(),
+                            a.id
+                        ),
+                    ));
+                }
+            }
+            None if a.encrypted => places.push(format!("{}: key file, encrypted", a.id)),
+            None => places.push(format!("{}: key file, unencrypted", a.id)),
+        }
+    }
+    Some(FileAudit {
+        file: config.display().to_string(),
+        kind: "ca store".into(),
+        summary: places.join("; "),
+        findings,
+    })
 }
 
 /// Checks between the files of one directory.

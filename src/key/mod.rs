@@ -15,6 +15,7 @@ mod pair;
 pub(crate) mod pbe;
 mod read;
 mod signer;
+pub mod token;
 mod traditional;
 mod write;
 
@@ -30,7 +31,7 @@ pub use read::{load_private_key, load_private_key_file, read_private_key, Loaded
 pub use signer::KeySigner;
 pub use write::{KeyOutput, Protection};
 
-use rcgen::SignatureAlgorithm;
+use rcgen::{PublicKeyData, SignatureAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
@@ -538,5 +539,54 @@ mod tests {
             Ok(Secret::new("bad".into()))
         });
         assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
+    }
+}
+
+/// A CA's signing key: read from its key file into memory, or held in a PKCS#11 token.
+/// Every signing path (issue, sign, CRLs, intermediates, rollover) takes this one type,
+/// so where the key lives is decided once, when the signer is loaded.
+pub enum CaKey {
+    Memory(KeySigner),
+    Token(token::TokenKey),
+}
+
+impl std::fmt::Debug for CaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaKey::Memory(_) => f.write_str("CaKey::Memory"),
+            CaKey::Token(k) => write!(f, "CaKey::{k:?}"),
+        }
+    }
+}
+
+impl CaKey {
+    /// The SubjectPublicKeyInfo, DER: what the CA certificate must carry.
+    pub fn spki(&self) -> Vec<u8> {
+        self.subject_public_key_info()
+    }
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::Memory(k) => k.der_bytes(),
+            CaKey::Token(k) => k.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self {
+            CaKey::Memory(k) => PublicKeyData::algorithm(k),
+            CaKey::Token(k) => k.algorithm(),
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::Memory(k) => k.sign(msg),
+            CaKey::Token(k) => k.sign(msg),
+        }
     }
 }
