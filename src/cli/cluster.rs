@@ -79,8 +79,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         ClusterCommand::Status(a) => return status(a),
     };
     let manifest = Manifest::load(&a.manifest)?;
-    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
-    let profiles = Profiles::load(&dirs)?;
+    let profiles = load_profiles(&a.profiles)?;
     let bar = Bar::new(ctx.quiet || a.json);
     let opts = Options {
         dry_run,
@@ -97,6 +96,18 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         print_report(ctx, &report);
     }
     Ok(if report.failed { 1 } else { 0 })
+}
+
+/// The shipped profiles plus those in the `--profiles` directories, or in the default
+/// directory (`./profiles`, else the packaged one) when none is given.
+pub(super) fn load_profiles(given: &[PathBuf]) -> Result<Profiles> {
+    let dirs = if given.is_empty() {
+        certmesh::cluster::profile::default_dirs()
+    } else {
+        given.to_vec()
+    };
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    Profiles::load(&dirs)
 }
 
 fn print_report(ctx: &Context, r: &Report) {
@@ -152,8 +163,7 @@ fn print_report(ctx: &Context, r: &Report) {
 
 fn status(a: StatusArgs) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
-    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
-    let profiles = Profiles::load(&dirs)?;
+    let profiles = load_profiles(&a.profiles)?;
     let members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
     if a.json {
         print_json(&members);
