@@ -40,7 +40,8 @@ pub struct StatusArgs {
     /// Output directory the cluster was applied to.
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// More product profiles (TOML files).
+    /// More product profiles (TOML files). Default: ./profiles when it exists, else
+    /// /usr/share/certmesh/profiles.
     #[arg(long, value_name = "DIR")]
     pub profiles: Vec<PathBuf>,
     /// Compare deployed files with the hosts' copies over SSH, not the local record.
@@ -59,6 +60,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// More product profiles (TOML files); they override shipped ones of the same name.
+    /// Default: ./profiles when it exists, else /usr/share/certmesh/profiles.
     #[arg(long, value_name = "DIR")]
     pub profiles: Vec<PathBuf>,
     /// Push each member's changed files to its host over SSH and reload it (apply only).
