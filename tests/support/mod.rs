@@ -10,6 +10,7 @@ pub mod java;
 pub mod nginx;
 pub mod openssl;
 pub mod pkilint;
+pub mod readme;
 
 use std::collections::BTreeMap;
 use std::fmt;
