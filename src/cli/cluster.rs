@@ -53,7 +53,8 @@ pub struct StatusArgs {
     /// Output directory the cluster was applied to.
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// More product profiles (TOML files).
+    /// More product profiles (TOML files). Default: ./profiles when it exists, else
+    /// /usr/share/certmesh/profiles.
     #[arg(long, value_name = "DIR")]
     pub profiles: Vec<PathBuf>,
     /// Compare deployed files with the hosts' copies over SSH, not the local record.
@@ -82,6 +83,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// More product profiles (TOML files); they override shipped ones of the same name.
+    /// Default: ./profiles when it exists, else /usr/share/certmesh/profiles.
     #[arg(long, value_name = "DIR")]
     pub profiles: Vec<PathBuf>,
     /// Push each member's changed files to its host over SSH and reload it (apply only).
@@ -140,8 +142,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         ClusterCommand::Export(c) => return super::cluster_export::run(ctx, c),
     };
     let manifest = Manifest::load(&a.manifest)?;
-    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
-    let profiles = Profiles::load(&dirs)?;
+    let profiles = load_profiles(&a.profiles)?;
     let bar = Bar::new(ctx.quiet || a.json);
     let adopt = adopt_pairs(&a.adopt_key)?;
     let opts = Options {
@@ -223,6 +224,18 @@ pub fn log_report(ctx: &Context, command: &str, r: &Report) {
             }
         }
     }
+}
+
+/// The shipped profiles plus those in the `--profiles` directories, or in the default
+/// directory (`./profiles`, else the packaged one) when none is given.
+pub(super) fn load_profiles(given: &[PathBuf]) -> Result<Profiles> {
+    let dirs = if given.is_empty() {
+        certmesh::cluster::profile::default_dirs()
+    } else {
+        given.to_vec()
+    };
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    Profiles::load(&dirs)
 }
 
 fn print_report(ctx: &Context, r: &Report) {
@@ -317,8 +330,7 @@ fn print_report(ctx: &Context, r: &Report) {
 
 fn status(a: StatusArgs) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
-    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
-    let profiles = Profiles::load(&dirs)?;
+    let profiles = load_profiles(&a.profiles)?;
     let mut members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
     if a.probe {
         let settings = ProbeSettings {

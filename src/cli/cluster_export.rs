@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 
 use certmesh::cluster::ansible::{export, ExportOptions};
 use certmesh::cluster::manifest::Manifest;
-use certmesh::cluster::profile::Profiles;
 use certmesh::Result;
 
 use super::{print_json, warn, Context};
@@ -48,8 +47,7 @@ pub struct AnsibleArgs {
 pub fn run(ctx: &Context, cmd: ExportCommand) -> Result<i32> {
     let ExportCommand::Ansible(a) = cmd;
     let manifest = Manifest::load(&a.manifest)?;
-    let dirs: Vec<&std::path::Path> = a.profiles.iter().map(PathBuf::as_path).collect();
-    let profiles = Profiles::load(&dirs)?;
+    let profiles = super::cluster::load_profiles(&a.profiles)?;
     let bin = std::env::current_exe().ok();
     let report = export(
         &manifest,

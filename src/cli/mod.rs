@@ -31,7 +31,7 @@ use certmesh::Result;
 
 /// Private PKI and certificate lifecycle for server clusters.
 #[derive(Debug, Parser)]
-#[command(name = "certmesh", version, about, after_help = EXAMPLES)]
+#[command(name = "certmesh", version = VERSION, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// CA store directory.
     #[arg(
@@ -60,6 +60,29 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `certmesh --version`: the version, the commit it was built from (see build.rs), the
+/// crypto library, and whether the C library is linked in (the static release binary)
+/// or loaded at run time. Operators compare the commit with the release they meant to
+/// install.
+macro_rules! version {
+    ($linkage:literal) => {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (commit ",
+            env!("CERTMESH_COMMIT"),
+            ", crypto provider ",
+            env!("CERTMESH_CRYPTO"),
+            ", ",
+            $linkage,
+            ")"
+        )
+    };
+}
+#[cfg(target_feature = "crt-static")]
+const VERSION: &str = version!("statically linked");
+#[cfg(not(target_feature = "crt-static"))]
+const VERSION: &str = version!("dynamically linked");
 
 const EXAMPLES: &str = "Examples:
   certmesh ca init --name \"Cluster CA\"

@@ -8,7 +8,6 @@ use clap::Args;
 use certmesh::ca::Store;
 use certmesh::cluster::apply::{apply, LeafAction, Options, Silent};
 use certmesh::cluster::manifest::Manifest;
-use certmesh::cluster::profile::Profiles;
 use certmesh::duration::parse_seconds;
 use certmesh::Result;
 
@@ -201,7 +200,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             s.renew_before = None;
         }
     }
-    let profiles = Profiles::load(&[])?;
+    let profiles = super::cluster::load_profiles(&[])?;
     let deploy = !a.no_deploy && manifest.members.iter().any(|m| m.deploy.is_some());
     let report = apply(
         &manifest,

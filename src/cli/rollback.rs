@@ -114,7 +114,6 @@ pub fn run(ctx: &Context, a: RollbackArgs) -> Result<i32> {
 fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> Result<i32> {
     use certmesh::cluster::apply::{apply, Options, Silent};
     use certmesh::cluster::manifest::Manifest;
-    use certmesh::cluster::profile::Profiles;
     let manifest = Manifest::load(path)?;
     let stores = certmesh::cluster::apply::cluster_stores(&manifest, &a.out)?;
     let mut restored = 0;
@@ -142,7 +141,7 @@ fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> 
     }
     let report = apply(
         &manifest,
-        &Profiles::load(&[])?,
+        &super::cluster::load_profiles(&[])?,
         &a.out,
         Options {
             dry_run: false,

@@ -4,7 +4,7 @@
 //! wherever it is copied; `--profiles DIR` adds more and overrides shipped ones by name.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -447,6 +447,22 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../profiles/wso2-carbon-p12.toml"),
     ),
 ];
+
+/// Where the Debian package installs the shipped profiles, for operators to read, copy
+/// and add to.
+pub const PACKAGED_DIR: &str = "/usr/share/certmesh/profiles";
+
+/// The extra directory read when `--profiles` is not given: `./profiles` when it exists
+/// (a checkout, or an operator's own set next to the manifests), else [`PACKAGED_DIR`]
+/// when the package is installed, else none.
+pub fn default_dirs() -> Vec<PathBuf> {
+    [Path::new("profiles"), Path::new(PACKAGED_DIR)]
+        .into_iter()
+        .find(|d| d.is_dir())
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect()
+}
 
 /// Every available profile by name.
 pub struct Profiles {

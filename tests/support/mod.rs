@@ -13,6 +13,7 @@ pub mod openssl;
 pub mod pkilint;
 pub mod pkix;
 pub mod sshd;
+pub mod readme;
 
 use std::collections::BTreeMap;
 use std::fmt;
