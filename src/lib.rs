@@ -17,8 +17,8 @@ pub mod inventory;
 pub mod key;
 pub mod keystore;
 pub mod pass;
-pub mod process;
 pub mod probe;
+pub mod process;
 pub mod x509;
 
 pub use error::{Error, Result};

@@ -12,8 +12,8 @@ pub mod nginx;
 pub mod openssl;
 pub mod pkilint;
 pub mod pkix;
-pub mod sshd;
 pub mod readme;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::fmt;
