@@ -643,3 +643,105 @@ fn keystore_and_lifecycle_json_shapes_match_docs() {
         keys(&documented_block("## `certmesh rollback --json`"))
     );
 }
+
+/// `inspect` describes public keys in every form openssl writes them (SPKI PEM and DER,
+/// PKCS#1 `RSA PUBLIC KEY`), with the SubjectPublicKeyInfo fingerprint openssl computes and
+/// the modulus length as the RSA size (a 1025-bit key is RSA 1025, not 1024).
+#[test]
+fn inspect_describes_public_keys_as_openssl_writes_them() {
+    let dir = tempdir();
+    let d = dir.path();
+    let cases = [
+        (
+            "rsa1025",
+            vec![
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:1025",
+            ],
+            "RSA",
+            1025,
+        ),
+        (
+            "p384",
+            vec![
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+            ],
+            "EC",
+            384,
+        ),
+        (
+            "ed25519",
+            vec!["genpkey", "-algorithm", "ED25519"],
+            "Ed25519",
+            256,
+        ),
+    ];
+    for (name, gen, kind, bits) in cases {
+        let key = d.join(format!("{name}.key"));
+        let mut args = gen.clone();
+        args.extend(["-out", key.to_str().unwrap()]);
+        openssl(&args).assert_success();
+        let spki_der = d.join(format!("{name}.pub.der"));
+        openssl(&[
+            "pkey",
+            "-in",
+            key.to_str().unwrap(),
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            spki_der.to_str().unwrap(),
+        ])
+        .assert_success();
+        let dgst = openssl(&["dgst", "-sha256", "-c", spki_der.to_str().unwrap()]).stdout;
+        let want = dgst.trim().rsplit(' ').next().unwrap().to_ascii_uppercase();
+        let spki_pem = d.join(format!("{name}.pub.pem"));
+        openssl(&[
+            "pkey",
+            "-in",
+            key.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            spki_pem.to_str().unwrap(),
+        ])
+        .assert_success();
+        let mut files = vec![spki_pem, spki_der];
+        if kind == "RSA" {
+            let pkcs1 = d.join(format!("{name}.rsapub.pem"));
+            openssl(&[
+                "rsa",
+                "-in",
+                key.to_str().unwrap(),
+                "-RSAPublicKey_out",
+                "-out",
+                pkcs1.to_str().unwrap(),
+            ])
+            .assert_success();
+            assert!(fs::read_to_string(&pkcs1)
+                .unwrap()
+                .contains("BEGIN RSA PUBLIC KEY"));
+            files.push(pkcs1);
+        }
+        for f in files {
+            let r = run(certmesh().args(["inspect", f.to_str().unwrap(), "--json"]));
+            r.assert_success();
+            let o = json(&r)["objects"][0].clone();
+            assert_eq!(o["type"], "public_key", "{}: {o}", f.display());
+            assert_eq!(o["key"]["type"], kind, "{}: {o}", f.display());
+            assert_eq!(o["key"]["bits"], bits, "{}: {o}", f.display());
+            assert_eq!(
+                o["public_key_sha256"].as_str().unwrap(),
+                want,
+                "{}",
+                f.display()
+            );
+        }
+    }
+}

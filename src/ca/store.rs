@@ -661,7 +661,7 @@ impl Store {
         let known = recorded
             .as_ref()
             .and_then(|m| m.get(id))
-            .is_some_and(|fps| fps.iter().any(|f| *f == fp));
+            .is_some_and(|fps| fps.contains(&fp));
         if !known {
             return Err(Error::bad_file(
                 &path,

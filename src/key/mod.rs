@@ -511,37 +511,6 @@ fn pkcs8_v1(der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_names() {
-        assert_eq!(KeyAlg::parse("P-256").unwrap(), KeyAlg::P256);
-        assert_eq!(KeyAlg::parse("rsa3072").unwrap(), KeyAlg::Rsa3072);
-        assert!(matches!(KeyAlg::parse("rsa1024"), Err(Error::Refused(_))));
-        assert!(matches!(KeyAlg::parse("dsa"), Err(Error::Usage(_))));
-        assert!(matches!(Digest::parse("sha1"), Err(Error::Refused(_))));
-    }
-
-    #[test]
-    fn generate_and_encrypt_round_trip() {
-        let k = PrivateKey::generate(KeyAlg::P256).unwrap();
-        assert_eq!(k.describe().to_string(), "EC P-256");
-        let pass = Secret::new("pw".into());
-        let pem = k.to_encrypted_pkcs8_pem(&pass, 1000).unwrap();
-        let back = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
-            Ok(pass.clone())
-        })
-        .unwrap();
-        assert_eq!(back.pkcs8_der(), k.pkcs8_der());
-        let wrong = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
-            Ok(Secret::new("bad".into()))
-        });
-        assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
-    }
-}
-
 /// A CA's signing key: read from its key file into memory, or held in a PKCS#11 token.
 /// Every signing path (issue, sign, CRLs, intermediates, rollover) takes this one type,
 /// so where the key lives is decided once, when the signer is loaded.
@@ -588,5 +557,36 @@ impl rcgen::SigningKey for CaKey {
             CaKey::Memory(k) => k.sign(msg),
             CaKey::Token(k) => k.sign(msg),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names() {
+        assert_eq!(KeyAlg::parse("P-256").unwrap(), KeyAlg::P256);
+        assert_eq!(KeyAlg::parse("rsa3072").unwrap(), KeyAlg::Rsa3072);
+        assert!(matches!(KeyAlg::parse("rsa1024"), Err(Error::Refused(_))));
+        assert!(matches!(KeyAlg::parse("dsa"), Err(Error::Usage(_))));
+        assert!(matches!(Digest::parse("sha1"), Err(Error::Refused(_))));
+    }
+
+    #[test]
+    fn generate_and_encrypt_round_trip() {
+        let k = PrivateKey::generate(KeyAlg::P256).unwrap();
+        assert_eq!(k.describe().to_string(), "EC P-256");
+        let pass = Secret::new("pw".into());
+        let pem = k.to_encrypted_pkcs8_pem(&pass, 1000).unwrap();
+        let back = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
+            Ok(pass.clone())
+        })
+        .unwrap();
+        assert_eq!(back.pkcs8_der(), k.pkcs8_der());
+        let wrong = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
+            Ok(Secret::new("bad".into()))
+        });
+        assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
     }
 }
