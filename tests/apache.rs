@@ -256,3 +256,113 @@ fn apache_full_chain_revocation_refuses_only_the_revoked_member() {
     assert!(!r.stdout.contains("HTTP/1.1 "), "{r:?}\n{}", apache.logs());
     assert!(apache.logs().contains("revoked"), "{}", apache.logs());
 }
+
+/// What Apache serves is what `probe` and `cluster status --probe` report: the member's
+/// certificate, then, after its files were renewed without a reload, the previous one, and
+/// the new one again once Apache reloads gracefully (SIGUSR1, what `apachectl graceful`
+/// sends).
+#[test]
+fn probe_sees_what_apache_serves_until_it_reloads() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    let out = dir.path().join("out");
+    // days = 1 is inside the renew window: every apply renews.
+    let text = |probe: &str| {
+        format!(
+            "name = \"apache-served\"\n[[member]]\nname = \"lb\"\ndns = [\"lb.cluster.test\"]\nip = [\"127.0.0.1\"]\nprofile = \"apache-httpd\"\ndays = 1\n{probe}"
+        )
+    };
+    fs::write(&manifest, text("")).unwrap();
+    let apply = || {
+        run(certmesh()
+            .args(["cluster", "apply"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out))
+    };
+    apply().assert_success();
+    // Apache reads the member's files where the deploy step would have put them.
+    let served = dir.path().join("served");
+    fs::create_dir(&served).unwrap();
+    let deploy = || {
+        for f in ["server.crt", "server.key"] {
+            fs::copy(out.join("lb").join(f), served.join(f)).unwrap();
+        }
+    };
+    deploy();
+    let adir = dir.path().join("apache");
+    fs::create_dir(&adir).unwrap();
+    let apache = Apache::start(
+        &adir,
+        &format!(
+            "SSLEngine on\nSSLCertificateFile {}\nSSLCertificateKeyFile {}\n",
+            served.join("server.crt").display(),
+            served.join("server.key").display()
+        ),
+    );
+    let ep = format!("127.0.0.1:{}", apache.port);
+    fs::write(&manifest, text(&format!("probe = [\"{ep}\"]\n"))).unwrap();
+    let ca = out.join("lb/ca-bundle.crt");
+    let serial = |cert: &Path| {
+        let r = run(Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in"])
+            .arg(cert));
+        r.stdout.trim().trim_start_matches("serial=").to_lowercase()
+    };
+    let status = || {
+        let r = run(certmesh()
+            .args(["cluster", "status", "--probe", "--json"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out));
+        r.assert_success();
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+
+    // probe: the chain Apache serves verifies for the name, and its leaf is lb's (a
+    // one-day certificate: --within 1h keeps its expiry from being the verdict).
+    let r = run(certmesh()
+        .args([
+            "probe",
+            &ep,
+            "--host",
+            "lb.cluster.test",
+            "--within",
+            "1h",
+            "--ca",
+        ])
+        .arg(&ca)
+        .arg("--json"));
+    assert_eq!(r.status, 0, "{r:?}\n{}", apache.logs());
+    let first = serial(&out.join("lb/server.crt"));
+    assert!(r.stdout.contains(&first), "{r:?}");
+    let v = status();
+    assert_eq!(v[0]["served"][0]["serves"], "current", "{v}");
+
+    // Renewed on disk, deployed, not reloaded: Apache still serves the previous one.
+    apply().assert_success();
+    deploy();
+    let renewed = serial(&out.join("lb/server.crt"));
+    assert_ne!(renewed, first);
+    let v = status();
+    assert_eq!(v[0]["served"][0]["serves"], "previous", "{v}");
+    assert_eq!(v[0]["served"][0]["serial"], first.as_str(), "{v}");
+
+    // A graceful reload: the new certificate is served, and status says so.
+    let pid = fs::read_to_string(adir.join("httpd.pid")).unwrap();
+    assert!(run(Command::new("kill").args(["-USR1", pid.trim()])).success());
+    let start = Instant::now();
+    loop {
+        let v = status();
+        if v[0]["served"][0]["serves"] == "current" {
+            assert_eq!(v[0]["served"][0]["serial"], renewed.as_str(), "{v}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Apache did not serve the renewed certificate after a graceful reload: {v}\n{}",
+            apache.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

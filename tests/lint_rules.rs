@@ -138,18 +138,38 @@ fn key_usages_fit_the_key_type() {
         }
     }
 
-    // A product that encrypts with its key (wso2-carbon asks for dataEncipherment): RSA
-    // keys get dataEncipherment, EC keys keyAgreement (RFC 8813), Ed25519 neither.
-    let manifest = dir.path().join("wso2.toml");
+    // A product that encrypts with its members' keys (a profile asking for
+    // dataEncipherment): RSA keys get dataEncipherment, EC keys keyAgreement (RFC 8813),
+    // Ed25519 neither.
+    let profiles = dir.path().join("profiles");
+    fs::create_dir(&profiles).unwrap();
+    fs::write(
+        profiles.join("encrypting.toml"),
+        "name = \"encrypting\"\ndescription = \"a product that encrypts with its key\"\n\
+         cert_profile = \"peer\"\ndata_encipherment = true\n\
+         [[file]]\npath = \"fullchain.pem\"\ncontent = \"fullchain\"\n\
+         [[file]]\npath = \"key.pem\"\ncontent = \"key\"\n",
+    )
+    .unwrap();
+    let manifest = dir.path().join("encrypting.toml");
     fs::write(
         &manifest,
-        "name = \"ku\"\n[defaults]\nprofile = \"wso2-carbon\"\n\
+        "name = \"ku\"\n[defaults]\nprofile = \"encrypting\"\n\
          [[member]]\nname = \"ec\"\ndns = [\"ec.example.com\"]\nkey = \"p256\"\n\
          [[member]]\nname = \"rsa\"\ndns = [\"rsa.example.com\"]\nkey = \"rsa2048\"\n\
          [[member]]\nname = \"ed\"\ndns = [\"ed.example.com\"]\nkey = \"ed25519\"\n",
     )
     .unwrap();
     let out = dir.path().join("out");
+    let apply = |manifest: &Path, out: &Path| {
+        run(certmesh()
+            .args(["cluster", "apply"])
+            .arg(manifest)
+            .arg("--out")
+            .arg(out)
+            .arg("--profiles")
+            .arg(&profiles))
+    };
     apply(&manifest, &out).assert_success();
     let store = out.join("pki/ca/issued");
     for (member, want) in [

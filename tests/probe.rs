@@ -102,8 +102,9 @@ fn probe_reports_and_judges_what_nginx_serves() {
     let r = probe(&home, &[&ep, "--host", "other.test"]);
     assert_eq!(r.status, 2, "{r:?}");
     assert!(
-        r.stdout
-            .starts_with(&format!("CRITICAL {ep}: hostname mismatch: other.test")),
+        r.stdout.starts_with(&format!(
+            "CRITICAL {ep}: CN=web.test: hostname mismatch: other.test"
+        )),
         "{r:?}"
     );
     assert!(!handshake_ok(&s_client(
