@@ -324,6 +324,37 @@ fn static_binary_needs_no_shared_library() {
         "{v:?}"
     );
 
+    // A static binary cannot load a PKCS#11 module: it says so in one line instead of
+    // crashing inside the module, and creates nothing.
+    let module = Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    if module.is_file() {
+        let home = tempfile::tempdir().unwrap();
+        let r = run(Command::new(&a.bin)
+            .arg("--home")
+            .arg(home.path().join("pki"))
+            .args([
+                "ca",
+                "init",
+                "--name",
+                "Static CA",
+                "--pkcs11",
+                "pkcs11:token=t;object=ca",
+                "--module",
+            ])
+            .arg(module)
+            .args(["--pin", "env:PIN"])
+            .env("PIN", "1234")
+            .stdin(std::process::Stdio::null()));
+        assert_eq!(r.status, 1, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("statically linked and cannot load PKCS#11 modules")
+                && r.stderr.trim().lines().count() == 1,
+            "{r:?}"
+        );
+        assert!(!home.path().join("pki/store.toml").exists());
+    }
+
     // The checksums the README tells operators to check, and the packaged binary is the
     // same file.
     run(Command::new("sha256sum")

@@ -254,6 +254,14 @@ fn module_context(reg: &mut Registry, module: &Path) -> Result<Pkcs11> {
     if !module.is_file() {
         return Err(Error::bad_file(module, "PKCS#11 module not found"));
     }
+    // A statically linked program cannot load shared objects (glibc's dlopen needs the
+    // dynamic loader it was built without): refuse instead of crashing in the module.
+    if cfg!(target_feature = "crt-static") {
+        return Err(Error::Refused(format!(
+            "{}: this certmesh is statically linked and cannot load PKCS#11 modules; use a dynamically linked build (cargo install --path .)",
+            module.display()
+        )));
+    }
     let ctx = Pkcs11::new(module).map_err(|e| {
         Error::bad_file(
             module,
