@@ -448,6 +448,19 @@ ip = ["10.0.0.2"]
             e.starts_with("c.toml:10:") && e.contains("duplicate"),
             "{e}"
         );
+        let shared = format!("{OK}[[shared]]\nidentity = \"primary\"\nmembers = [\"zz\"]\n");
+        let e = Manifest::parse(Path::new("c.toml"), &shared)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:13:") && e.contains("unknown member 'zz'"),
+            "{e}"
+        );
+        let reserved = OK.replace("name = \"b\"", "name = \"_shared.primary\"");
+        let e = Manifest::parse(Path::new("c.toml"), &reserved)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:10:") && e.contains("reserved"), "{e}");
         let ip = OK.replace("10.0.0.2", "10.0.0.300");
         let e = Manifest::parse(Path::new("c.toml"), &ip)
             .unwrap_err()
