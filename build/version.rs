@@ -9,7 +9,7 @@ use std::process::Command;
 fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     // Whatever is compiled in: a change here re-runs this script, so "-dirty" stays true.
-    for p in ["build.rs", "Cargo.toml", "Cargo.lock", "src", "profiles"] {
+    for p in ["build", "Cargo.toml", "Cargo.lock", "src", "profiles"] {
         println!("cargo:rerun-if-changed={}", dir.join(p).display());
     }
     let commit =
