@@ -160,7 +160,7 @@ impl Store {
                 }
             }
         }
-        let fresh = self.fresh_backup_dir();
+        let fresh = self.backup_dir();
         let issued = self.home().join("issued");
         fsio::create_dir(&issued, PRIVATE_DIR)?;
         let mut restored = Vec::new();
@@ -200,23 +200,6 @@ impl Store {
             restored,
             warnings,
         })
-    }
-
-    /// A backup generation directory for this run that no earlier run used.
-    fn fresh_backup_dir(&self) -> PathBuf {
-        let base = self.backup_dir();
-        if !base.exists() {
-            return base;
-        }
-        let name = base
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("backup")
-            .to_string();
-        (2..)
-            .map(|n| base.with_file_name(format!("{name}-{n}")))
-            .find(|p| !p.exists())
-            .expect("an unused name exists")
     }
 }
 
@@ -282,5 +265,71 @@ mod tests {
         assert!(is_repeat("a.2", &names));
         assert!(!is_repeat("b.2", &names));
         assert!(!is_repeat("a", &names));
+    }
+
+    fn store(home: &Path) -> Store {
+        let init = crate::ca::CaInit {
+            name: "Generations CA".into(),
+            key: crate::key::KeyAlg::P256,
+            days: 30,
+            digest: Default::default(),
+            constraints: Default::default(),
+            token: None,
+        };
+        Store::init(home, &init, None).unwrap()
+    }
+
+    fn issue(store: &Store, name: &str, replace: bool) {
+        let signer = store
+            .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
+            .unwrap();
+        let req = crate::ca::IssueRequest {
+            name: name.into(),
+            names: crate::cert::SubjectNames::new(&[format!("{name}.example.com")], &[]).unwrap(),
+            profile: crate::cert::Profile::Server,
+            days: 10,
+            key: crate::key::KeyAlg::P256,
+            replace,
+            data_encipherment: false,
+        };
+        store.issue(&signer, &req).unwrap();
+    }
+
+    /// The generation belongs to the run, not to the second the replacement happened in:
+    /// a run that crosses a second boundary is one generation, and two runs within one
+    /// second are two.
+    #[test]
+    fn one_generation_per_run_whatever_the_clock_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("pki");
+        let first = store(&home);
+        for n in ["a", "b", "c"] {
+            issue(&first, n, false);
+        }
+        let run = Store::open(&home).unwrap();
+        issue(&run, "a", true);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        issue(&run, "b", true);
+        let gens = run.backup_generations().unwrap();
+        assert_eq!(gens.len(), 1, "{gens:?}");
+        assert_eq!(gens[0].entries.len(), 2, "{gens:?}");
+
+        // The next run, started at once, keeps its own generation.
+        let next = Store::open(&home).unwrap();
+        issue(&next, "c", true);
+        let gens = next.backup_generations().unwrap();
+        assert_eq!(gens.len(), 2, "{gens:?}");
+        assert_eq!(gens[1].entries.len(), 1, "{gens:?}");
+        assert_eq!(gens[1].entries[0].name, "c");
+
+        // A rollback run puts back the newest generation and keeps what it replaced in a
+        // generation of its own.
+        let undo = Store::open(&home).unwrap();
+        let done = undo.rollback(None).unwrap();
+        assert_eq!(done.stamp, gens[1].stamp);
+        assert_ne!(done.backup, home.join("backup").join(&gens[0].stamp));
+        let gens = undo.backup_generations().unwrap();
+        assert_eq!(gens.len(), 2, "{gens:?}");
+        assert_eq!(gens[1].entries[0].name, "c");
     }
 }

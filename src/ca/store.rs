@@ -268,6 +268,10 @@ pub struct Store {
     /// SHA-256 fingerprints the inventory recorded for each authority id, read once when
     /// an authority certificate is first read (and again after a CA is recorded).
     recorded: std::sync::Mutex<Option<std::collections::HashMap<String, Vec<String>>>>,
+    /// The backup generation of this run, chosen at the first replacement so that a run
+    /// that crosses a second boundary keeps one generation, and two runs in one second
+    /// keep two.
+    run_backup: std::sync::OnceLock<PathBuf>,
 }
 
 impl Store {
@@ -309,6 +313,7 @@ impl Store {
             home: home.to_path_buf(),
             config,
             recorded: Default::default(),
+            run_backup: Default::default(),
         })
     }
 
@@ -449,6 +454,7 @@ impl Store {
                 rollover: None,
             },
             recorded: Default::default(),
+            run_backup: Default::default(),
         };
         store.write_authority(&entry, &key, &cert_der, key_pass)?;
         store.record_ca(&entry, &cert_der, &cert_der)?;
@@ -875,7 +881,7 @@ impl Store {
         )?;
         staged.write("ca.pem", root_pem.as_bytes(), PUBLIC)?;
         let backup = if target.exists() {
-            // Two replacements within one second get distinct backups.
+            // The same name replaced twice in one run keeps both: NAME, then NAME.2.
             let base = self.backup_dir().join("issued");
             let mut path = base.join(&req.name);
             let mut n = 2;
@@ -1055,19 +1061,30 @@ impl Store {
         self.inventory()?.record(&signed.record)
     }
 
-    /// A fresh backup directory name for this run (UTC timestamp).
+    /// The backup generation of this run: `backup/<UTC timestamp>`, with a `-N` suffix
+    /// when an earlier run already used that second. Every replacement and rollback made
+    /// through this `Store` lands in the same generation, so `rollback` undoes the run as
+    /// a whole. Callers hold the store's lock, so no other run picks the same name.
     pub fn backup_dir(&self) -> PathBuf {
-        let now = OffsetDateTime::now_utc();
-        let stamp = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        );
-        self.home.join("backup").join(stamp)
+        self.run_backup
+            .get_or_init(|| {
+                let now = OffsetDateTime::now_utc();
+                let stamp = format!(
+                    "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                    now.year(),
+                    u8::from(now.month()),
+                    now.day(),
+                    now.hour(),
+                    now.minute(),
+                    now.second()
+                );
+                let root = self.home.join("backup");
+                std::iter::once(root.join(&stamp))
+                    .chain((2..).map(|n| root.join(format!("{stamp}-{n}"))))
+                    .find(|p| !p.exists())
+                    .expect("an unused name exists")
+            })
+            .clone()
     }
 }
 
