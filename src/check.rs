@@ -210,7 +210,7 @@ fn labels(i: &Item) -> String {
 
 /// Judges one certificate: expired or not yet valid is CRITICAL, inside the window is
 /// WARNING. `issuer` (DER), when known, must have issued it under `verify`'s rules (see
-/// [`crate::inspect::verify::issued_by`]), or the chain is broken.
+/// [`crate::verify::issued_by`]), or the chain is broken.
 fn judge(
     name: &str,
     member: &str,
@@ -244,7 +244,7 @@ fn judge(
     let days = item.seconds_left.div_euclid(86_400);
     if let Some(issuer) = issuer {
         // The same rules as `verify` for this link of the chain (time is judged below).
-        if let Err(problem) = crate::inspect::verify::issued_by(der, issuer) {
+        if let Err(problem) = crate::verify::issued_by(der, issuer) {
             item.level = Level::Critical;
             item.problem = Some(format!("broken chain: {problem}"));
             return item;

@@ -19,6 +19,7 @@ pub mod keystore;
 pub mod pass;
 pub mod probe;
 pub mod process;
+pub mod verify;
 pub mod x509;
 
 pub use error::{Error, Result};

@@ -275,7 +275,7 @@ pub fn verify_signature(
         _ => {
             return Err(format!(
                 "signature algorithm {} with a {} key is not supported",
-                crate::inspect::signature_name(&algorithm.algorithm),
+                signature_name(&algorithm.algorithm),
                 describe_spki(spki)
             ))
         }
@@ -293,4 +293,28 @@ pub fn serial_hex(raw: &[u8]) -> String {
         return "0".into();
     }
     hex::encode(&raw[start..])
+}
+
+/// The conventional name of a signature algorithm OID, as openssl prints it.
+pub fn signature_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
+    match oid.to_id_string().as_str() {
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.10" => "rsassaPss".into(),
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".into(),
+        "1.3.101.112" => "ED25519".into(),
+        other => other.to_string(),
+    }
+}
+
+/// True for signature algorithms whose digest is broken (SHA-1, MD5).
+pub fn is_weak_signature(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("sha1") || n.contains("md5") || n.contains("md2")
 }

@@ -397,7 +397,7 @@ impl Store {
                 report.key.bits
             )));
         }
-        if crate::inspect::is_weak_signature(&report.signature_algorithm) {
+        if crate::x509::is_weak_signature(&report.signature_algorithm) {
             warnings.push(format!(
                 "{}: the CA certificate is self-signed with {}; certificates it issues are signed with SHA-256",
                 cert_path.display(),
@@ -964,7 +964,7 @@ impl Store {
                 csr.key.bits
             ));
         }
-        if crate::inspect::is_weak_signature(&csr.signature_algorithm) {
+        if crate::x509::is_weak_signature(&csr.signature_algorithm) {
             if !req.allow_weak {
                 return Err(Error::Refused(format!(
                     "refusing to sign: the CSR is signed with {} (SHA-1/MD5 are broken); regenerate it with SHA-256, or pass --allow-weak",

@@ -99,7 +99,7 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<CsrInfo> {
         requests_ca: false,
         key: describe_spki(&info.subject_pki),
         spki: info.subject_pki.raw.to_vec(),
-        signature_algorithm: crate::inspect::signature_name(&csr.signature_algorithm.algorithm),
+        signature_algorithm: crate::x509::signature_name(&csr.signature_algorithm.algorithm),
     };
     if let Some(exts) = csr.requested_extensions() {
         for ext in exts {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use certmesh::inspect::verify::{parse_crls, parse_time, verify, Host, Options, Purpose};
+use certmesh::verify::{parse_crls, parse_time, verify, Host, Options, Purpose};
 use certmesh::{Error, Result};
 
 use super::Context;

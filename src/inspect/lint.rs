@@ -8,7 +8,8 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::*;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::{describe_cert, is_weak_signature};
+use super::describe_cert;
+use crate::x509::{is_weak_signature, signature_name};
 
 /// Longest validity browsers accept for a TLS leaf (CA/Browser Forum, since 2020).
 const MAX_TLS_LEAF_DAYS: i64 = 398;
@@ -325,8 +326,8 @@ pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
             "no cRLNumber (RFC 5280 5.2.3 requires it)".into(),
         );
     }
-    let alg = super::signature_name(&crl.signature_algorithm.algorithm);
-    if super::is_weak_signature(&alg) {
+    let alg = signature_name(&crl.signature_algorithm.algorithm);
+    if is_weak_signature(&alg) {
         add(
             Severity::Error,
             "weak-signature",

@@ -3,18 +3,16 @@
 
 pub mod audit;
 pub mod lint;
-pub mod verify;
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
-use x509_parser::der_parser::oid::Oid;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 
 use crate::cert::constraints::NameConstraintsSpec;
-use crate::x509::{colon_hex, describe_spki, rfc3339, sha1, sha256, KeyDesc};
+use crate::x509::{colon_hex, describe_spki, rfc3339, sha1, sha256, signature_name, KeyDesc};
 use crate::{Error, Result};
 
 /// Everything found in one file.
@@ -395,28 +393,4 @@ fn eku_names(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String>
     }
     v.extend(eku.other.iter().map(|o| o.to_id_string()));
     v
-}
-
-/// The conventional name of a signature algorithm OID, as openssl prints it.
-pub fn signature_name(oid: &Oid<'_>) -> String {
-    match oid.to_id_string().as_str() {
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.10" => "rsassaPss".into(),
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
-        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".into(),
-        "1.3.101.112" => "ED25519".into(),
-        other => other.to_string(),
-    }
-}
-
-/// True for signature algorithms whose digest is broken (SHA-1, MD5).
-pub fn is_weak_signature(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("sha1") || n.contains("md5") || n.contains("md2")
 }

@@ -19,8 +19,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub use tls::Identity;
 
-use crate::inspect::verify::{verify, Host, Options as VerifyOptions, Purpose, Verdict};
 use crate::key::PassPrompt;
+use crate::verify::{verify, Host, Options as VerifyOptions, Purpose, Verdict};
 use crate::x509::{colon_hex, sha256};
 use crate::{Error, Result};
 
