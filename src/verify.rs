@@ -12,7 +12,7 @@
 
 mod crl;
 mod explain;
-mod profile;
+pub mod profile;
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -199,10 +199,7 @@ pub fn issued_by(cert: &[u8], issuer: &[u8]) -> Result<(), String> {
     if let Some(p) = profile::problem(&i, Role::Issuer, true) {
         return Err(format!("{}: {p}", who(&i)));
     }
-    let role = match profile::basic_constraints(&c) {
-        Some((true, _, _)) => Role::Issuer,
-        _ => Role::Leaf,
-    };
+    let role = profile::own_role(&c);
     let self_signed = cert == issuer;
     if let Some(p) = profile::problem(&c, role, self_signed) {
         return Err(format!("{}: {p}", who(&c)));

@@ -134,6 +134,55 @@ impl Case {
         v
     }
 
+    /// When `verify` refused the chain because one of its certificates breaks a rule of
+    /// the certificate in its own role (extensions, keys, a leaf's usages), `lint` must
+    /// report an error on that certificate: both use one set of rules. `None` when the
+    /// refusal depends on the path (a missing issuer, expiry, a path length, a certificate in
+    /// another role than its own) rather than on the certificate.
+    fn lint_agrees(&self, error: &str) -> Option<Result<(), String>> {
+        let own_role = ["roles", "extensions", "keys"].contains(&self.class.as_str())
+            && !error.contains("is not a CA")
+            && !error.contains("(basicConstraints cA TRUE)")
+            && !error.contains("path length constraint exceeded");
+        if !own_role {
+            return None;
+        }
+        let files: Vec<&Path> = [
+            Some(self.leaf.as_path()),
+            self.chain.as_deref(),
+            Some(&self.ca),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .collect();
+        let r = run(certmesh().arg("lint").arg("--json").args(&files));
+        let mut certs = Vec::new();
+        for line in r.stdout.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).ok()?;
+            certs.extend(v["certificates"].as_array().cloned().unwrap_or_default());
+        }
+        let named = certs.iter().find(|c| {
+            c["subject"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && error.starts_with(&format!("{s}: ")))
+        })?;
+        let errors: Vec<&str> = named["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        Some(if errors.is_empty() {
+            Err(format!(
+                "verify refuses ({error}) but lint finds no error: {named}"
+            ))
+        } else {
+            Ok(())
+        })
+    }
+
     /// openssl's refusal (its first error line), or `None` when it accepts.
     fn openssl(&self) -> Option<String> {
         let mut extra: Vec<String> = vec!["-x509_strict".into()];
@@ -221,6 +270,7 @@ fn chains_judged_like_the_strictest_client() {
 
     let mut table = String::new();
     let mut wrong = Vec::new();
+    let mut lint_agreed = 0;
     let (mut openssl_refused, mut java_refused) = (0, 0);
     for c in &cases {
         let v = c.certmesh();
@@ -275,6 +325,13 @@ fn chains_judged_like_the_strictest_client() {
                 wrong.push(format!("{}: text form lacks the warning: {r:?}", c.name));
             }
         }
+        if !ok {
+            match c.lint_agrees(&error) {
+                Some(Ok(())) => lint_agreed += 1,
+                Some(Err(why)) => wrong.push(format!("{}: {why}", c.name)),
+                None => {}
+            }
+        }
         if let Some(Some(refusal)) = &theirs {
             openssl_refused += 1;
             let exempt = OPENSSL_NOT_A_RULE.iter().any(|e| refusal.starts_with(e));
@@ -307,5 +364,9 @@ fn chains_judged_like_the_strictest_client() {
         "openssl refused only {openssl_refused}"
     );
     assert!(java_refused >= 30, "Java refused only {java_refused}");
+    assert!(
+        lint_agreed >= 15,
+        "lint cross-checked only {lint_agreed} refusals"
+    );
     assert!(wrong.is_empty(), "{}\n\n{table}", wrong.join("\n"));
 }

@@ -9,6 +9,7 @@ use x509_parser::prelude::*;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::describe_cert;
+use crate::verify::profile::{breaches, own_role, Breach, WeakKey, MIN_RSA_BITS};
 use crate::x509::{is_weak_signature, signature_name};
 
 /// Longest validity browsers accept for a TLS leaf (CA/Browser Forum, since 2020).
@@ -63,19 +64,10 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
                 .into(),
         );
     }
-    if r.key.kind == "RSA" && r.key.bits < 2048 {
-        add(
-            Severity::Error,
-            "weak-rsa-key",
-            format!("RSA key of {} bits (at least 2048 needed)", r.key.bits),
-        );
-    }
-    if is_weak_signature(&r.signature_algorithm) {
-        add(
-            Severity::Error,
-            "weak-signature",
-            format!("signed with {}, a broken digest", r.signature_algorithm),
-        );
+    // What TLS clients refuse, judged by the rules `verify` applies to a certificate in
+    // its own role: one implementation for `verify`, `check`, `lint` and `audit`.
+    for b in breaches(cert, own_role(cert), false) {
+        add(Severity::Error, b.code(), breach_message(&b));
     }
     if leaf && r.self_signed {
         add(
@@ -89,20 +81,6 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
             Severity::Error,
             "ca-without-key-usage",
             "CA certificate without keyUsage (RFC 5280 requires keyCertSign)".into(),
-        );
-    }
-    if r.is_ca && !r.key_usage.is_empty() && !r.key_usage.iter().any(|k| k == "keyCertSign") {
-        add(
-            Severity::Error,
-            "ca-without-key-cert-sign",
-            "CA certificate whose keyUsage lacks keyCertSign: clients refuse what it signs".into(),
-        );
-    }
-    if r.is_ca && !basic_constraints_critical(cert) {
-        add(
-            Severity::Error,
-            "ca-basic-constraints-not-critical",
-            "basicConstraints of a CA certificate is not marked critical".into(),
         );
     }
     let v = cert.validity();
@@ -158,13 +136,6 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
                     _ => "RFC 8410: Ed25519 and Ed448 keys only sign",
                 }
             ),
-        );
-    }
-    if leaf && r.key_usage.iter().any(|k| k == "keyCertSign") {
-        add(
-            Severity::Error,
-            "leaf-key-cert-sign",
-            "end-entity certificate with keyCertSign in its keyUsage (RFC 5280 4.2.1.3)".into(),
         );
     }
     if leaf && !r.key_usage.is_empty() {
@@ -232,6 +203,27 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// A breach as a lint message: the phrasing `lint` has always used for the rules it
+/// shared with `verify` before they were one, else `verify`'s phrase.
+fn breach_message(b: &Breach) -> String {
+    match b {
+        Breach::WeakKey(WeakKey::Rsa(bits)) => {
+            format!("RSA key of {bits} bits (at least {MIN_RSA_BITS} needed)")
+        }
+        Breach::WeakSignature(alg) => format!("signed with {alg}, a broken digest"),
+        Breach::CaBasicConstraintsNotCritical => {
+            "basicConstraints of a CA certificate is not marked critical".into()
+        }
+        Breach::CaWithoutKeyCertSign => {
+            "CA certificate whose keyUsage lacks keyCertSign: clients refuse what it signs".into()
+        }
+        Breach::LeafKeyCertSign => {
+            "end-entity certificate with keyCertSign in its keyUsage (RFC 5280 4.2.1.3)".into()
+        }
+        other => format!("the certificate {other}"),
+    }
 }
 
 /// The key usages RFC 3279/4055 (RSA), RFC 8813 (EC) and RFC 8410 (Ed25519, Ed448) do not
@@ -335,12 +327,6 @@ pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
         );
     }
     out
-}
-
-fn basic_constraints_critical(cert: &X509Certificate<'_>) -> bool {
-    cert.extensions()
-        .iter()
-        .any(|e| matches!(e.parsed_extension(), ParsedExtension::BasicConstraints(_)) && e.critical)
 }
 
 /// Bit length of a serial's magnitude.
