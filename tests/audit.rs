@@ -108,6 +108,8 @@ fn seed_directory_problems_are_found() {
     has("server.crt", "no-subject-alt-name");
     has("server.crt", "weak-rsa-key");
     has("server.crt", "short-serial");
+    // verify refuses the chain to the directory's CA (its 1024-bit key), and says so.
+    has("server.crt", "chain-refused");
     has("server.csr", "weak-rsa-key");
     has("server.csr", "csr-without-subject-alt-name");
     has("ca.key", "passphrase-next-to-key");
@@ -177,6 +179,41 @@ fn certmesh_output_is_clean() {
     );
     assert!(
         !r.stdout.contains("  warning ") && !r.stdout.contains("  error "),
+        "{r:?}"
+    );
+}
+
+/// A certificate beside a CA of the same name that did not sign it (two stores with one
+/// CA name, files copied across) is refused the way `verify` refuses it.
+#[test]
+fn a_certificate_its_directorys_ca_did_not_sign_is_refused() {
+    let dir = tempdir();
+    let cm = |home: &Path, args: &[&str]| run(certmesh().arg("--home").arg(home).args(args));
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for home in [&a, &b] {
+        cm(home, &["ca", "init", "--name", "Twin CA"]).assert_success();
+        cm(home, &["issue", "web", "--dns", "web.example.com"]).assert_success();
+    }
+    let entry = a.join("issued/web");
+    let (status, files) = audit(&[&entry], &[]);
+    assert_eq!(status, 0, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.2.contains(&"chain-refused".to_string())),
+        "{files:?}"
+    );
+    // b's certificate and key replace a's: the directory's ca.pem (a's root) did not sign them.
+    for f in ["cert.pem", "key.pem", "fullchain.pem"] {
+        fs::copy(b.join("issued/web").join(f), entry.join(f)).unwrap();
+    }
+    fs::copy(a.join("ca/root/cert.pem"), entry.join("chain.pem")).unwrap();
+    let r = run(certmesh().arg("audit").arg(&entry));
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(r.stdout.contains("error chain-refused"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("does not verify with the key of CN=Twin CA"),
         "{r:?}"
     );
 }

@@ -464,6 +464,34 @@ fn status_compares_truststores_with_what_they_should_hold() {
             .len(),
         0
     );
+    // Every member's certificate is judged as `verify` judges it: its chain up to its
+    // root, for its own name as a server.
+    for m in status().as_array().unwrap() {
+        assert_eq!(m["certificate"]["verified"], true, "{m}");
+        assert!(m["certificate"].get("verify_error").is_none(), "{m}");
+    }
+    // a's entry now holds a certificate for another name from another CA.
+    run(certmesh().arg("--home").arg(&stranger).args([
+        "issue",
+        "a",
+        "--dns",
+        "elsewhere.example.com",
+    ]))
+    .assert_success();
+    let entry = out.join("pki/signers/a/issued/a/cert.pem");
+    assert!(entry.exists(), "{entry:?}");
+    fs::copy(stranger.join("issued/a/cert.pem"), &entry).unwrap();
+    let v = status();
+    assert_eq!(v[0]["certificate"]["verified"], false, "{v}");
+    let why = v[0]["certificate"]["verify_error"].as_str().unwrap();
+    assert!(why.contains("CN=Stranger CA"), "{why}");
+    assert_eq!(v[1]["certificate"]["verified"], true, "{v}");
+    let text = run(certmesh()
+        .args(["cluster", "status"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out));
+    assert!(text.stdout.contains(", REFUSED: "), "{text:?}");
 }
 
 #[test]

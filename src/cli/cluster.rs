@@ -328,6 +328,15 @@ fn print_report(ctx: &Context, r: &Report) {
     }
 }
 
+/// What `verify` says of a certificate it refuses, for a status line.
+fn refused(c: &certmesh::cluster::status::CertStatus) -> String {
+    match (&c.verified, &c.verify_error) {
+        (false, Some(e)) => format!(", REFUSED: {e}"),
+        (false, None) => ", REFUSED".into(),
+        (true, _) => String::new(),
+    }
+}
+
 fn status(a: StatusArgs) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
     let profiles = load_profiles(&a.profiles)?;
@@ -349,10 +358,11 @@ fn status(a: StatusArgs) -> Result<i32> {
     for m in &members {
         let cert = match &m.certificate {
             Some(c) => format!(
-                "{} expires {} ({} days)",
+                "{} expires {} ({} days){}",
                 c.subject,
                 &c.not_after[..10],
-                c.days_left
+                c.days_left,
+                refused(c)
             ),
             None => "no certificate yet".into(),
         };
@@ -388,10 +398,11 @@ fn status(a: StatusArgs) -> Result<i32> {
                     parts.push(format!("{what}{} ({}): {w}", i.identity, i.rotation.name()))
                 }
                 (Some(c), None) => parts.push(format!(
-                    "{what}{} ({}) expires {}",
+                    "{what}{} ({}) expires {}{}",
                     i.identity,
                     i.rotation.name(),
-                    &c.not_after[..10]
+                    &c.not_after[..10],
+                    refused(c)
                 )),
                 (None, None) => parts.push(format!("{what}{}: not issued yet", i.identity)),
             }

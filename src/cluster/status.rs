@@ -14,6 +14,7 @@ use super::identity::{renew_command, IdentityRecord};
 use super::manifest::{Manifest, TrustModel};
 use super::profile::{Content, Profiles, Rotation};
 use crate::duration::RenewWindow;
+use crate::verify::Host;
 use crate::x509::{colon_hex, sha256};
 use crate::Result;
 
@@ -24,6 +25,16 @@ pub struct CertStatus {
     pub serial: String,
     pub not_after: String,
     pub days_left: i64,
+    /// Whether `certmesh verify` accepts it: its chain up to its root, at this time, for
+    /// the member's first name (as a server) when it is the member's own certificate.
+    pub verified: bool,
+    /// Why not, one line naming the certificate and the rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_error: Option<String>,
+    #[serde(skip)]
+    not_before: i64,
+    #[serde(skip)]
+    not_after_unix: i64,
 }
 
 /// A truststore file compared with what it should hold.
@@ -98,19 +109,13 @@ pub fn status(
             TrustModel::SharedCa => stores["cluster"].as_ref(),
             TrustModel::Mesh => stores[name.as_str()].as_ref(),
         };
-        let certificate = store.and_then(|s| {
-            let der = crate::x509::read_certs(&s.home().join("issued").join(name).join("cert.pem"))
-                .ok()?
-                .remove(0);
-            let (_, c) = X509Certificate::from_der(&der).ok()?;
-            let r = crate::inspect::describe_cert(&c, &der);
-            Some(CertStatus {
-                subject: r.subject,
-                serial: r.serial,
-                not_after: r.not_after,
-                days_left: r.days_left,
-            })
-        });
+        let host = m
+            .dns
+            .first()
+            .map(|d| Host::Dns(d.clone()))
+            .or_else(|| m.ip.first().map(|ip| Host::Ip(*ip)));
+        let certificate =
+            store.and_then(|s| entry_status(&s.home().join("issued").join(name), host, now));
         let expected: BTreeSet<(String, String)> = trust[name.as_str()]
             .iter()
             .map(|(s, d)| (colon_hex(&sha256(d)), s.clone()))
@@ -242,25 +247,10 @@ fn identity_status(
     r: &IdentityRecord,
     now: i64,
 ) -> IdentityStatus {
-    let path = out
-        .join(&r.store)
-        .join("issued")
-        .join(&r.entry)
-        .join("cert.pem");
-    let cert = crate::x509::read_certs(&path)
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .and_then(|der| {
-            let (_, c) = X509Certificate::from_der(&der).ok()?;
-            Some((
-                crate::inspect::describe_cert(&c, &der),
-                c.validity().not_before.timestamp(),
-                c.validity().not_after.timestamp(),
-            ))
-        });
-    let warning = cert.as_ref().and_then(|(rep, nb, na)| {
+    let cert = entry_status(&out.join(&r.store).join("issued").join(&r.entry), None, now);
+    let warning = cert.as_ref().and_then(|rep| {
         let due = RenewWindow::parse(&r.renew_before)
-            .map(|w| w.is_due(*nb, *na, now))
+            .map(|w| w.is_due(rep.not_before, rep.not_after_unix, now))
             .unwrap_or(false);
         due.then(|| match r.rotation {
             Rotation::Manual => format!(
@@ -282,14 +272,43 @@ fn identity_status(
         identity: r.identity.clone(),
         shared: r.shared,
         rotation: r.rotation,
-        certificate: cert.map(|(rep, _, _)| CertStatus {
-            subject: rep.subject,
-            serial: rep.serial,
-            not_after: rep.not_after,
-            days_left: rep.days_left,
-        }),
+        certificate: cert,
         warning,
     }
+}
+
+/// An `issued/NAME` entry as `certmesh verify` judges it: `cert.pem` with the
+/// intermediates of `chain.pem`, anchored at the root in `ca.pem`, at `now`; `host`
+/// (checked as a server name) when given. `None` when there is no readable certificate.
+fn entry_status(dir: &Path, host: Option<Host>, now: i64) -> Option<CertStatus> {
+    let der = crate::x509::read_certs(&dir.join("cert.pem"))
+        .ok()?
+        .into_iter()
+        .next()?;
+    let (_, c) = X509Certificate::from_der(&der).ok()?;
+    let r = crate::inspect::describe_cert(&c, &der);
+    let chain = crate::x509::read_certs(&dir.join("chain.pem")).unwrap_or_default();
+    let anchors = crate::x509::read_certs(&dir.join("ca.pem")).unwrap_or_default();
+    let verdict = crate::verify::verify(
+        &der,
+        &chain,
+        &anchors,
+        &crate::verify::Options {
+            at: now,
+            host,
+            ..Default::default()
+        },
+    );
+    Some(CertStatus {
+        subject: r.subject,
+        serial: r.serial,
+        not_after: r.not_after,
+        days_left: r.days_left,
+        verified: verdict.ok,
+        verify_error: verdict.error,
+        not_before: c.validity().not_before.timestamp(),
+        not_after_unix: c.validity().not_after.timestamp(),
+    })
 }
 
 fn subject(der: &[u8]) -> String {

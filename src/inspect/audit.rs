@@ -55,6 +55,8 @@ struct Seen {
     leaf_hash: Option<String>,
     /// Public keys of every certificate in the file.
     cert_hashes: Vec<String>,
+    /// Every certificate of a PEM or DER certificate file (DER), for the chain check.
+    certs: Vec<Vec<u8>>,
 }
 
 /// Audits files and directories (recursively; symbolic links to directories are not
@@ -133,6 +135,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
         key_encrypted: false,
         leaf_hash: None,
         cert_hashes: Vec::new(),
+        certs: Vec::new(),
     };
     if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || data.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE]) {
         seen.audit.kind = "java keystore".into();
@@ -234,6 +237,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
             seen.cert_hashes.push(hash);
             seen.audit.findings.extend(lint_cert(&cert, der));
         }
+        seen.certs = ders;
         seen.audit.summary = subjects.join(", ");
     } else if seen.audit.kind == "csr" {
         seen.audit.summary = subjects.join(", ");
@@ -304,7 +308,16 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
         .iter()
         .any(|s| s.audit.kind == "private key" && s.key_hash.is_none());
     let pass_files = passphrase_files(dir);
+    let all_certs: Vec<Vec<u8>> = seen.iter().flat_map(|s| s.certs.iter().cloned()).collect();
+    let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     for s in seen.iter_mut() {
+        if let Some(problem) = chain_problem(s, &all_certs, now) {
+            s.audit.findings.push(finding(
+                Severity::Error,
+                "chain-refused",
+                format!("verify refuses it with the directory's CA: {problem}"),
+            ));
+        }
         if s.key_encrypted {
             if let Some(p) = pass_files.first() {
                 s.audit.findings.push(finding(
@@ -335,6 +348,45 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
                 ));
             }
         }
+    }
+}
+
+/// Why `verify` refuses the leaf certificate of `s` (at `now`, for any purpose), with the
+/// directory's certificates as intermediates and its self-signed CAs as anchors; `None`
+/// when it accepts, or when the directory does not hold the leaf's issuer and a root to
+/// judge it by (a lone certificate, or one whose CA lives elsewhere).
+fn chain_problem(s: &Seen, all: &[Vec<u8>], now: i64) -> Option<String> {
+    s.leaf_hash.as_ref()?;
+    let leaf = s.certs.first()?;
+    let (_, c) = X509Certificate::from_der(leaf).ok()?;
+    let parsed: Vec<(&Vec<u8>, X509Certificate<'_>)> = all
+        .iter()
+        .filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| (d, c)))
+        .collect();
+    let issuer_here = parsed
+        .iter()
+        .any(|(_, p)| p.is_ca() && p.subject().as_raw() == c.issuer().as_raw());
+    let anchors: Vec<Vec<u8>> = parsed
+        .iter()
+        .filter(|(_, p)| p.is_ca() && p.subject().as_raw() == p.issuer().as_raw())
+        .map(|(d, _)| (*d).clone())
+        .collect();
+    if !issuer_here || anchors.is_empty() {
+        return None;
+    }
+    let v = crate::verify::verify(
+        leaf,
+        all,
+        &anchors,
+        &crate::verify::Options {
+            at: now,
+            ..Default::default()
+        },
+    );
+    if v.ok {
+        None
+    } else {
+        v.error
     }
 }
 
