@@ -154,7 +154,10 @@ fn exported_playbook_delivers_reloads_and_then_changes_nothing() {
     let hosts = ["app", "st", "web-a", "web-b"];
 
     // The real run: every member's files, with their modes, owners, and one reload each.
-    let first = playbook(&proj, &sshd, &["--diff"]);
+    // No nginx serves them yet, so the controller has no certmesh to probe with: the
+    // probe step is skipped, as on a controller without certmesh.
+    let no_certmesh = r#"{"certmesh_bin": "/nonexistent/certmesh"}"#;
+    let first = playbook(&proj, &sshd, &["--diff", "-e", no_certmesh]);
     first.assert_success();
     assert_no_secret(&first, &secrets);
     for h in hosts {
@@ -246,6 +249,24 @@ fn exported_playbook_delivers_reloads_and_then_changes_nothing() {
         )),
         "{probed}"
     );
+    // The others are probed where `cluster apply --deploy` probes them: their first name
+    // on the profile's probe_port.
+    for (m, port) in [("web-b", 443), ("app", 8443), ("st-1", 443), ("st-2", 443)] {
+        assert!(
+            probed.contains(&format!(
+                "probe {m}.fleet.test:{port} --host {m}.fleet.test --ca"
+            )),
+            "{m}: {probed}"
+        );
+    }
+    assert_eq!(
+        probed
+            .lines()
+            .filter(|l| l.starts_with("probe ") && !l.ends_with("--help"))
+            .count(),
+        5,
+        "{probed}"
+    );
 
     // renew from cron renews web-a only (its window now covers its lifetime) and leaves
     // delivery to the playbook.
@@ -273,8 +294,15 @@ fn exported_playbook_delivers_reloads_and_then_changes_nothing() {
     }
     assert_eq!(snapshot(&remote), before, "check mode changed the hosts");
 
-    // The run delivers web-a alone, and only its handler runs.
-    let third = playbook(&proj, &sshd, &["--diff"]);
+    // The run delivers web-a alone, and only its handler runs; then the controller's
+    // certmesh probes both nginx members (on their loopback ports) and accepts what they
+    // serve: web-a its renewed certificate, reloaded by the handler before the probe.
+    let real_probes = format!(
+        r#"{{"certmesh_probe": {{"web-a": ["127.0.0.1:{}"], "web-b": ["127.0.0.1:{}"], "app": [], "st-1": [], "st-2": []}}}}"#,
+        nginx_a.port(),
+        nginx_b.port()
+    );
+    let third = playbook(&proj, &sshd, &["--diff", "-e", &real_probes]);
     third.assert_success();
     assert_no_secret(&third, &secrets);
     let changed = recap_changed(&third);

@@ -168,12 +168,20 @@ pub fn export(
             .cloned()
             .or_else(|| m.ip.first().map(|a| a.to_string()))
             .unwrap_or_default();
+        let probe: Vec<String> = super::served::endpoints(m, product)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         entry.members.push(json!({
             "name": name,
             "profile": product.name,
             "reload": reload,
-            // Endpoints come from the certmesh_probe variable (by member name).
-            "probe": format!("{{{{ certmesh_probe['{name}'] | default([]) }}}}"),
+            // The endpoints `cluster apply --deploy` probes (the member's `probe` list, else
+            // its first name on the profile's probe_port); certmesh_probe[name] overrides.
+            "probe": format!(
+                "{{{{ certmesh_probe['{name}'] | default({}) }}}}",
+                serde_json::to_string(&probe).expect("strings serialize")
+            ),
             "probe_name": probe_name,
             "ca": issued.join("chain.pem").display().to_string(),
         }));
