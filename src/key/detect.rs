@@ -223,7 +223,7 @@ fn top_level(data: &[u8]) -> der::Result<Vec<AnyRef<'_>>> {
         while !r.is_finished() {
             v.push(AnyRef::decode(r)?);
         }
-        Ok(v)
+        Ok::<_, der::Error>(v)
     })?;
     Ok(children)
 }

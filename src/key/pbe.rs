@@ -42,7 +42,7 @@ pub(crate) struct EncryptedKey<'a> {
 }
 
 enum Scheme<'a> {
-    Pbes2(pbes2::Parameters<'a>),
+    Pbes2(pbes2::Parameters),
     Pkcs12 {
         name: &'static str,
         cipher: Pkcs12Cipher,
@@ -143,9 +143,11 @@ struct Pbkdf2Loose<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for Pbkdf2Loose<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
-            let salt = OctetStringRef::decode(r)?.as_bytes();
+        reader.read_nested(header.length(), |r| {
+            let salt = <&OctetStringRef>::decode(r)?.as_bytes();
             let iterations = u32::decode(r)?;
             let mut key_len = None;
             let mut prf = "SHA1";
@@ -185,15 +187,17 @@ struct Rc2Params<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for Rc2Params<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
+        reader.read_nested(header.length(), |r| {
             let first = der::asn1::AnyRef::decode(r)?;
             if first.tag() == der::Tag::Integer {
                 let version = Some(first.decode_as::<u32>()?);
-                let iv = OctetStringRef::decode(r)?.as_bytes();
+                let iv = <&OctetStringRef>::decode(r)?.as_bytes();
                 Ok(Rc2Params { version, iv })
             } else {
-                let iv = first.decode_as::<OctetStringRef<'_>>()?.as_bytes();
+                let iv = first.decode_as::<&OctetStringRef>()?.as_bytes();
                 Ok(Rc2Params { version: None, iv })
             }
         })
@@ -401,7 +405,7 @@ impl<'a> EncryptedKey<'a> {
                 let n = params
                     .decrypt_in_place(pass.as_bytes(), &mut buf)
                     .map_err(|e| match e {
-                        // pkcs5 0.7 reports bad padding as `EncryptFailed`.
+                        // Bad padding is `DecryptFailed` (`EncryptFailed` in older pkcs5).
                         pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
                             DecryptError::BadPadding
                         }
@@ -472,16 +476,26 @@ fn decode_outer(der: &[u8]) -> der::Result<(AlgorithmIdentifierRef<'_>, &[u8])> 
     let mut r = SliceReader::new(der)?;
     let out = r.sequence(|r| {
         let alg = AlgorithmIdentifierRef::decode(r)?;
-        let data = OctetStringRef::decode(r)?;
-        Ok((alg, data.as_bytes()))
+        let data = <&OctetStringRef>::decode(r)?;
+        Ok::<_, der::Error>((alg, data.as_bytes()))
     })?;
-    r.finish(out)
+    r.finish()?;
+    Ok(out)
 }
 
 fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
+    // The CBC ciphers only: `pkcs5` also parses AES-GCM, which no PKCS#8 writer uses and
+    // which certmesh names but does not read.
+    let cbc = |p: &pbes2::Parameters| {
+        !matches!(
+            p.encryption,
+            pbes2::EncryptionScheme::Aes128Gcm { .. } | pbes2::EncryptionScheme::Aes256Gcm { .. }
+        )
+    };
     match alg
         .parameters
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
+        .filter(cbc)
     {
         Some(p) => match kdf_too_costly(&p) {
             Some(reason) => Scheme::Unsupported {
@@ -523,7 +537,7 @@ fn pbes2_unsupported(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
 /// [`MAX_PBKDF2_ITERATIONS`] (certmesh writes 600,000; 4,294,967,295 would run for hours).
 /// scrypt's memory use is 128·N·r bytes; OpenSSL's own default limit is 32 MiB; this
 /// allows 1 GiB.
-fn kdf_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
+fn kdf_too_costly(p: &pbes2::Parameters) -> Option<String> {
     let s = match &p.kdf {
         Kdf::Pbkdf2(k) => {
             return (k.iteration_count > MAX_PBKDF2_ITERATIONS).then(|| {
@@ -566,7 +580,7 @@ fn describe_pbes2_parts(der: &[u8]) -> Option<(String, String)> {
                     .unwrap_or_else(|| "HMAC-SHA1".into());
                 kdf_name = format!("PBKDF2-{prf}");
             }
-            Ok((kdf_name, oid_name(&enc.oid)))
+            Ok::<_, der::Error>((kdf_name, oid_name(&enc.oid)))
         })
         .ok()?;
     Some((kdf, cipher))
@@ -587,7 +601,7 @@ fn pbkdf2_prf_oid(der: &[u8]) -> Option<ObjectIdentifier> {
                     .map(|a| a.oid);
             }
         }
-        Ok(prf)
+        Ok::<_, der::Error>(prf)
     })
     .ok()
     .flatten()
@@ -647,9 +661,11 @@ struct PbeParams<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for PbeParams<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
-            let salt = OctetStringRef::decode(r)?.as_bytes();
+        reader.read_nested(header.length(), |r| {
+            let salt = <&OctetStringRef>::decode(r)?.as_bytes();
             let iterations = u32::decode(r)?;
             Ok(PbeParams { salt, iterations })
         })
@@ -660,7 +676,7 @@ impl der::FixedTag for PbeParams<'_> {
     const TAG: der::Tag = der::Tag::Sequence;
 }
 
-fn describe_pbes2(p: &pbes2::Parameters<'_>) -> String {
+fn describe_pbes2(p: &pbes2::Parameters) -> String {
     let cipher = match p.encryption {
         pbes2::EncryptionScheme::Aes128Cbc { .. } => "AES-128-CBC",
         pbes2::EncryptionScheme::Aes192Cbc { .. } => "AES-192-CBC",
@@ -720,19 +736,20 @@ pub(crate) fn reseal(
             .and_then(|any| pbes2::Parameters::try_from(any).ok())
             .ok_or_else(|| enc_err("unreadable PBES2 parameters".into()))?;
         let salt = random(match &old.kdf {
-            Kdf::Pbkdf2(k) => k.salt.len(),
-            Kdf::Scrypt(s) => s.salt.len(),
+            Kdf::Pbkdf2(k) => k.salt.as_bytes().len(),
+            Kdf::Scrypt(s) => s.salt.as_bytes().len(),
             _ => 16,
         })?;
+        let salt = pbes2::Salt::new(&salt).map_err(|e| enc_err(e.to_string()))?;
         let kdf = match &old.kdf {
             Kdf::Pbkdf2(k) => Kdf::Pbkdf2(Pbkdf2Params {
-                salt: &salt,
+                salt,
                 iteration_count: k.iteration_count,
                 key_length: k.key_length,
                 prf: k.prf,
             }),
             Kdf::Scrypt(s) => Kdf::Scrypt(pbes2::ScryptParams {
-                salt: &salt,
+                salt,
                 cost_parameter: s.cost_parameter,
                 block_size: s.block_size,
                 parallelization: s.parallelization,
@@ -744,18 +761,18 @@ pub(crate) fn reseal(
         let iv8: [u8; 8] = iv16[..8].try_into().map_err(|_| enc_err("IV".into()))?;
         let encryption = match old.encryption {
             pbes2::EncryptionScheme::Aes128Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes128Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes128Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::Aes192Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes192Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes192Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::Aes256Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes256Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes256Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::DesEde3Cbc { .. } => {
-                pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 }
+                pbes2::EncryptionScheme::DesEde3Cbc { iv: iv8 }
             }
-            pbes2::EncryptionScheme::DesCbc { .. } => pbes2::EncryptionScheme::DesCbc { iv: &iv8 },
+            pbes2::EncryptionScheme::DesCbc { .. } => pbes2::EncryptionScheme::DesCbc { iv: iv8 },
             #[allow(unreachable_patterns)]
             _ => return Err(enc_err("unknown PBES2 cipher".into())),
         };
@@ -847,7 +864,7 @@ pub(crate) fn encrypt(
             Pbkdf2Params::MAX_ITERATION_COUNT
         )));
     }
-    let kdf: Kdf<'_> = Pbkdf2Params::hmac_with_sha256(iterations, &salt)
+    let kdf: Kdf = Pbkdf2Params::hmac_sha256(iterations, &salt)
         .map_err(|_| {
             Error::Usage(format!(
                 "PBKDF2 iteration count {iterations} is out of range"
@@ -856,17 +873,19 @@ pub(crate) fn encrypt(
         .into();
     let iv8: [u8; 8] = [iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7]];
     let encryption = match cipher {
-        Cipher::Aes256 => pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
-        Cipher::Aes128 => pbes2::EncryptionScheme::Aes128Cbc { iv: &iv },
-        Cipher::Des3 => pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 },
+        Cipher::Aes256 => pbes2::EncryptionScheme::Aes256Cbc { iv },
+        Cipher::Aes128 => pbes2::EncryptionScheme::Aes128Cbc { iv },
+        Cipher::Des3 => pbes2::EncryptionScheme::DesEde3Cbc { iv: iv8 },
     };
     let params = pbes2::Parameters { kdf, encryption };
     let ct = params
         .encrypt(pass.as_bytes(), pkcs8_der)
         .map_err(|e| Error::Crypto(format!("key encryption failed: {e}")))?;
+    let encrypted_data = OctetStringRef::new(&ct)
+        .map_err(|e| Error::Crypto(format!("encoding encrypted PKCS#8 failed: {e}")))?;
     let info = pkcs8::EncryptedPrivateKeyInfo {
         encryption_algorithm: params.into(),
-        encrypted_data: &ct,
+        encrypted_data,
     };
     info.to_der()
         .map_err(|e| Error::Crypto(format!("encoding encrypted PKCS#8 failed: {e}")))
