@@ -49,31 +49,46 @@ enum Scheme<'a> {
         salt: &'a [u8],
         iterations: u32,
     },
-    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), which the `pkcs5`
-    /// crate does not parse.
-    Pbes2Rc2(Pbes2Rc2<'a>),
+    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), or with a CBC cipher
+    /// and a salt longer than the `pkcs5` crate holds: read here, not by `pkcs5`.
+    Pbes2Loose(Pbes2Loose<'a>),
     Unsupported {
         description: String,
         reason: String,
     },
 }
 
-/// The parameters of PBES2 with PBKDF2 and RC2-CBC.
-struct Pbes2Rc2<'a> {
+/// The parameters of PBES2 with PBKDF2 read without the `pkcs5` crate.
+struct Pbes2Loose<'a> {
     salt: &'a [u8],
     iterations: u32,
     prf: &'static str,
     key_len: usize,
-    eff_bits: usize,
+    cipher: LooseCipher,
     iv: &'a [u8],
 }
 
-impl Pbes2Rc2<'_> {
+#[derive(Clone, Copy)]
+enum LooseCipher {
+    /// RC2-CBC with this many effective key bits.
+    Rc2(usize),
+    Cbc(CbcCipher),
+}
+
+impl Pbes2Loose<'_> {
     fn describe(&self) -> String {
-        format!(
-            "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({}-bit), {} iterations",
-            self.prf, self.eff_bits, self.iterations
-        )
+        match self.cipher {
+            LooseCipher::Rc2(bits) => format!(
+                "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({bits}-bit), {} iterations",
+                self.prf, self.iterations
+            ),
+            LooseCipher::Cbc(c) => format!(
+                "PKCS#8 PBES2 PBKDF2-HMAC-{} {}, {} iterations",
+                self.prf,
+                c.name(),
+                self.iterations
+            ),
+        }
     }
 
     fn decrypt(&self, pass: &Secret, data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
@@ -88,19 +103,45 @@ impl Pbes2Rc2<'_> {
         let rounds = std::num::NonZeroU32::new(self.iterations)?;
         let mut key = Zeroizing::new(vec![0u8; self.key_len]);
         pbkdf2::derive(alg, rounds, self.salt, pass.as_bytes(), &mut key);
-        super::cbc_cipher::rc2_decrypt(&key, self.eff_bits, self.iv, data)
+        match self.cipher {
+            LooseCipher::Rc2(bits) => super::cbc_cipher::rc2_decrypt(&key, bits, self.iv, data),
+            LooseCipher::Cbc(c) => c.decrypt(&key, self.iv, data).ok(),
+        }
     }
 }
 
-/// Reads PBES2 parameters naming PBKDF2 and RC2-CBC (RFC 8018 B.2.3: RC2-CBC-Parameter
-/// is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`, the version
-/// coding the effective key bits).
-fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
-    const RC2_CBC: &str = "1.2.840.113549.3.2";
+/// The key derivation and encryption AlgorithmIdentifiers of PBES2 parameters.
+fn pbes2_parts(
+    params: der::asn1::AnyRef<'_>,
+) -> Option<(AlgorithmIdentifierRef<'_>, AlgorithmIdentifierRef<'_>)> {
     let mut r = SliceReader::new(params.value()).ok()?;
     let kdf = AlgorithmIdentifierRef::decode(&mut r).ok()?;
     let enc = AlgorithmIdentifierRef::decode(&mut r).ok()?;
-    if kdf.oid != pbes2::PBKDF2_OID || enc.oid.to_string() != RC2_CBC {
+    Some((kdf, enc))
+}
+
+/// The `pkcs5` crate takes the first 8 bytes of a DES IV without checking that there are
+/// 8, which panics on a damaged or hostile file; such parameters never reach it.
+fn des_iv_too_short(params: der::asn1::AnyRef<'_>) -> bool {
+    let Some((_, enc)) = pbes2_parts(params) else {
+        return false;
+    };
+    (enc.oid == pbes2::DES_CBC_OID || enc.oid == pbes2::DES_EDE3_CBC_OID)
+        && enc
+            .parameters
+            .and_then(|p| p.decode_as::<&OctetStringRef>().ok())
+            .is_none_or(|iv| iv.as_bytes().len() < 8)
+}
+
+/// Reads PBES2 parameters naming PBKDF2 and either RC2-CBC (RFC 8018 B.2.3:
+/// RC2-CBC-Parameter is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`,
+/// the version coding the effective key bits) or a CBC cipher the `pkcs5` crate refused
+/// only for a salt longer than it holds (RFC 8018 sets no limit; `pkcs5` 0.8 keeps 32
+/// bytes).
+fn pbes2_loose(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Loose<'_>> {
+    const RC2_CBC: &str = "1.2.840.113549.3.2";
+    let (kdf, enc) = pbes2_parts(params)?;
+    if kdf.oid != pbes2::PBKDF2_OID {
         return None;
     }
     let kdf_params = kdf.parameters?;
@@ -108,6 +149,38 @@ fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
         .decode_as::<Pbkdf2Loose<'_>>()
         .ok()
         .map(|k| (k.salt, k.iterations, k.key_len, k.prf))?;
+    if !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+        return None;
+    }
+    if enc.oid.to_string() != RC2_CBC {
+        let cipher = match enc.oid {
+            pbes2::AES_128_CBC_OID => CbcCipher::Aes128,
+            pbes2::AES_192_CBC_OID => CbcCipher::Aes192,
+            pbes2::AES_256_CBC_OID => CbcCipher::Aes256,
+            pbes2::DES_EDE3_CBC_OID => CbcCipher::DesEde3,
+            pbes2::DES_CBC_OID => CbcCipher::Des,
+            _ => return None,
+        };
+        let iv = enc
+            .parameters?
+            .decode_as::<&OctetStringRef>()
+            .ok()?
+            .as_bytes();
+        if salt.len() <= pbes2::Salt::MAX_LEN
+            || iv.len() != cipher.block_len()
+            || key_len.is_some_and(|k| k != cipher.key_len())
+        {
+            return None;
+        }
+        return Some(Pbes2Loose {
+            salt,
+            iterations,
+            prf,
+            key_len: cipher.key_len(),
+            cipher: LooseCipher::Cbc(cipher),
+            iv,
+        });
+    }
     let (version, iv) = enc
         .parameters?
         .decode_as::<Rc2Params<'_>>()
@@ -121,15 +194,15 @@ fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
         Some(v) if v >= 256 => v as usize,
         Some(_) => return None,
     };
-    if iv.len() != 8 || !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+    if iv.len() != 8 {
         return None;
     }
-    Some(Pbes2Rc2 {
+    Some(Pbes2Loose {
         salt,
         iterations,
         prf,
         key_len: key_len.unwrap_or(16).clamp(1, 128),
-        eff_bits,
+        cipher: LooseCipher::Rc2(eff_bits),
         iv,
     })
 }
@@ -384,7 +457,7 @@ impl<'a> EncryptedKey<'a> {
             } => {
                 format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
             }
-            Scheme::Pbes2Rc2(p) => p.describe(),
+            Scheme::Pbes2Loose(p) => p.describe(),
             Scheme::Unsupported { description, .. } => description.clone(),
         }
     }
@@ -447,7 +520,7 @@ impl<'a> EncryptedKey<'a> {
                 }
                 Err(last)
             }
-            Scheme::Pbes2Rc2(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
+            Scheme::Pbes2Loose(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
             Scheme::Unsupported { reason, .. } => Err(DecryptError::Damaged(reason.clone())),
         }
     }
@@ -494,6 +567,7 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
     };
     match alg
         .parameters
+        .filter(|any| !des_iv_too_short(*any))
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
         .filter(cbc)
     {
@@ -504,8 +578,8 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             },
             None => Scheme::Pbes2(p),
         },
-        None => match alg.parameters.and_then(pbes2_rc2) {
-            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Rc2(p),
+        None => match alg.parameters.and_then(pbes2_loose) {
+            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Loose(p),
             _ => pbes2_unsupported(alg),
         },
     }
@@ -733,6 +807,7 @@ pub(crate) fn reseal(
     if alg.oid == PBES2_OID {
         let old = alg
             .parameters
+            .filter(|any| !des_iv_too_short(*any))
             .and_then(|any| pbes2::Parameters::try_from(any).ok())
             .ok_or_else(|| enc_err("unreadable PBES2 parameters".into()))?;
         let salt = random(match &old.kdf {
@@ -922,5 +997,58 @@ mod tests {
         let der = encrypt(b"plaintext", &pass, Cipher::Aes256, 1000).unwrap();
         let err = EncryptedKey::parse(&der[..der.len() - 5]).err().unwrap();
         assert!(err.starts_with("damaged encrypted PKCS#8 key"), "{err}");
+    }
+
+    /// `EncryptedPrivateKeyInfo` with PBES2, PBKDF2-HMAC-SHA256 and a CBC cipher, built
+    /// from its parts so that parameters no writer at hand produces can be tried.
+    fn pbes2_epki(salt: &[u8], cipher_oid: &str, iv: &[u8], data: &[u8]) -> Vec<u8> {
+        use der::asn1::AnyRef;
+        let seq = |parts: &[Vec<u8>]| {
+            AnyRef::new(der::Tag::Sequence, &parts.concat())
+                .unwrap()
+                .to_der()
+                .unwrap()
+        };
+        let octets = |b: &[u8]| OctetStringRef::new(b).unwrap().to_der().unwrap();
+        let oid = |s: &str| ObjectIdentifier::new_unwrap(s).to_der().unwrap();
+        let sha256 = seq(&[oid("1.2.840.113549.2.9"), vec![0x05, 0x00]]);
+        let pbkdf2 = seq(&[octets(salt), 1000u32.to_der().unwrap(), sha256]);
+        let kdf = seq(&[oid("1.2.840.113549.1.5.12"), pbkdf2]);
+        let enc = seq(&[oid(cipher_oid), octets(iv)]);
+        let alg = seq(&[oid("1.2.840.113549.1.5.13"), seq(&[kdf, enc])]);
+        seq(&[alg, octets(data)])
+    }
+
+    #[test]
+    fn pbes2_salts_longer_than_pkcs5_holds_are_still_read() {
+        use aws_lc_rs::pbkdf2;
+        let pass = Secret::new("pw".into());
+        let salt = [5u8; 40];
+        let iv = [6u8; 16];
+        let mut key = [0u8; 32];
+        let rounds = std::num::NonZeroU32::new(1000).unwrap();
+        pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, b"pw", &mut key);
+        let ct = CbcCipher::Aes256.encrypt(&key, &iv, b"the key").unwrap();
+        let der = pbes2_epki(&salt, "2.16.840.1.101.3.4.1.42", &iv, &ct);
+        let k = EncryptedKey::parse(&der).unwrap();
+        assert_eq!(
+            k.describe(),
+            "PKCS#8 PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC, 1000 iterations"
+        );
+        assert_eq!(k.decrypt(&pass).ok().unwrap().as_slice(), b"the key");
+        assert!(matches!(
+            k.decrypt(&Secret::new("wrong".into())),
+            Err(DecryptError::BadPadding)
+        ));
+    }
+
+    #[test]
+    fn short_des_iv_is_refused_without_a_panic() {
+        for (cipher, iv_len) in [("1.2.840.113549.3.7", 4), ("1.3.14.3.2.7", 0)] {
+            let der = pbes2_epki(&[1; 16], cipher, &vec![0; iv_len], &[0; 16]);
+            let k = EncryptedKey::parse(&der).unwrap();
+            assert!(k.unsupported_reason().is_some(), "{cipher}");
+            assert!(k.decrypt(&Secret::new("pw".into())).is_err());
+        }
     }
 }
