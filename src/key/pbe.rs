@@ -565,9 +565,17 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             pbes2::EncryptionScheme::Aes128Gcm { .. } | pbes2::EncryptionScheme::Aes256Gcm { .. }
         )
     };
+    if alg.parameters.is_some_and(des_iv_too_short) {
+        return match pbes2_unsupported(alg) {
+            Scheme::Unsupported { description, .. } => Scheme::Unsupported {
+                description,
+                reason: "damaged encrypted PKCS#8 key: its DES IV is shorter than 8 bytes".into(),
+            },
+            other => other,
+        };
+    }
     match alg
         .parameters
-        .filter(|any| !des_iv_too_short(*any))
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
         .filter(cbc)
     {
@@ -1047,7 +1055,11 @@ mod tests {
         for (cipher, iv_len) in [("1.2.840.113549.3.7", 4), ("1.3.14.3.2.7", 0)] {
             let der = pbes2_epki(&[1; 16], cipher, &vec![0; iv_len], &[0; 16]);
             let k = EncryptedKey::parse(&der).unwrap();
-            assert!(k.unsupported_reason().is_some(), "{cipher}");
+            assert_eq!(
+                k.unsupported_reason(),
+                Some("damaged encrypted PKCS#8 key: its DES IV is shorter than 8 bytes"),
+                "{cipher}"
+            );
             assert!(k.decrypt(&Secret::new("pw".into())).is_err());
         }
     }
