@@ -52,7 +52,7 @@ pub struct PublicKeyReport {
 pub fn describe_public_key(path: &Path, der: &[u8], pkcs1: bool) -> Result<PublicKeyReport> {
     use pkcs8::der::{asn1::BitStringRef, Encode};
     let spki = if pkcs1 {
-        pkcs1::RsaPublicKey::try_from(der).map_err(|_| {
+        pkcs1::RsaPublicKeyRef::try_from(der).map_err(|_| {
             Error::bad_file(path, "damaged RSA public key (not a PKCS#1 RSAPublicKey)")
         })?;
         let null = pkcs8::der::asn1::AnyRef::NULL;

@@ -3,7 +3,9 @@
 //! and plaintext kept in zeroizing buffers.
 
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockCipher, BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
+use cbc::cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
+};
 use zeroize::Zeroizing;
 
 /// A CBC cipher by its OpenSSL name.
@@ -98,12 +100,12 @@ impl CbcCipher {
 
 fn decrypt<C>(key: &[u8], iv: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, BadPadding>
 where
-    C: BlockCipher + BlockDecryptMut + KeyInit,
+    C: BlockCipherDecrypt + KeyInit,
 {
     let dec = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| BadPadding)?;
     let mut buf = Zeroizing::new(ct.to_vec());
     let n = dec
-        .decrypt_padded_mut::<Pkcs7>(&mut buf)
+        .decrypt_padded::<Pkcs7>(&mut buf)
         .map_err(|_| BadPadding)?
         .len();
     buf.truncate(n);
@@ -112,13 +114,13 @@ where
 
 fn encrypt<C>(key: &[u8], iv: &[u8], pt: &[u8]) -> Option<Vec<u8>>
 where
-    C: BlockCipher + BlockEncryptMut + KeyInit,
+    C: BlockCipherEncrypt + KeyInit,
 {
     let enc = cbc::Encryptor::<C>::new_from_slices(key, iv).ok()?;
     let block = C::block_size();
     let mut buf = Zeroizing::new(vec![0u8; pt.len() + block]);
     buf[..pt.len()].copy_from_slice(pt);
-    let ct = enc.encrypt_padded_mut::<Pkcs7>(&mut buf, pt.len()).ok()?;
+    let ct = enc.encrypt_padded::<Pkcs7>(&mut buf, pt.len()).ok()?;
     Some(ct.to_vec())
 }
 

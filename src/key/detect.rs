@@ -4,7 +4,7 @@
 //! bundle, a truncated file), so the operator gets a reason rather than "invalid key".
 
 use der::asn1::AnyRef;
-use der::{Decode, Reader, SliceReader, Tag, Tagged};
+use der::{Decode, Header, Reader, SliceReader, Tag, Tagged};
 use zeroize::Zeroizing;
 
 use super::armor;
@@ -223,7 +223,7 @@ fn top_level(data: &[u8]) -> der::Result<Vec<AnyRef<'_>>> {
         while !r.is_finished() {
             v.push(AnyRef::decode(r)?);
         }
-        Ok(v)
+        Ok::<_, der::Error>(v)
     })?;
     Ok(children)
 }
@@ -231,11 +231,15 @@ fn top_level(data: &[u8]) -> der::Result<Vec<AnyRef<'_>>> {
 /// Checks that a DER value's outer length matches the data, so a cut-off file is
 /// reported as truncated rather than as an unknown format.
 pub(crate) fn check_der_length(data: &[u8]) -> Result<(), String> {
-    let Some((header_len, body_len)) = der_header(data) else {
-        return Err(format!(
-            "truncated or damaged: only {} bytes, too short for a DER structure",
-            data.len()
-        ));
+    let (header_len, body_len) = match der_header(data) {
+        Ok(lengths) => lengths,
+        Err(e) if matches!(e.kind(), der::ErrorKind::Incomplete { .. }) => {
+            return Err(format!(
+                "truncated or damaged: only {} bytes, too short for a DER structure",
+                data.len()
+            ))
+        }
+        Err(e) => return Err(format!("damaged DER ({})", der_problem(&e))),
     };
     let declared = header_len.saturating_add(body_len);
     if declared > data.len() {
@@ -253,19 +257,15 @@ pub(crate) fn check_der_length(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Tag-and-length header of a DER value: (header length, body length).
-fn der_header(data: &[u8]) -> Option<(usize, usize)> {
-    let first = *data.get(1)?;
-    if first < 0x80 {
-        return Some((2, first as usize));
-    }
-    let n = (first & 0x7f) as usize;
-    if n == 0 || n > 4 {
-        return None;
-    }
-    let bytes = data.get(2..2 + n)?;
-    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
-    Some((2 + n, len))
+/// Tag-and-length header of a DER value: (header length, body length). The body may be
+/// missing or cut short: only the header is read.
+fn der_header(data: &[u8]) -> der::Result<(usize, usize)> {
+    let mut r = SliceReader::new(data)?;
+    let header = Header::decode(&mut r)?;
+    Ok((
+        usize::try_from(r.position())?,
+        usize::try_from(header.length())?,
+    ))
 }
 
 /// A `der` error as a short phrase; running out of input is called truncation.
@@ -279,6 +279,37 @@ pub(crate) fn der_problem(e: &der::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn der_header_lengths() {
+        assert_eq!(der_header(&[0x30, 0x03, 2, 1, 0]).unwrap(), (2, 3));
+        // Only the header is read: a body cut short still yields the declared length.
+        assert_eq!(
+            der_header(&[0x30, 0x82, 0x01, 0x00, 0x02]).unwrap(),
+            (4, 256)
+        );
+        assert_eq!(
+            der_header(&[0x30, 0x84, 0x01, 0, 0, 0]).unwrap(),
+            (6, 0x0100_0000)
+        );
+        for short in [&[][..], &[0x30], &[0x30, 0x82, 0x01]] {
+            let e = der_header(short).unwrap_err();
+            assert!(matches!(e.kind(), der::ErrorKind::Incomplete { .. }), "{e}");
+        }
+        // Not DER: a length in more bytes than needed, or more than four length bytes.
+        assert!(der_header(&[0x30, 0x81, 0x05, 0, 0, 0, 0, 0]).is_err());
+        assert!(der_header(&[0x30, 0x85, 1, 0, 0, 0, 0]).is_err());
+        assert!(check_der_length(&[0x30, 0x02, 5, 0, 0, 0]).is_ok());
+        assert!(check_der_length(&[0x30, 0x02, 5, 0, 1])
+            .unwrap_err()
+            .contains("1 unexpected bytes"));
+        assert!(check_der_length(&[0x30])
+            .unwrap_err()
+            .starts_with("truncated or damaged: only 1 bytes"));
+        assert!(check_der_length(&[0x30, 0x81, 0x05, 0, 0, 0, 0, 0])
+            .unwrap_err()
+            .starts_with("damaged DER"));
+    }
 
     #[test]
     fn recognises_non_keys() {

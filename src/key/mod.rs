@@ -313,7 +313,7 @@ impl PrivateKey {
     /// Adopts an unencrypted PKCS#8 DER key, checking that the crypto provider can use it.
     /// When it cannot, the error says why: the key type or curve, the RSA size, or damage.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let info = pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| {
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| {
             let why = match e {
                 pkcs8::Error::Asn1(d) => detect::der_problem(&d),
                 other => x509::short_err(&other),
@@ -342,14 +342,14 @@ impl PrivateKey {
     /// the crypto provider loads, yet operators must still be able to strip, convert,
     /// match and inspect them. Such a key is held for those uses only: its public half is
     /// derived from the PKCS#1 values here, and [`PrivateKey::signing_key`] refuses it.
-    fn weak_rsa(der: &[u8], info: &pkcs8::PrivateKeyInfo<'_>) -> Option<Self> {
+    fn weak_rsa(der: &[u8], info: &pkcs8::PrivateKeyInfoRef<'_>) -> Option<Self> {
         use pkcs8::der::asn1::BitStringRef;
         use pkcs8::der::Encode;
         if info.algorithm.oid != traditional::RSA_ENCRYPTION {
             return None;
         }
-        let rsa = pkcs1::RsaPrivateKey::try_from(info.private_key).ok()?;
-        let public = pkcs1::RsaPublicKey {
+        let rsa = pkcs1::RsaPrivateKeyRef::try_from(info.private_key).ok()?;
+        let public = pkcs1::RsaPublicKeyRef {
             modulus: rsa.modulus,
             public_exponent: rsa.public_exponent,
         }
@@ -447,11 +447,11 @@ impl PrivateKey {
 }
 
 /// Why the crypto provider refused a structurally valid PKCS#8 key.
-fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
+fn rejection_reason(info: &pkcs8::PrivateKeyInfoRef<'_>) -> String {
     use traditional::{curve_name, EC_PUBLIC_KEY, ED25519, RSA_ENCRYPTION};
     let oid = info.algorithm.oid;
     if oid == RSA_ENCRYPTION {
-        return match pkcs1::RsaPrivateKey::try_from(info.private_key) {
+        return match pkcs1::RsaPrivateKeyRef::try_from(info.private_key) {
             Ok(rsa) => {
                 let bits = x509::bit_length(rsa.modulus.as_bytes());
                 if !(2048..=8192).contains(&bits) {
@@ -500,12 +500,12 @@ fn rejection_reason(info: &pkcs8::PrivateKeyInfo<'_>) -> String {
 /// Ed25519 keys) as v1, because OpenSSL 3.0 and Java refuse v2 files.
 fn pkcs8_v1(der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     use pkcs8::der::Encode;
-    let info = pkcs8::PrivateKeyInfo::try_from(der)
+    let info = pkcs8::PrivateKeyInfoRef::try_from(der)
         .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))?;
     if info.public_key.is_none() {
         return Ok(Zeroizing::new(der.to_vec()));
     }
-    let v1 = pkcs8::PrivateKeyInfo::new(info.algorithm, info.private_key);
+    let v1 = pkcs8::PrivateKeyInfoRef::new(info.algorithm, info.private_key);
     v1.to_der()
         .map(Zeroizing::new)
         .map_err(|e| Error::Crypto(format!("PKCS#8 encoding: {e}")))

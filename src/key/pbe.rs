@@ -42,38 +42,53 @@ pub(crate) struct EncryptedKey<'a> {
 }
 
 enum Scheme<'a> {
-    Pbes2(pbes2::Parameters<'a>),
+    Pbes2(pbes2::Parameters),
     Pkcs12 {
         name: &'static str,
         cipher: Pkcs12Cipher,
         salt: &'a [u8],
         iterations: u32,
     },
-    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), which the `pkcs5`
-    /// crate does not parse.
-    Pbes2Rc2(Pbes2Rc2<'a>),
+    /// PBES2 with PBKDF2 and RC2-CBC (`openssl pkcs8 -v2 rc2-cbc`), or with a CBC cipher
+    /// and a salt longer than the `pkcs5` crate holds: read here, not by `pkcs5`.
+    Pbes2Loose(Pbes2Loose<'a>),
     Unsupported {
         description: String,
         reason: String,
     },
 }
 
-/// The parameters of PBES2 with PBKDF2 and RC2-CBC.
-struct Pbes2Rc2<'a> {
+/// The parameters of PBES2 with PBKDF2 read without the `pkcs5` crate.
+struct Pbes2Loose<'a> {
     salt: &'a [u8],
     iterations: u32,
     prf: &'static str,
     key_len: usize,
-    eff_bits: usize,
+    cipher: LooseCipher,
     iv: &'a [u8],
 }
 
-impl Pbes2Rc2<'_> {
+#[derive(Clone, Copy)]
+enum LooseCipher {
+    /// RC2-CBC with this many effective key bits.
+    Rc2(usize),
+    Cbc(CbcCipher),
+}
+
+impl Pbes2Loose<'_> {
     fn describe(&self) -> String {
-        format!(
-            "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({}-bit), {} iterations",
-            self.prf, self.eff_bits, self.iterations
-        )
+        match self.cipher {
+            LooseCipher::Rc2(bits) => format!(
+                "PKCS#8 PBES2 PBKDF2-HMAC-{} RC2-CBC ({bits}-bit), {} iterations",
+                self.prf, self.iterations
+            ),
+            LooseCipher::Cbc(c) => format!(
+                "PKCS#8 PBES2 PBKDF2-HMAC-{} {}, {} iterations",
+                self.prf,
+                c.name(),
+                self.iterations
+            ),
+        }
     }
 
     fn decrypt(&self, pass: &Secret, data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
@@ -88,19 +103,45 @@ impl Pbes2Rc2<'_> {
         let rounds = std::num::NonZeroU32::new(self.iterations)?;
         let mut key = Zeroizing::new(vec![0u8; self.key_len]);
         pbkdf2::derive(alg, rounds, self.salt, pass.as_bytes(), &mut key);
-        super::cbc_cipher::rc2_decrypt(&key, self.eff_bits, self.iv, data)
+        match self.cipher {
+            LooseCipher::Rc2(bits) => super::cbc_cipher::rc2_decrypt(&key, bits, self.iv, data),
+            LooseCipher::Cbc(c) => c.decrypt(&key, self.iv, data).ok(),
+        }
     }
 }
 
-/// Reads PBES2 parameters naming PBKDF2 and RC2-CBC (RFC 8018 B.2.3: RC2-CBC-Parameter
-/// is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`, the version
-/// coding the effective key bits).
-fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
-    const RC2_CBC: &str = "1.2.840.113549.3.2";
+/// The key derivation and encryption AlgorithmIdentifiers of PBES2 parameters.
+fn pbes2_parts(
+    params: der::asn1::AnyRef<'_>,
+) -> Option<(AlgorithmIdentifierRef<'_>, AlgorithmIdentifierRef<'_>)> {
     let mut r = SliceReader::new(params.value()).ok()?;
     let kdf = AlgorithmIdentifierRef::decode(&mut r).ok()?;
     let enc = AlgorithmIdentifierRef::decode(&mut r).ok()?;
-    if kdf.oid != pbes2::PBKDF2_OID || enc.oid.to_string() != RC2_CBC {
+    Some((kdf, enc))
+}
+
+/// The `pkcs5` crate takes the first 8 bytes of a DES IV without checking that there are
+/// 8, which panics on a damaged or hostile file; such parameters never reach it.
+fn des_iv_too_short(params: der::asn1::AnyRef<'_>) -> bool {
+    let Some((_, enc)) = pbes2_parts(params) else {
+        return false;
+    };
+    (enc.oid == pbes2::DES_CBC_OID || enc.oid == pbes2::DES_EDE3_CBC_OID)
+        && enc
+            .parameters
+            .and_then(|p| p.decode_as::<&OctetStringRef>().ok())
+            .is_none_or(|iv| iv.as_bytes().len() < 8)
+}
+
+/// Reads PBES2 parameters naming PBKDF2 and either RC2-CBC (RFC 8018 B.2.3:
+/// RC2-CBC-Parameter is `SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }`,
+/// the version coding the effective key bits) or a CBC cipher the `pkcs5` crate refused
+/// only for a salt longer than it holds (RFC 8018 sets no limit; `pkcs5` 0.8 keeps 32
+/// bytes).
+fn pbes2_loose(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Loose<'_>> {
+    const RC2_CBC: &str = "1.2.840.113549.3.2";
+    let (kdf, enc) = pbes2_parts(params)?;
+    if kdf.oid != pbes2::PBKDF2_OID {
         return None;
     }
     let kdf_params = kdf.parameters?;
@@ -108,6 +149,38 @@ fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
         .decode_as::<Pbkdf2Loose<'_>>()
         .ok()
         .map(|k| (k.salt, k.iterations, k.key_len, k.prf))?;
+    if !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+        return None;
+    }
+    if enc.oid.to_string() != RC2_CBC {
+        let cipher = match enc.oid {
+            pbes2::AES_128_CBC_OID => CbcCipher::Aes128,
+            pbes2::AES_192_CBC_OID => CbcCipher::Aes192,
+            pbes2::AES_256_CBC_OID => CbcCipher::Aes256,
+            pbes2::DES_EDE3_CBC_OID => CbcCipher::DesEde3,
+            pbes2::DES_CBC_OID => CbcCipher::Des,
+            _ => return None,
+        };
+        let iv = enc
+            .parameters?
+            .decode_as::<&OctetStringRef>()
+            .ok()?
+            .as_bytes();
+        if salt.len() <= pbes2::Salt::MAX_LEN
+            || iv.len() != cipher.block_len()
+            || key_len.is_some_and(|k| k != cipher.key_len())
+        {
+            return None;
+        }
+        return Some(Pbes2Loose {
+            salt,
+            iterations,
+            prf,
+            key_len: cipher.key_len(),
+            cipher: LooseCipher::Cbc(cipher),
+            iv,
+        });
+    }
     let (version, iv) = enc
         .parameters?
         .decode_as::<Rc2Params<'_>>()
@@ -121,15 +194,15 @@ fn pbes2_rc2(params: der::asn1::AnyRef<'_>) -> Option<Pbes2Rc2<'_>> {
         Some(v) if v >= 256 => v as usize,
         Some(_) => return None,
     };
-    if iv.len() != 8 || !(1..=MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+    if iv.len() != 8 {
         return None;
     }
-    Some(Pbes2Rc2 {
+    Some(Pbes2Loose {
         salt,
         iterations,
         prf,
         key_len: key_len.unwrap_or(16).clamp(1, 128),
-        eff_bits,
+        cipher: LooseCipher::Rc2(eff_bits),
         iv,
     })
 }
@@ -143,9 +216,11 @@ struct Pbkdf2Loose<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for Pbkdf2Loose<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
-            let salt = OctetStringRef::decode(r)?.as_bytes();
+        reader.read_nested(header.length(), |r| {
+            let salt = <&OctetStringRef>::decode(r)?.as_bytes();
             let iterations = u32::decode(r)?;
             let mut key_len = None;
             let mut prf = "SHA1";
@@ -185,15 +260,17 @@ struct Rc2Params<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for Rc2Params<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
+        reader.read_nested(header.length(), |r| {
             let first = der::asn1::AnyRef::decode(r)?;
             if first.tag() == der::Tag::Integer {
                 let version = Some(first.decode_as::<u32>()?);
-                let iv = OctetStringRef::decode(r)?.as_bytes();
+                let iv = <&OctetStringRef>::decode(r)?.as_bytes();
                 Ok(Rc2Params { version, iv })
             } else {
-                let iv = first.decode_as::<OctetStringRef<'_>>()?.as_bytes();
+                let iv = first.decode_as::<&OctetStringRef>()?.as_bytes();
                 Ok(Rc2Params { version: None, iv })
             }
         })
@@ -380,7 +457,7 @@ impl<'a> EncryptedKey<'a> {
             } => {
                 format!("PKCS#8 PBES1 {name} (PKCS#12 PBE), {iterations} iterations")
             }
-            Scheme::Pbes2Rc2(p) => p.describe(),
+            Scheme::Pbes2Loose(p) => p.describe(),
             Scheme::Unsupported { description, .. } => description.clone(),
         }
     }
@@ -401,7 +478,7 @@ impl<'a> EncryptedKey<'a> {
                 let n = params
                     .decrypt_in_place(pass.as_bytes(), &mut buf)
                     .map_err(|e| match e {
-                        // pkcs5 0.7 reports bad padding as `EncryptFailed`.
+                        // Bad padding is `DecryptFailed` (`EncryptFailed` in older pkcs5).
                         pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
                             DecryptError::BadPadding
                         }
@@ -443,7 +520,7 @@ impl<'a> EncryptedKey<'a> {
                 }
                 Err(last)
             }
-            Scheme::Pbes2Rc2(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
+            Scheme::Pbes2Loose(p) => p.decrypt(pass, self.data).ok_or(DecryptError::BadPadding),
             Scheme::Unsupported { reason, .. } => Err(DecryptError::Damaged(reason.clone())),
         }
     }
@@ -472,16 +549,35 @@ fn decode_outer(der: &[u8]) -> der::Result<(AlgorithmIdentifierRef<'_>, &[u8])> 
     let mut r = SliceReader::new(der)?;
     let out = r.sequence(|r| {
         let alg = AlgorithmIdentifierRef::decode(r)?;
-        let data = OctetStringRef::decode(r)?;
-        Ok((alg, data.as_bytes()))
+        let data = <&OctetStringRef>::decode(r)?;
+        Ok::<_, der::Error>((alg, data.as_bytes()))
     })?;
-    r.finish(out)
+    r.finish()?;
+    Ok(out)
 }
 
 fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
+    // The CBC ciphers only: `pkcs5` also parses AES-GCM, which no PKCS#8 writer uses and
+    // which certmesh names but does not read.
+    let cbc = |p: &pbes2::Parameters| {
+        !matches!(
+            p.encryption,
+            pbes2::EncryptionScheme::Aes128Gcm { .. } | pbes2::EncryptionScheme::Aes256Gcm { .. }
+        )
+    };
+    if alg.parameters.is_some_and(des_iv_too_short) {
+        return match pbes2_unsupported(alg) {
+            Scheme::Unsupported { description, .. } => Scheme::Unsupported {
+                description,
+                reason: "damaged encrypted PKCS#8 key: its DES IV is shorter than 8 bytes".into(),
+            },
+            other => other,
+        };
+    }
     match alg
         .parameters
         .and_then(|any| pbes2::Parameters::try_from(any).ok())
+        .filter(cbc)
     {
         Some(p) => match kdf_too_costly(&p) {
             Some(reason) => Scheme::Unsupported {
@@ -490,8 +586,8 @@ fn pbes2_scheme(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
             },
             None => Scheme::Pbes2(p),
         },
-        None => match alg.parameters.and_then(pbes2_rc2) {
-            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Rc2(p),
+        None => match alg.parameters.and_then(pbes2_loose) {
+            Some(p) if p.prf != "unsupported" => Scheme::Pbes2Loose(p),
             _ => pbes2_unsupported(alg),
         },
     }
@@ -523,7 +619,7 @@ fn pbes2_unsupported(alg: AlgorithmIdentifierRef<'_>) -> Scheme<'_> {
 /// [`MAX_PBKDF2_ITERATIONS`] (certmesh writes 600,000; 4,294,967,295 would run for hours).
 /// scrypt's memory use is 128·N·r bytes; OpenSSL's own default limit is 32 MiB; this
 /// allows 1 GiB.
-fn kdf_too_costly(p: &pbes2::Parameters<'_>) -> Option<String> {
+fn kdf_too_costly(p: &pbes2::Parameters) -> Option<String> {
     let s = match &p.kdf {
         Kdf::Pbkdf2(k) => {
             return (k.iteration_count > MAX_PBKDF2_ITERATIONS).then(|| {
@@ -566,7 +662,7 @@ fn describe_pbes2_parts(der: &[u8]) -> Option<(String, String)> {
                     .unwrap_or_else(|| "HMAC-SHA1".into());
                 kdf_name = format!("PBKDF2-{prf}");
             }
-            Ok((kdf_name, oid_name(&enc.oid)))
+            Ok::<_, der::Error>((kdf_name, oid_name(&enc.oid)))
         })
         .ok()?;
     Some((kdf, cipher))
@@ -587,7 +683,7 @@ fn pbkdf2_prf_oid(der: &[u8]) -> Option<ObjectIdentifier> {
                     .map(|a| a.oid);
             }
         }
-        Ok(prf)
+        Ok::<_, der::Error>(prf)
     })
     .ok()
     .flatten()
@@ -647,9 +743,11 @@ struct PbeParams<'a> {
 }
 
 impl<'a> der::DecodeValue<'a> for PbeParams<'a> {
+    type Error = der::Error;
+
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
-        reader.read_nested(header.length, |r| {
-            let salt = OctetStringRef::decode(r)?.as_bytes();
+        reader.read_nested(header.length(), |r| {
+            let salt = <&OctetStringRef>::decode(r)?.as_bytes();
             let iterations = u32::decode(r)?;
             Ok(PbeParams { salt, iterations })
         })
@@ -660,7 +758,7 @@ impl der::FixedTag for PbeParams<'_> {
     const TAG: der::Tag = der::Tag::Sequence;
 }
 
-fn describe_pbes2(p: &pbes2::Parameters<'_>) -> String {
+fn describe_pbes2(p: &pbes2::Parameters) -> String {
     let cipher = match p.encryption {
         pbes2::EncryptionScheme::Aes128Cbc { .. } => "AES-128-CBC",
         pbes2::EncryptionScheme::Aes192Cbc { .. } => "AES-192-CBC",
@@ -717,22 +815,24 @@ pub(crate) fn reseal(
     if alg.oid == PBES2_OID {
         let old = alg
             .parameters
+            .filter(|any| !des_iv_too_short(*any))
             .and_then(|any| pbes2::Parameters::try_from(any).ok())
             .ok_or_else(|| enc_err("unreadable PBES2 parameters".into()))?;
         let salt = random(match &old.kdf {
-            Kdf::Pbkdf2(k) => k.salt.len(),
-            Kdf::Scrypt(s) => s.salt.len(),
+            Kdf::Pbkdf2(k) => k.salt.as_bytes().len(),
+            Kdf::Scrypt(s) => s.salt.as_bytes().len(),
             _ => 16,
         })?;
+        let salt = pbes2::Salt::new(&salt).map_err(|e| enc_err(e.to_string()))?;
         let kdf = match &old.kdf {
             Kdf::Pbkdf2(k) => Kdf::Pbkdf2(Pbkdf2Params {
-                salt: &salt,
+                salt,
                 iteration_count: k.iteration_count,
                 key_length: k.key_length,
                 prf: k.prf,
             }),
             Kdf::Scrypt(s) => Kdf::Scrypt(pbes2::ScryptParams {
-                salt: &salt,
+                salt,
                 cost_parameter: s.cost_parameter,
                 block_size: s.block_size,
                 parallelization: s.parallelization,
@@ -744,18 +844,18 @@ pub(crate) fn reseal(
         let iv8: [u8; 8] = iv16[..8].try_into().map_err(|_| enc_err("IV".into()))?;
         let encryption = match old.encryption {
             pbes2::EncryptionScheme::Aes128Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes128Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes128Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::Aes192Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes192Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes192Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::Aes256Cbc { .. } => {
-                pbes2::EncryptionScheme::Aes256Cbc { iv: &iv16 }
+                pbes2::EncryptionScheme::Aes256Cbc { iv: iv16 }
             }
             pbes2::EncryptionScheme::DesEde3Cbc { .. } => {
-                pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 }
+                pbes2::EncryptionScheme::DesEde3Cbc { iv: iv8 }
             }
-            pbes2::EncryptionScheme::DesCbc { .. } => pbes2::EncryptionScheme::DesCbc { iv: &iv8 },
+            pbes2::EncryptionScheme::DesCbc { .. } => pbes2::EncryptionScheme::DesCbc { iv: iv8 },
             #[allow(unreachable_patterns)]
             _ => return Err(enc_err("unknown PBES2 cipher".into())),
         };
@@ -847,7 +947,7 @@ pub(crate) fn encrypt(
             Pbkdf2Params::MAX_ITERATION_COUNT
         )));
     }
-    let kdf: Kdf<'_> = Pbkdf2Params::hmac_with_sha256(iterations, &salt)
+    let kdf: Kdf = Pbkdf2Params::hmac_sha256(iterations, &salt)
         .map_err(|_| {
             Error::Usage(format!(
                 "PBKDF2 iteration count {iterations} is out of range"
@@ -856,17 +956,19 @@ pub(crate) fn encrypt(
         .into();
     let iv8: [u8; 8] = [iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7]];
     let encryption = match cipher {
-        Cipher::Aes256 => pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
-        Cipher::Aes128 => pbes2::EncryptionScheme::Aes128Cbc { iv: &iv },
-        Cipher::Des3 => pbes2::EncryptionScheme::DesEde3Cbc { iv: &iv8 },
+        Cipher::Aes256 => pbes2::EncryptionScheme::Aes256Cbc { iv },
+        Cipher::Aes128 => pbes2::EncryptionScheme::Aes128Cbc { iv },
+        Cipher::Des3 => pbes2::EncryptionScheme::DesEde3Cbc { iv: iv8 },
     };
     let params = pbes2::Parameters { kdf, encryption };
     let ct = params
         .encrypt(pass.as_bytes(), pkcs8_der)
         .map_err(|e| Error::Crypto(format!("key encryption failed: {e}")))?;
+    let encrypted_data = OctetStringRef::new(&ct)
+        .map_err(|e| Error::Crypto(format!("encoding encrypted PKCS#8 failed: {e}")))?;
     let info = pkcs8::EncryptedPrivateKeyInfo {
         encryption_algorithm: params.into(),
-        encrypted_data: &ct,
+        encrypted_data,
     };
     info.to_der()
         .map_err(|e| Error::Crypto(format!("encoding encrypted PKCS#8 failed: {e}")))
@@ -903,5 +1005,62 @@ mod tests {
         let der = encrypt(b"plaintext", &pass, Cipher::Aes256, 1000).unwrap();
         let err = EncryptedKey::parse(&der[..der.len() - 5]).err().unwrap();
         assert!(err.starts_with("damaged encrypted PKCS#8 key"), "{err}");
+    }
+
+    /// `EncryptedPrivateKeyInfo` with PBES2, PBKDF2-HMAC-SHA256 and a CBC cipher, built
+    /// from its parts so that parameters no writer at hand produces can be tried.
+    fn pbes2_epki(salt: &[u8], cipher_oid: &str, iv: &[u8], data: &[u8]) -> Vec<u8> {
+        use der::asn1::AnyRef;
+        let seq = |parts: &[Vec<u8>]| {
+            AnyRef::new(der::Tag::Sequence, &parts.concat())
+                .unwrap()
+                .to_der()
+                .unwrap()
+        };
+        let octets = |b: &[u8]| OctetStringRef::new(b).unwrap().to_der().unwrap();
+        let oid = |s: &str| ObjectIdentifier::new_unwrap(s).to_der().unwrap();
+        let sha256 = seq(&[oid("1.2.840.113549.2.9"), vec![0x05, 0x00]]);
+        let pbkdf2 = seq(&[octets(salt), 1000u32.to_der().unwrap(), sha256]);
+        let kdf = seq(&[oid("1.2.840.113549.1.5.12"), pbkdf2]);
+        let enc = seq(&[oid(cipher_oid), octets(iv)]);
+        let alg = seq(&[oid("1.2.840.113549.1.5.13"), seq(&[kdf, enc])]);
+        seq(&[alg, octets(data)])
+    }
+
+    #[test]
+    fn pbes2_salts_longer_than_pkcs5_holds_are_still_read() {
+        use aws_lc_rs::pbkdf2;
+        let pass = Secret::new("pw".into());
+        let salt = [5u8; 40];
+        let iv = [6u8; 16];
+        let mut key = [0u8; 32];
+        let rounds = std::num::NonZeroU32::new(1000).unwrap();
+        pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, b"pw", &mut key);
+        let ct = CbcCipher::Aes256.encrypt(&key, &iv, b"the key").unwrap();
+        let der = pbes2_epki(&salt, "2.16.840.1.101.3.4.1.42", &iv, &ct);
+        let k = EncryptedKey::parse(&der).unwrap();
+        assert_eq!(
+            k.describe(),
+            "PKCS#8 PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC, 1000 iterations"
+        );
+        assert_eq!(k.decrypt(&pass).ok().unwrap().as_slice(), b"the key");
+        assert!(matches!(
+            k.decrypt(&Secret::new("wrong".into())),
+            Err(DecryptError::BadPadding)
+        ));
+    }
+
+    #[test]
+    fn short_des_iv_is_refused_without_a_panic() {
+        for (cipher, iv_len) in [("1.2.840.113549.3.7", 4), ("1.3.14.3.2.7", 0)] {
+            let der = pbes2_epki(&[1; 16], cipher, &vec![0; iv_len], &[0; 16]);
+            let k = EncryptedKey::parse(&der).unwrap();
+            assert_eq!(
+                k.unsupported_reason(),
+                Some("damaged encrypted PKCS#8 key: its DES IV is shorter than 8 bytes"),
+                "{cipher}"
+            );
+            assert!(k.decrypt(&Secret::new("pw".into())).is_err());
+        }
     }
 }

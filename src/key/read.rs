@@ -104,8 +104,8 @@ fn from_plain(path: &Path, plain: Plain, der: &[u8]) -> Result<PrivateKey> {
 fn decrypted(path: &Path, scheme: &str, plain: Plain, der: &[u8]) -> Result<PrivateKey> {
     let structurally_ok = detect::check_der_length(der).is_ok()
         && match plain {
-            Plain::Pkcs8 => pkcs8::PrivateKeyInfo::try_from(der).is_ok(),
-            Plain::Pkcs1 => pkcs1::RsaPrivateKey::try_from(der).is_ok(),
+            Plain::Pkcs8 => pkcs8::PrivateKeyInfoRef::try_from(der).is_ok(),
+            Plain::Pkcs1 => pkcs1::RsaPrivateKeyRef::try_from(der).is_ok(),
             Plain::Sec1 => sec1::EcPrivateKey::try_from(der).is_ok(),
         };
     if !structurally_ok {

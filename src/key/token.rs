@@ -19,7 +19,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use der::asn1::{ObjectIdentifier, OctetString, SequenceOf, UintRef};
+use der::asn1::{ObjectIdentifier, OctetString, UintRef};
 use der::{Decode, Encode};
 use rcgen::{PublicKeyData, SignatureAlgorithm};
 
@@ -613,7 +613,7 @@ impl TokenKey {
                     }
                 }
                 let bits = rsa_bits(&n);
-                let der = pkcs1::RsaPublicKey {
+                let der = pkcs1::RsaPublicKeyRef {
                     modulus: UintRef::new(&n)
                         .map_err(|_| Error::Crypto(format!("{}: bad RSA modulus", token.uri)))?,
                     public_exponent: UintRef::new(&e)
@@ -870,9 +870,10 @@ fn ecdsa_der(rs: &[u8], half: usize) -> Option<Vec<u8>> {
     if rs.len() != 2 * half {
         return None;
     }
-    let mut seq: SequenceOf<UintRef<'_>, 2> = SequenceOf::new();
-    seq.add(UintRef::new(&rs[..half]).ok()?).ok()?;
-    seq.add(UintRef::new(&rs[half..]).ok()?).ok()?;
+    let seq: Vec<UintRef<'_>> = vec![
+        UintRef::new(&rs[..half]).ok()?,
+        UintRef::new(&rs[half..]).ok()?,
+    ];
     seq.to_der().ok()
 }
 

@@ -5,7 +5,7 @@
 //! Java and Ruby code), and OpenSSL 1.x wrote them by default, so both directions matter.
 //! Ed25519 has no traditional encoding.
 
-use der::asn1::{AnyRef, ObjectIdentifier};
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
 use der::Encode;
 use pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
@@ -36,14 +36,14 @@ pub(crate) fn to_pkcs8(
 }
 
 fn pkcs1_to_pkcs8(der: &[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
-    pkcs1::RsaPrivateKey::try_from(der)
+    pkcs1::RsaPrivateKeyRef::try_from(der)
         .map_err(|e| format!("damaged PKCS#1 RSA key ({})", pkcs1_problem(&e)))?;
-    let info = pkcs8::PrivateKeyInfo::new(
+    let info = pkcs8::PrivateKeyInfoRef::new(
         AlgorithmIdentifierRef {
             oid: RSA_ENCRYPTION,
             parameters: Some(AnyRef::NULL),
         },
-        der,
+        OctetStringRef::new(der).map_err(|e| format!("damaged PKCS#1 RSA key ({e})"))?,
     );
     info.to_der()
         .map(Zeroizing::new)
@@ -117,7 +117,7 @@ fn sec1_explicit_parameters(der: &[u8]) -> bool {
         let _version = AnyRef::decode(r)?;
         let _key = AnyRef::decode(r)?;
         if r.is_finished() {
-            return Ok(false);
+            return Ok::<_, der::Error>(false);
         }
         let params = AnyRef::decode(r)?;
         while !r.is_finished() {
@@ -149,14 +149,14 @@ pub(crate) fn from_pkcs8(pkcs8_der: &[u8], spki: &[u8]) -> Result<(Plain, Zeroiz
     let bad = |e: &dyn std::fmt::Display| {
         Error::Crypto(format!("cannot convert key to traditional form: {e}"))
     };
-    let info = pkcs8::PrivateKeyInfo::try_from(pkcs8_der).map_err(|e| bad(&e))?;
+    let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8_der).map_err(|e| bad(&e))?;
     match info.algorithm.oid {
         oid if oid == RSA_ENCRYPTION => {
-            Ok((Plain::Pkcs1, Zeroizing::new(info.private_key.to_vec())))
+            Ok((Plain::Pkcs1, Zeroizing::new(info.private_key.as_bytes().to_vec())))
         }
         oid if oid == EC_PUBLIC_KEY => {
             let curve = info.algorithm.parameters_oid().map_err(|e| bad(&e))?;
-            let ec = sec1::EcPrivateKey::try_from(info.private_key).map_err(|e| bad(&e))?;
+            let ec = sec1::EcPrivateKey::try_from(info.private_key.as_bytes()).map_err(|e| bad(&e))?;
             let spki = SubjectPublicKeyInfoRef::try_from(spki).map_err(|e| bad(&e))?;
             let public_key = match ec.public_key {
                 Some(pk) => pk,

@@ -41,19 +41,18 @@ pub fn detect(data: &[u8]) -> StoreFormat {
 }
 
 fn is_pfx(data: &[u8]) -> bool {
-    if data.first() != Some(&0x30) {
-        return false;
-    }
-    let Some(&len) = data.get(1) else {
+    use der::{Decode, ErrorKind, Header, Reader, SliceReader, Tag};
+    let Ok(mut r) = SliceReader::new(data) else {
         return false;
     };
-    // Short form, indefinite (0x80, BER) or long form with up to 4 length bytes.
-    let skip = match len {
-        0..=0x80 => 0,
-        0x81..=0x84 => (len & 0x7f) as usize,
+    // Only the header is read, so a truncated file is still recognised. An indefinite
+    // length (BER) is recognised too, to be refused later with a message that says so.
+    let body = match Header::decode(&mut r) {
+        Ok(h) if h.tag() == Tag::Sequence => usize::try_from(r.position()).unwrap_or(0),
+        Err(e) if e.kind() == ErrorKind::IndefiniteLength && data[0] == 0x30 => 2,
         _ => return false,
     };
-    data.get(2 + skip..2 + skip + 3) == Some(&[0x02, 0x01, 0x03])
+    body > 0 && data.get(body..body + 3) == Some(&[0x02, 0x01, 0x03])
 }
 
 #[cfg(test)]
@@ -75,5 +74,18 @@ mod tests {
         assert_eq!(detect(b"-----BEGIN CERTIFICATE-----"), StoreFormat::Unknown);
         assert_eq!(detect(&[]), StoreFormat::Unknown);
         assert_eq!(detect(&[0x30]), StoreFormat::Unknown);
+        assert_eq!(
+            detect(&[0x30, 0x84, 0, 0, 0x0a, 0x00, 0x02, 0x01, 0x03]),
+            StoreFormat::Unknown,
+            "a length in more bytes than needed is not DER"
+        );
+        assert_eq!(
+            detect(&[0x31, 0x03, 0x02, 0x01, 0x03]),
+            StoreFormat::Unknown
+        );
+        assert_eq!(
+            detect(&[0x30, 0x03, 0x02, 0x01, 0x02]),
+            StoreFormat::Unknown
+        );
     }
 }

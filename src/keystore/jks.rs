@@ -24,6 +24,9 @@
 use std::path::Path;
 
 use aws_lc_rs::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use der::{Decode, Encode, Reader as _, SliceReader, Tag};
+use pkcs8::spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
@@ -37,8 +40,8 @@ pub const JCEKS_MAGIC: u32 = 0xCECE_CECE;
 const DIGEST_LEN: usize = 20;
 /// The string Sun mixes into the integrity digest.
 const WHITENER: &[u8] = b"Mighty Aphrodite";
-/// DER of OID 1.3.6.1.4.1.42.2.17.1.1, Sun's JKS key protector.
-const KEY_PROTECTOR_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x2a, 0x02, 0x11, 0x01, 0x01];
+/// Sun's JKS key protector.
+const KEY_PROTECTOR_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.42.2.17.1.1");
 /// Certificate chains longer than this are refused rather than believed.
 const MAX_CHAIN: u32 = 64;
 
@@ -417,7 +420,7 @@ pub fn protect_key(pkcs8: &[u8], password: &Secret) -> Result<Vec<u8>> {
     let stream = keystream(&pw, &salt, pkcs8.len());
     blob.extend(pkcs8.iter().zip(stream.iter()).map(|(p, k)| p ^ k));
     blob.extend_from_slice(&check_digest(&pw, pkcs8));
-    Ok(encode_epki(&blob))
+    encode_epki(&blob).map_err(|e| Error::Crypto(format!("encoding the JKS key entry failed: {e}")))
 }
 
 /// Recovers the PKCS#8 key of a JKS private-key entry. Fails with a clear message when the
@@ -468,62 +471,25 @@ fn check_digest(pw: &[u8], plain: &[u8]) -> Vec<u8> {
 
 /// `SEQUENCE { SEQUENCE { OID, NULL }, OCTET STRING blob }`, as Java's
 /// `EncryptedPrivateKeyInfo.getEncoded()` writes it.
-fn encode_epki(blob: &[u8]) -> Vec<u8> {
-    let mut oid = vec![0x06, KEY_PROTECTOR_OID.len() as u8];
-    oid.extend_from_slice(KEY_PROTECTOR_OID);
-    oid.extend_from_slice(&[0x05, 0x00]);
-    let mut inner = der_tlv(0x30, &oid);
-    inner.extend(der_tlv(0x04, blob));
-    der_tlv(0x30, &inner)
-}
-
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes = (n as u64).to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (8 - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
+fn encode_epki(blob: &[u8]) -> der::Result<Vec<u8>> {
+    let alg = AlgorithmIdentifierRef {
+        oid: KEY_PROTECTOR_OID,
+        parameters: Some(AnyRef::NULL),
+    };
+    let mut body = alg.to_der()?;
+    body.extend(OctetStringRef::new(blob)?.to_der()?);
+    AnyRef::new(Tag::Sequence, &body)?.to_der()
 }
 
 /// Splits an EncryptedPrivateKeyInfo into its algorithm OID and encrypted octets.
-fn decode_epki(der: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
-    let damaged = || "damaged EncryptedPrivateKeyInfo".to_string();
-    let (outer, _) = der_read(der, 0x30).ok_or_else(damaged)?;
-    let (alg, rest) = der_read(outer, 0x30).ok_or_else(damaged)?;
-    let (oid, _) = der_read(alg, 0x06).ok_or_else(damaged)?;
-    let (blob, _) = der_read(rest, 0x04).ok_or_else(damaged)?;
-    Ok((oid, blob))
-}
-
-/// Reads one definite-length DER element with the expected tag: (content, rest).
-fn der_read(data: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&t, rest) = data.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let (&l, mut rest) = rest.split_first()?;
-    let len = if l < 0x80 {
-        l as usize
-    } else {
-        let n = (l & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let v = rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize);
-        rest = &rest[n..];
-        v
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some(rest.split_at(len))
+fn decode_epki(der: &[u8]) -> std::result::Result<(ObjectIdentifier, &[u8]), String> {
+    let mut r = SliceReader::new(der).map_err(|_| "damaged EncryptedPrivateKeyInfo")?;
+    r.sequence(|r| {
+        let alg = AlgorithmIdentifierRef::decode(r)?;
+        let blob = <&OctetStringRef>::decode(r)?;
+        Ok::<_, der::Error>((alg.oid, blob.as_bytes()))
+    })
+    .map_err(|_| "damaged EncryptedPrivateKeyInfo".to_string())
 }
 
 fn len_u32(n: usize) -> Result<u32> {
@@ -799,5 +765,42 @@ mod tests {
         let mut r = Reader { data: &w, pos: 0 };
         assert_eq!(r.utf().unwrap(), "a\u{0}é€😀");
         assert_eq!(&w[2..5], &[b'a', 0xc0, 0x80]);
+    }
+
+    #[test]
+    fn key_protector_wrapping_is_the_der_java_writes_and_reads_back() {
+        let oid_and_null = [
+            0x30, 0x0e, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x2a, 0x02, 0x11, 0x01, 0x01,
+            0x05, 0x00,
+        ];
+        let short = encode_epki(&[7; 3]).unwrap();
+        let mut want = vec![0x30, 0x15];
+        want.extend_from_slice(&oid_and_null);
+        want.extend_from_slice(&[0x04, 0x03, 7, 7, 7]);
+        assert_eq!(short, want);
+        // A real key's blob needs the long length form on both levels.
+        let blob = vec![9u8; 1300];
+        let long = encode_epki(&blob).unwrap();
+        assert_eq!(&long[..4], [0x30, 0x82, 0x05, 0x28]);
+        assert_eq!(&long[4..20], oid_and_null);
+        assert_eq!(&long[20..24], [0x04, 0x82, 0x05, 0x14]);
+        let (oid, back) = decode_epki(&long).unwrap();
+        assert_eq!((oid, back), (KEY_PROTECTOR_OID, blob.as_slice()));
+        for bad in [
+            &long[..long.len() - 1],
+            &long[1..],
+            &[0x31, 0x00][..],
+            &[][..],
+        ] {
+            assert_eq!(
+                decode_epki(bad).unwrap_err(),
+                "damaged EncryptedPrivateKeyInfo"
+            );
+        }
+        let sealed = protect_key(b"key bytes", &pw("pw")).unwrap();
+        assert_eq!(
+            recover_key(&sealed, &pw("pw")).unwrap().as_slice(),
+            b"key bytes"
+        );
     }
 }

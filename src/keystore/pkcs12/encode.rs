@@ -217,12 +217,12 @@ const NULL: [u8; 2] = [0x05, 0x00];
 
 const CONTEXT_0_CONSTRUCTED: Tag = Tag::ContextSpecific {
     constructed: true,
-    number: TagNumber::N0,
+    number: TagNumber(0),
 };
 
 const CONTEXT_0_PRIMITIVE: Tag = Tag::ContextSpecific {
     constructed: false,
-    number: TagNumber::N0,
+    number: TagNumber(0),
 };
 
 fn der_failed(e: der::Error) -> Error {

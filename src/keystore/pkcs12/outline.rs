@@ -4,9 +4,12 @@
 //! p12-keystore decodes the content but does not say how it was protected, and operators
 //! need exactly that to know whether a consumer (Java 8, Windows, OpenSSL 1.x) can open a
 //! file. The parts needed here (PFX, AuthenticatedSafe, MacData, the encryption
-//! AlgorithmIdentifiers) are plain DER, so a small reader is enough. It also tells a
-//! truncated or damaged file apart from a wrong password.
+//! AlgorithmIdentifiers) are plain DER, so a small walker over the `der` crate's
+//! tag-length-value reading is enough. It also tells a truncated or damaged file apart
+//! from a wrong password.
 
+use der::asn1::{AnyRef, ObjectIdentifier};
+use der::{Decode, ErrorKind, Header, Reader as _, SliceReader, Tag};
 use serde::Serialize;
 
 /// What the PFX envelope says about its protection.
@@ -82,14 +85,10 @@ pub fn looks_like_pkcs12(data: &[u8]) -> bool {
 /// The tag of the element at the start of `data` and whatever of its content is present,
 /// which may be cut short.
 fn header(data: &[u8]) -> Option<(u8, &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let skip = match first {
-        0..=0x7f => 0,
-        0x81..=0x84 => usize::from(first & 0x7f),
-        _ => return None,
-    };
-    Some((tag, rest.get(skip..)?))
+    let mut r = SliceReader::new(data).ok()?;
+    Header::decode(&mut r).ok()?;
+    let at = usize::try_from(r.position()).ok()?;
+    Some((*data.first()?, data.get(at..)?))
 }
 
 /// Reads the outline of a PKCS#12 file. Errors are short phrases for "PATH: problem".
@@ -326,84 +325,49 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Splits the DER element at the start of `data` from what follows it.
 pub(super) fn tlv(data: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
-    let truncated = || "truncated: the file ends inside the PKCS#12 structure".to_string();
-    let (&tag, rest) = data.split_first().ok_or_else(truncated)?;
-    if tag & 0x1f == 0x1f {
+    let damaged = |e: der::Error| match e.kind() {
+        ErrorKind::Incomplete { .. } => {
+            "truncated: the file ends inside the PKCS#12 structure".to_string()
+        }
+        ErrorKind::IndefiniteLength => {
+            "indefinite-length BER encoding is not supported; re-export the file as DER".into()
+        }
+        ErrorKind::Overlength | ErrorKind::Overflow | ErrorKind::Length { .. } => {
+            "damaged PKCS#12 structure (length too large or not in DER form)".into()
+        }
+        _ => format!("damaged PKCS#12 structure ({})", crate::x509::short_err(&e)),
+    };
+    // Tags of more than one byte are valid DER but appear nowhere in PKCS#12; `Tlv`
+    // carries the one tag byte.
+    if data.first().is_some_and(|t| t & 0x1f == 0x1f) {
         return Err("damaged PKCS#12 structure (multi-byte tag)".into());
     }
-    let (&first, mut rest) = rest.split_first().ok_or_else(truncated)?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else if first == 0x80 {
-        return Err(
-            "indefinite-length BER encoding is not supported; re-export the file as DER".into(),
-        );
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n > 4 {
-            return Err("damaged PKCS#12 structure (length too large)".into());
-        }
-        if rest.len() < n {
-            return Err(truncated());
-        }
-        let (bytes, after) = rest.split_at(n);
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    if rest.len() < len {
-        return Err(truncated());
-    }
-    let (body, after) = rest.split_at(len);
-    Ok((Tlv { tag, body }, after))
+    let mut r = SliceReader::new(data).map_err(damaged)?;
+    let header = Header::decode(&mut r).map_err(damaged)?;
+    let body = r.read_slice(header.length()).map_err(damaged)?;
+    let used = usize::try_from(r.position()).map_err(damaged)?;
+    Ok((Tlv { tag: data[0], body }, &data[used..]))
 }
 
 fn oid(t: &Tlv<'_>) -> Result<String, String> {
     if t.tag != TAG_OID || t.body.is_empty() {
         return Err("damaged PKCS#12 structure (object identifier expected)".into());
     }
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut value: u64 = 0;
-    for (i, b) in t.body.iter().enumerate() {
-        if value > (u64::MAX >> 7) {
-            return Err("damaged PKCS#12 structure (object identifier too long)".into());
-        }
-        value = (value << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
-            }
-            value = 0;
-        } else if i + 1 == t.body.len() {
-            return Err("damaged PKCS#12 structure (object identifier cut short)".into());
-        }
-    }
-    Ok(arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join("."))
+    ObjectIdentifier::from_bytes(t.body)
+        .map(|o| o.to_string())
+        .map_err(|_| "damaged PKCS#12 structure (invalid object identifier)".into())
 }
 
 pub(super) fn integer(t: &Tlv<'_>) -> Result<u64, String> {
-    if t.tag != TAG_INTEGER || t.body.is_empty() || t.body.len() > 9 || t.body[0] & 0x80 != 0 {
-        return Err("damaged PKCS#12 structure (small non-negative integer expected)".into());
+    let bad = || "damaged PKCS#12 structure (small non-negative integer expected)".to_string();
+    if t.tag != TAG_INTEGER {
+        return Err(bad());
     }
-    let body = if t.body.len() == 9 {
-        if t.body[0] != 0 {
-            return Err("damaged PKCS#12 structure (integer too large)".into());
-        }
-        &t.body[1..]
-    } else {
-        t.body
-    };
-    Ok(body.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    AnyRef::new(Tag::Integer, t.body)
+        .and_then(|a| a.decode_as::<u64>())
+        .map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -422,6 +386,61 @@ mod tests {
             body: &[0x27, 0x10],
         };
         assert_eq!(integer(&i).unwrap(), 10000);
+        let big = Tlv {
+            tag: TAG_INTEGER,
+            body: &[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        };
+        assert_eq!(integer(&big).unwrap(), u64::MAX);
+        for body in [
+            &[][..],
+            &[0x80],
+            &[0x00, 0x05],
+            &[1, 0, 0, 0, 0, 0, 0, 0, 0],
+        ] {
+            let t = Tlv {
+                tag: TAG_INTEGER,
+                body,
+            };
+            assert!(integer(&t).is_err(), "{body:?}");
+        }
+        let cut = Tlv {
+            tag: TAG_OID,
+            body: &[0x2a, 0x86, 0x48, 0x86],
+        };
+        assert!(oid(&cut).unwrap_err().contains("invalid object identifier"));
+    }
+
+    #[test]
+    fn tlv_splits_elements_and_names_the_problem() {
+        let (t, rest) = tlv(&[0x04, 0x02, 7, 8, 0x05, 0x00]).unwrap();
+        assert_eq!(
+            (t.tag, t.body, rest),
+            (TAG_OCTET_STRING, &[7u8, 8][..], &[5u8, 0][..])
+        );
+        let mut long = vec![0x04, 0x81, 200];
+        long.extend([1; 200]);
+        let (t, rest) = tlv(&long).unwrap();
+        assert_eq!((t.body.len(), rest.len()), (200, 0));
+        let cases: [(&[u8], &str); 6] = [
+            (&[0x30, 0x05, 0x02], "truncated"),
+            (&[0x30], "truncated"),
+            (
+                &[0x30, 0x80, 0x02, 0x01, 0x03, 0x00, 0x00],
+                "indefinite-length",
+            ),
+            (&[0x30, 0x85, 1, 0, 0, 0, 0], "length too large"),
+            (&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5], "not in DER form"),
+            (&[0x1f, 0x81, 0x00, 0x00], "multi-byte tag"),
+        ];
+        for (data, want) in cases {
+            let err = tlv(data).err().unwrap();
+            assert!(err.contains(want), "{data:02x?}: {err}");
+        }
+        assert_eq!(
+            header(&[0x30, 0x82, 0x08, 0x00, 0x02]),
+            Some((0x30, &[2u8][..]))
+        );
+        assert_eq!(header(&[0x30, 0x82, 0x08]), None);
     }
 
     #[test]
