@@ -133,7 +133,7 @@ impl Store {
                 format!("does not match {}; not renewing", cert_path.display()),
             ));
         }
-        let report = crate::inspect::describe_cert(&cert, &der);
+        let report = crate::cert::describe::describe_cert(&cert, &der);
         let ips: Vec<std::net::IpAddr> = report
             .san
             .ip

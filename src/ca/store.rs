@@ -352,7 +352,7 @@ impl Store {
                 "the key does not match this certificate",
             ));
         }
-        let report = crate::inspect::describe_cert(&cert, cert_der);
+        let report = crate::cert::describe::describe_cert(&cert, cert_der);
         let mut warnings = Vec::new();
         if !report.self_signed {
             return Err(Error::bad_file(
@@ -1174,7 +1174,7 @@ fn record_for(
         .map_err(|e| Error::Crypto(format!("issued certificate does not parse: {e}")))?;
     let (_, issuer) = X509Certificate::from_der(issuer_der)
         .map_err(|e| Error::Crypto(format!("issuer certificate does not parse: {e}")))?;
-    let report = crate::inspect::describe_cert(&cert, der);
+    let report = crate::cert::describe::describe_cert(&cert, der);
     let mut sans = report.san.dns.clone();
     sans.extend(report.san.ip.iter().cloned());
     Ok(Record {

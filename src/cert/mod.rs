@@ -3,6 +3,7 @@
 
 pub mod constraints;
 pub mod csr;
+pub mod describe;
 pub mod idna;
 
 use std::net::IpAddr;

@@ -103,7 +103,7 @@ pub fn status(
                 .ok()?
                 .remove(0);
             let (_, c) = X509Certificate::from_der(&der).ok()?;
-            let r = crate::inspect::describe_cert(&c, &der);
+            let r = crate::cert::describe::describe_cert(&c, &der);
             Some(CertStatus {
                 subject: r.subject,
                 serial: r.serial,
@@ -253,7 +253,7 @@ fn identity_status(
         .and_then(|der| {
             let (_, c) = X509Certificate::from_der(&der).ok()?;
             Some((
-                crate::inspect::describe_cert(&c, &der),
+                crate::cert::describe::describe_cert(&c, &der),
                 c.validity().not_before.timestamp(),
                 c.validity().not_after.timestamp(),
             ))
