@@ -285,6 +285,25 @@ pub fn verify_signature(
         .map_err(|_| "the signature does not verify".to_string())
 }
 
+/// Whether `cert` is self-signed: its issuer is its subject and its own key verifies its
+/// signature. Names alone are not enough: a CA can issue a certificate whose issuer and
+/// subject names are equal (a re-keyed CA of the same name), which is not a root.
+pub fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    cert.subject() == cert.issuer()
+        && verify_signature(
+            cert.public_key(),
+            &cert.signature_algorithm,
+            &cert.signature_value.data,
+            cert.tbs_certificate.as_ref(),
+        )
+        .is_ok()
+}
+
+/// As [`is_self_signed`], for a DER certificate; false when it does not parse.
+pub fn is_self_signed_der(der: &[u8]) -> bool {
+    X509Certificate::from_der(der).is_ok_and(|(_, c)| is_self_signed(&c))
+}
+
 /// A serial number as lower-case hex of its magnitude (no sign octet, no leading zeros),
 /// the form `inspect`, `list` and the inventory all use.
 pub fn serial_hex(raw: &[u8]) -> String {
@@ -317,4 +336,30 @@ pub fn signature_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
 pub fn is_weak_signature(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.contains("sha1") || n.contains("md5") || n.contains("md2")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_decided_by_the_signature_not_the_names() {
+        let root_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Same Name");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = params.self_signed(&root_key).unwrap();
+        assert!(is_self_signed_der(root.der()));
+
+        // Issued by the root to a subject of the same name, with another key.
+        let issuer = rcgen::Issuer::new(params.clone(), &root_key);
+        let other_key = rcgen::KeyPair::generate().unwrap();
+        let same_name = params.signed_by(&other_key, &issuer).unwrap();
+        let (_, c) = X509Certificate::from_der(same_name.der()).unwrap();
+        assert_eq!(c.subject(), c.issuer());
+        assert!(!is_self_signed(&c));
+        assert!(!is_self_signed_der(b"not a certificate"));
+    }
 }

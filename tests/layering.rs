@@ -57,7 +57,6 @@ const ALLOWED_CIRCLES: &[&[&str]] = &[
     &["verify::crl", "verify::explain"],
     // `cluster export` is a subcommand of `cluster` and reads its profile loader.
     &["cli::cluster", "cli::cluster_export"],
-    &["cli::export", "cli::keystore", "cli::truststore"],
 ];
 
 #[test]

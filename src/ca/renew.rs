@@ -117,9 +117,9 @@ impl Store {
         days: u32,
         reuse_key: bool,
     ) -> Result<Renewed> {
-        let dir = self.home().join("issued").join(name);
-        let cert_path = dir.join("cert.pem");
-        let key_path = dir.join("key.pem");
+        let entry = self.issued(name)?;
+        let cert_path = entry.cert_path();
+        let key_path = entry.key_path();
         let der = crate::x509::read_certs(&cert_path)?.remove(0);
         let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|_| Error::bad_file(&cert_path, "not a valid certificate"))?;
@@ -127,7 +127,7 @@ impl Store {
         let key = read_private_key(&key_path, &data, &mut || {
             Err(Error::Secret("issued keys are not encrypted".into()))
         })?;
-        if key.public_key_der() != cert.public_key().raw {
+        if !key.matches(&cert) {
             return Err(Error::bad_file(
                 &key_path,
                 format!("does not match {}; not renewing", cert_path.display()),

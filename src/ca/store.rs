@@ -346,7 +346,7 @@ impl Store {
     ) -> Result<(Self, Vec<String>)> {
         let (_, cert) = X509Certificate::from_der(cert_der)
             .map_err(|_| Error::bad_file(cert_path, "not a valid X.509 certificate"))?;
-        if cert.public_key().raw != key.public_key_der() {
+        if !key.matches(&cert) {
             return Err(Error::bad_file(
                 cert_path,
                 "the key does not match this certificate",
@@ -733,7 +733,7 @@ impl Store {
                 let key_path = self.authority_dir(id).join("key.pem");
                 let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
                 let key = read_private_key(&key_path, &data, pass)?;
-                if cert.public_key().raw != key.public_key_der() {
+                if !key.matches(&cert) {
                     return Err(Error::bad_file(
                         &key_path,
                         format!("key does not match {}", self.cert_path(id).display()),
@@ -838,7 +838,7 @@ impl Store {
         check_entry_name(&req.name)?;
         Self::check_constraints(signer, &req.names)?;
         let validity = Validity::new(req.days, Some(signer.not_after))?;
-        let target = self.home.join("issued").join(&req.name);
+        let target = self.issued(&req.name)?.dir;
         if target.exists() && !req.replace {
             return Err(Error::Refused(format!(
                 "{}: already issued; use --force to replace it (the old files are kept under backup/)",

@@ -106,14 +106,7 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
         days_left,
         expired: na < now,
         not_yet_valid: nb > now,
-        self_signed: cert.subject() == cert.issuer()
-            && crate::x509::verify_signature(
-                cert.public_key(),
-                &cert.signature_algorithm,
-                &cert.signature_value.data,
-                cert.tbs_certificate.as_ref(),
-            )
-            .is_ok(),
+        self_signed: crate::x509::is_self_signed(cert),
         is_ca: false,
         path_len: None,
         key: describe_spki(cert.public_key()),

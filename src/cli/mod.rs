@@ -14,6 +14,7 @@ mod key;
 mod keystore;
 mod lint;
 mod list;
+mod p12view;
 mod probe;
 mod renew;
 mod revoke;
