@@ -220,7 +220,8 @@ pub fn short_err<E: std::fmt::Display>(e: &E) -> String {
     }
 }
 
-/// The first DNS or IP subjectAltName of a certificate, for naming it.
+/// The subject's first common name (CN), for naming a certificate (an alias, a report);
+/// None when the subject has no CN or it is not a string.
 pub fn common_name(cert: &X509Certificate<'_>) -> Option<String> {
     cert.subject()
         .iter_common_name()

@@ -689,22 +689,37 @@ impl Store {
 
     /// Ids of the CAs above a leaf, issuing CA first and root last.
     pub fn chain_ids(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut id = self.config.issuing.clone();
+        Ok(self
+            .lineage(&self.config.issuing)?
+            .into_iter()
+            .map(|a| a.id.clone())
+            .collect())
+    }
+
+    /// The authority `id` and those above it, up to its root (its own parent). The
+    /// parent links come from the hand-editable `store.toml`: a missing parent or a loop
+    /// is an error naming the file, never an endless walk (opening the store checks this
+    /// already; the walk does not depend on it).
+    fn lineage(&self, id: &str) -> Result<Vec<&AuthorityEntry>> {
+        let config_error = |why: String| Error::bad_file(Self::config_path(&self.home), why);
+        let mut out: Vec<&AuthorityEntry> = Vec::new();
+        let mut id = id;
         loop {
-            let a = self.authority(&id).ok_or_else(|| {
-                Error::bad_file(
-                    Self::config_path(&self.home),
-                    format!("authority '{id}' is not listed"),
-                )
-            })?;
-            out.push(a.id.clone());
-            if a.parent == a.id || out.len() > 8 {
-                break;
+            let a = self
+                .authority(id)
+                .ok_or_else(|| config_error(format!("authority '{id}' is not listed")))?;
+            if out.iter().any(|seen| seen.id == a.id) {
+                return Err(config_error(format!(
+                    "the parents of authority '{}' form a cycle instead of ending at a root",
+                    out[0].id
+                )));
             }
-            id = a.parent.clone();
+            out.push(a);
+            if a.parent == a.id {
+                return Ok(out);
+            }
+            id = &a.parent;
         }
-        Ok(out)
     }
 
     /// Loads an authority's key (asking `pass` only when it is encrypted) and checks that
@@ -744,27 +759,14 @@ impl Store {
         };
         let not_after = cert.validity().not_after.to_datetime();
         let mut constraints = Vec::new();
-        let mut cur = entry.clone();
-        loop {
-            let der = self.cert_der(&cur.id)?;
+        for a in self.lineage(id)? {
+            let der = self.cert_der(&a.id)?;
             let (_, c) = X509Certificate::from_der(&der)
-                .map_err(|_| Error::bad_file(self.cert_path(&cur.id), "not a valid certificate"))?;
+                .map_err(|_| Error::bad_file(self.cert_path(&a.id), "not a valid certificate"))?;
             let nc = NameConstraintsSpec::from_cert(&c);
             if !nc.is_empty() {
                 constraints.push(nc);
             }
-            if cur.parent == cur.id {
-                break;
-            }
-            cur = self
-                .authority(&cur.parent)
-                .ok_or_else(|| {
-                    Error::bad_file(
-                        Self::config_path(&self.home),
-                        format!("authority '{}' is not listed", cur.parent),
-                    )
-                })?
-                .clone();
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), signing)?;
         Ok(Signer {
@@ -1195,4 +1197,68 @@ fn record_for(
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store as `open` would give it, from `store.toml` text, without the checks `open`
+    /// makes (as if the file were edited after the store was opened).
+    fn store(toml_text: &str) -> Store {
+        Store {
+            home: PathBuf::from("/srv/pki"),
+            config: toml::from_str(toml_text).unwrap(),
+            recorded: Default::default(),
+            run_backup: Default::default(),
+        }
+    }
+
+    const CHAIN: &str = r#"
+version = 1
+issuing = "issuing"
+[[authority]]
+id = "root"
+parent = "root"
+encrypted = false
+[[authority]]
+id = "mid"
+parent = "root"
+encrypted = false
+[[authority]]
+id = "issuing"
+parent = "mid"
+encrypted = false
+"#;
+
+    #[test]
+    fn chains_end_at_the_root() {
+        let s = store(CHAIN);
+        assert_eq!(s.chain_ids().unwrap(), ["issuing", "mid", "root"]);
+        assert_eq!(validate_authorities(&s.config), Ok(()));
+    }
+
+    #[test]
+    fn parent_loops_are_one_clear_error_not_an_endless_walk() {
+        let looped = CHAIN.replacen(
+            "id = \"root\"\nparent = \"root\"",
+            "id = \"root\"\nparent = \"issuing\"",
+            1,
+        );
+        assert_ne!(looped, CHAIN);
+        let s = store(&looped);
+        let e = s.chain_ids().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/srv/pki/store.toml: the parents of authority 'issuing' form a cycle instead of ending at a root"
+        );
+        // The signer gathers name constraints over the same lineage.
+        let e = s.lineage("mid").unwrap_err().to_string();
+        assert!(e.contains("authority 'mid' form a cycle"), "{e}");
+        assert!(validate_authorities(&s.config).is_err());
+
+        let missing = CHAIN.replacen("parent = \"mid\"", "parent = \"gone\"", 1);
+        let e = store(&missing).chain_ids().unwrap_err().to_string();
+        assert!(e.ends_with("authority 'gone' is not listed"), "{e}");
+    }
 }
