@@ -276,7 +276,7 @@ pub fn verify_signature(
         _ => {
             return Err(format!(
                 "signature algorithm {} with a {} key is not supported",
-                signature_name(&algorithm.algorithm),
+                SignatureAlgorithm::from_oid(&algorithm.algorithm),
                 describe_spki(spki)
             ))
         }
@@ -315,28 +315,83 @@ pub fn serial_hex(raw: &[u8]) -> String {
     hex::encode(&raw[start..])
 }
 
-/// The conventional name of a signature algorithm OID, as openssl prints it.
-pub fn signature_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
-    match oid.to_id_string().as_str() {
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.10" => "rsassaPss".into(),
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
-        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".into(),
-        "1.3.101.112" => "ED25519".into(),
-        other => other.to_string(),
+/// A signature algorithm, from its OID: what reports name and what the weak-digest rules
+/// decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    Sha256WithRsa,
+    Sha384WithRsa,
+    Sha512WithRsa,
+    Sha1WithRsa,
+    Md5WithRsa,
+    RsaPss,
+    EcdsaWithSha256,
+    EcdsaWithSha384,
+    EcdsaWithSha512,
+    EcdsaWithSha1,
+    Ed25519,
+    /// Any other algorithm, by its dotted OID.
+    Other(String),
+}
+
+impl SignatureAlgorithm {
+    /// The algorithm an OID names.
+    pub fn from_oid(oid: &x509_parser::der_parser::oid::Oid<'_>) -> Self {
+        use SignatureAlgorithm::*;
+        match oid.to_id_string().as_str() {
+            "1.2.840.113549.1.1.11" => Sha256WithRsa,
+            "1.2.840.113549.1.1.12" => Sha384WithRsa,
+            "1.2.840.113549.1.1.13" => Sha512WithRsa,
+            "1.2.840.113549.1.1.5" => Sha1WithRsa,
+            "1.2.840.113549.1.1.4" => Md5WithRsa,
+            "1.2.840.113549.1.1.10" => RsaPss,
+            "1.2.840.10045.4.3.2" => EcdsaWithSha256,
+            "1.2.840.10045.4.3.3" => EcdsaWithSha384,
+            "1.2.840.10045.4.3.4" => EcdsaWithSha512,
+            "1.2.840.10045.4.1" => EcdsaWithSha1,
+            "1.3.101.112" => Ed25519,
+            other => Other(other.to_string()),
+        }
+    }
+
+    /// The conventional name, as openssl prints it; the dotted OID for others.
+    pub fn name(&self) -> &str {
+        use SignatureAlgorithm::*;
+        match self {
+            Sha256WithRsa => "sha256WithRSAEncryption",
+            Sha384WithRsa => "sha384WithRSAEncryption",
+            Sha512WithRsa => "sha512WithRSAEncryption",
+            Sha1WithRsa => "sha1WithRSAEncryption",
+            Md5WithRsa => "md5WithRSAEncryption",
+            RsaPss => "rsassaPss",
+            EcdsaWithSha256 => "ecdsa-with-SHA256",
+            EcdsaWithSha384 => "ecdsa-with-SHA384",
+            EcdsaWithSha512 => "ecdsa-with-SHA512",
+            EcdsaWithSha1 => "ecdsa-with-SHA1",
+            Ed25519 => "ED25519",
+            Other(oid) => oid,
+        }
+    }
+
+    /// True when the digest is broken (SHA-1, MD5): refused for new signatures, flagged in
+    /// what others made.
+    pub fn is_weak(&self) -> bool {
+        use SignatureAlgorithm::*;
+        matches!(self, Sha1WithRsa | Md5WithRsa | EcdsaWithSha1)
     }
 }
 
-/// True for signature algorithms whose digest is broken (SHA-1, MD5).
-pub fn is_weak_signature(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("sha1") || n.contains("md5") || n.contains("md2")
+impl std::fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serialized as its name, the string `inspect --json` has always shown.
+impl serde::Serialize for SignatureAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 #[cfg(test)]
@@ -362,5 +417,31 @@ mod tests {
         assert_eq!(c.subject(), c.issuer());
         assert!(!is_self_signed(&c));
         assert!(!is_self_signed_der(b"not a certificate"));
+    }
+
+    #[test]
+    fn signature_algorithms_by_oid() {
+        use std::str::FromStr;
+        use x509_parser::der_parser::oid::Oid;
+        let alg = |s: &str| SignatureAlgorithm::from_oid(&Oid::from_str(s).unwrap());
+        assert_eq!(
+            alg("1.2.840.113549.1.1.11").name(),
+            "sha256WithRSAEncryption"
+        );
+        assert!(!alg("1.2.840.113549.1.1.11").is_weak());
+        for weak in [
+            "1.2.840.113549.1.1.5",
+            "1.2.840.113549.1.1.4",
+            "1.2.840.10045.4.1",
+        ] {
+            assert!(alg(weak).is_weak(), "{weak}");
+        }
+        let other = alg("1.2.3.4");
+        assert_eq!(other, SignatureAlgorithm::Other("1.2.3.4".into()));
+        assert!(!other.is_weak());
+        assert_eq!(
+            serde_json::to_string(&alg("1.2.840.10045.4.3.3")).unwrap(),
+            "\"ecdsa-with-SHA384\""
+        );
     }
 }

@@ -13,7 +13,7 @@
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
-use super::store::{AuthorityEntry, IntermediateInit, NewCaKey, Rollover, Signer, Store};
+use super::store::{AuthorityEntry, CaInit, NewCaKey, Rollover, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{CaTemplate, Validity};
 use crate::fsio::{Overwrite, PUBLIC};
@@ -210,7 +210,7 @@ impl Store {
                 })?,
             };
             self.add_intermediate(
-                &IntermediateInit {
+                &CaInit {
                     name,
                     key,
                     days: 1825,

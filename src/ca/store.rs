@@ -68,7 +68,7 @@ pub struct AuthorityEntry {
     pub pkcs11: Option<TokenRef>,
 }
 
-/// Options for `ca init`.
+/// Options for a new authority: `ca init` (a root) and `ca intermediate`.
 #[derive(Debug, Clone)]
 pub struct CaInit {
     pub name: String,
@@ -81,17 +81,8 @@ pub struct CaInit {
     pub token: Option<TokenRef>,
 }
 
-/// Options for `ca intermediate`.
-#[derive(Debug, Clone)]
-pub struct IntermediateInit {
-    pub name: String,
-    pub key: KeyAlg,
-    pub days: u32,
-    pub digest: Digest,
-    pub constraints: NameConstraintsSpec,
-    /// As [`CaInit::token`].
-    pub token: Option<TokenRef>,
-}
+/// The options of `ca intermediate`: the same as a root's.
+pub type IntermediateInit = CaInit;
 
 /// A CA key just made (or adopted from a token) for a new authority.
 pub(super) enum NewCaKey {
@@ -397,7 +388,7 @@ impl Store {
                 report.key.bits
             )));
         }
-        if crate::x509::is_weak_signature(&report.signature_algorithm) {
+        if report.signature_algorithm.is_weak() {
             warnings.push(format!(
                 "{}: the CA certificate is self-signed with {}; certificates it issues are signed with SHA-256",
                 cert_path.display(),
@@ -466,7 +457,7 @@ impl Store {
     /// the issuing CA. Its key is encrypted with `key_pass` when one is given.
     pub fn add_intermediate(
         &mut self,
-        opts: &IntermediateInit,
+        opts: &CaInit,
         parent: &Signer,
         key_pass: Option<&Secret>,
     ) -> Result<Vec<String>> {
@@ -966,7 +957,7 @@ impl Store {
                 csr.key.bits
             ));
         }
-        if crate::x509::is_weak_signature(&csr.signature_algorithm) {
+        if csr.signature_algorithm.is_weak() {
             if !req.allow_weak {
                 return Err(Error::Refused(format!(
                     "refusing to sign: the CSR is signed with {} (SHA-1/MD5 are broken); regenerate it with SHA-256, or pass --allow-weak",

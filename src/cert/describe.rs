@@ -10,7 +10,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 
 use crate::cert::constraints::NameConstraintsSpec;
-use crate::x509::{colon_hex, describe_spki, rfc3339, sha1, sha256, signature_name, KeyDesc};
+use crate::x509::{colon_hex, describe_spki, rfc3339, sha1, sha256, KeyDesc, SignatureAlgorithm};
 use crate::{Error, Result};
 
 /// subjectAltName entries by type.
@@ -41,7 +41,7 @@ pub struct CertReport {
     pub is_ca: bool,
     pub path_len: Option<u32>,
     pub key: KeyDesc,
-    pub signature_algorithm: String,
+    pub signature_algorithm: SignatureAlgorithm,
     pub san: Sans,
     pub key_usage: Vec<String>,
     pub extended_key_usage: Vec<String>,
@@ -64,7 +64,7 @@ pub struct Fingerprints {
 pub struct CsrReport {
     pub subject: String,
     pub key: KeyDesc,
-    pub signature_algorithm: String,
+    pub signature_algorithm: SignatureAlgorithm,
     pub signature_valid: bool,
     pub san: Sans,
     pub requests_ca: bool,
@@ -110,7 +110,7 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
         is_ca: false,
         path_len: None,
         key: describe_spki(cert.public_key()),
-        signature_algorithm: signature_name(&cert.signature_algorithm.algorithm),
+        signature_algorithm: SignatureAlgorithm::from_oid(&cert.signature_algorithm.algorithm),
         san: Sans::default(),
         key_usage: Vec::new(),
         extended_key_usage: Vec::new(),
@@ -153,7 +153,7 @@ pub fn describe_csr_der(path: &Path, der: &[u8]) -> Result<CsrReport> {
     let mut r = CsrReport {
         subject: info.subject.to_string(),
         key: describe_spki(&info.subject_pki),
-        signature_algorithm: signature_name(&csr.signature_algorithm.algorithm),
+        signature_algorithm: SignatureAlgorithm::from_oid(&csr.signature_algorithm.algorithm),
         signature_valid: crate::x509::verify_signature(
             &info.subject_pki,
             &csr.signature_algorithm,

@@ -9,7 +9,7 @@ use x509_parser::prelude::*;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::describe_cert;
-use crate::x509::{is_weak_signature, signature_name};
+use crate::x509::SignatureAlgorithm;
 
 /// Longest validity browsers accept for a TLS leaf (CA/Browser Forum, since 2020).
 const MAX_TLS_LEAF_DAYS: i64 = 398;
@@ -70,7 +70,7 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
             format!("RSA key of {} bits (at least 2048 needed)", r.key.bits),
         );
     }
-    if is_weak_signature(&r.signature_algorithm) {
+    if r.signature_algorithm.is_weak() {
         add(
             Severity::Error,
             "weak-signature",
@@ -326,8 +326,8 @@ pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
             "no cRLNumber (RFC 5280 5.2.3 requires it)".into(),
         );
     }
-    let alg = signature_name(&crl.signature_algorithm.algorithm);
-    if is_weak_signature(&alg) {
+    let alg = SignatureAlgorithm::from_oid(&crl.signature_algorithm.algorithm);
+    if alg.is_weak() {
         add(
             Severity::Error,
             "weak-signature",

@@ -79,8 +79,8 @@ fn common(c: &X509Certificate<'_>, anchor: bool) -> Option<String> {
         return Some(p);
     }
     if !anchor {
-        let alg = crate::x509::signature_name(&c.signature_algorithm.algorithm);
-        if crate::x509::is_weak_signature(&alg) {
+        let alg = crate::x509::SignatureAlgorithm::from_oid(&c.signature_algorithm.algorithm);
+        if alg.is_weak() {
             return Some(format!("is signed with {alg}, a broken digest"));
         }
     }
