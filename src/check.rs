@@ -8,6 +8,7 @@ use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::ca::Store;
+use crate::inventory::Kind;
 use crate::probe::{Probe, ServedCert, Status};
 use crate::{Error, Result};
 
@@ -328,7 +329,7 @@ pub fn check_store(store: &Store, within: i64, now: i64) -> Result<Vec<Item>> {
         .inventory()?
         .list(None, false)?
         .into_iter()
-        .filter(|r| r.kind == "leaf")
+        .filter(|r| r.kind == Kind::Leaf)
     {
         if rec.paths.is_empty() {
             continue;
@@ -529,7 +530,7 @@ fn expectation(served: &ServedCert, host: &str, stores: &[&Store]) -> Result<Exp
             .by_serial(&served.serial)?
             .filter(|r| r.sha256 == served.sha256)
         {
-            return Ok(match inv.current(&rec.name, "leaf")? {
+            return Ok(match inv.current(&rec.name, Kind::Leaf)? {
                 Some(cur) if cur.serial == rec.serial => (Some(true), None),
                 Some(cur) => (
                     Some(false),
@@ -559,7 +560,7 @@ fn expectation(served: &ServedCert, host: &str, stores: &[&Store]) -> Result<Exp
         let named = inv
             .list(None, false)?
             .into_iter()
-            .find(|r| r.kind == "leaf" && r.sans.iter().any(|s| s.eq_ignore_ascii_case(host)));
+            .find(|r| r.kind == Kind::Leaf && r.sans.iter().any(|s| s.eq_ignore_ascii_case(host)));
         if let Some(cur) = named {
             return Ok((
                 Some(false),

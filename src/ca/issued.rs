@@ -105,12 +105,7 @@ mod tests {
         let e = IssuedEntry::at(dir.path(), "n").unwrap();
         assert!(!e.exists());
         std::fs::create_dir_all(&e.dir).unwrap();
-        let pem = |cn: &str| {
-            rcgen::generate_simple_self_signed(vec![cn.to_string()])
-                .unwrap()
-                .cert
-                .pem()
-        };
+        let pem = |cn: &str| crate::cert::testing::self_signed(cn).pem();
         let (leaf, ca) = (pem("leaf"), pem("ca"));
         std::fs::write(e.cert_path(), &leaf).unwrap();
         // chain.pem missing: the leaf alone.

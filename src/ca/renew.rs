@@ -10,6 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::store::{IssueRequest, Signer, Store};
 use crate::cert::{Profile, SubjectNames};
 use crate::fsio;
+use crate::inventory::Kind;
 use crate::key::{read_private_key, KeyAlg, PrivateKey};
 use crate::{Error, Result};
 
@@ -65,14 +66,14 @@ impl Store {
             checked: inventory
                 .list(None, false)?
                 .iter()
-                .filter(|r| r.kind == "leaf")
+                .filter(|r| r.kind == Kind::Leaf)
                 .count(),
             ..Default::default()
         };
         let due: Vec<_> = inventory
             .list(Some(now + within), false)?
             .into_iter()
-            .filter(|r| r.kind == "leaf")
+            .filter(|r| r.kind == Kind::Leaf)
             .collect();
         let mut loaded: Option<Signer> = None;
         for rec in due {

@@ -17,6 +17,7 @@ use super::store::{AuthorityEntry, CaInit, NewCaKey, Rollover, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{CaTemplate, Validity};
 use crate::fsio::{Overwrite, PUBLIC};
+use crate::inventory::Kind;
 use crate::key::{Digest, KeyAlg};
 use crate::pass::Secret;
 use crate::x509::to_pem;
@@ -81,7 +82,7 @@ impl Store {
             .inventory()?
             .list(None, false)?
             .iter()
-            .filter(|r| r.kind == "leaf" && serials.contains(&r.issuer_serial))
+            .filter(|r| r.kind == Kind::Leaf && serials.contains(&r.issuer_serial))
             .count())
     }
 

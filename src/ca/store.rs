@@ -9,7 +9,7 @@ use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::csr::CsrInfo;
 use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
 use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
-use crate::inventory::{Inventory, Record};
+use crate::inventory::{Inventory, Kind, Record, Status};
 use crate::key::token::{TokenKey, TokenOutcome, TokenRef};
 use crate::key::{
     read_private_key, CaKey, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
@@ -538,9 +538,9 @@ impl Store {
             issuer_der,
             &entry.id,
             if entry.id == entry.parent {
-                "root"
+                Kind::Root
             } else {
-                "intermediate"
+                Kind::Intermediate
             },
             "",
             vec![self
@@ -648,7 +648,7 @@ impl Store {
                 let fps: Vec<String> = inv
                     .by_name(&a.id)?
                     .into_iter()
-                    .filter(|r| r.kind == "root" || r.kind == "intermediate")
+                    .filter(|r| r.kind.is_ca())
                     .map(|r| r.sha256)
                     .collect();
                 map.insert(a.id.clone(), fps);
@@ -902,7 +902,7 @@ impl Store {
             cert.der(),
             &signer.cert_der,
             &req.name,
-            "leaf",
+            Kind::Leaf,
             req.profile.name(),
             paths,
         )?;
@@ -1030,7 +1030,7 @@ impl Store {
             cert.der(),
             &signer.cert_der,
             &name,
-            "leaf",
+            Kind::Leaf,
             req.profile.name(),
             Vec::new(),
         )?;
@@ -1159,7 +1159,7 @@ fn record_for(
     der: &[u8],
     issuer_der: &[u8],
     name: &str,
-    kind: &str,
+    kind: Kind,
     profile: &str,
     paths: Vec<String>,
 ) -> Result<Record> {
@@ -1173,7 +1173,7 @@ fn record_for(
     Ok(Record {
         serial: crate::x509::serial_hex(cert.raw_serial()),
         name: name.to_string(),
-        kind: kind.to_string(),
+        kind,
         subject: report.subject,
         sans,
         profile: profile.to_string(),
@@ -1182,7 +1182,7 @@ fn record_for(
         sha256: colon_hex(&sha256(der)),
         issuer_serial: crate::x509::serial_hex(issuer.raw_serial()),
         paths,
-        status: "valid".into(),
+        status: Status::Valid,
     })
 }
 

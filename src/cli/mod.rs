@@ -247,6 +247,17 @@ pub fn warn(line: impl AsRef<str>) {
     eprintln!("certmesh: {}: {}", paint("warning", "33"), line.as_ref());
 }
 
+/// The process exit code for a library error (README, "Exit codes"): 2 for usage errors,
+/// 75 (EX_TEMPFAIL) when the store is locked by another run, so cron retries quietly, 1
+/// otherwise.
+pub fn exit_code(e: &certmesh::Error) -> i32 {
+    match e {
+        certmesh::Error::Usage(_) => 2,
+        certmesh::Error::Locked(_) => 75,
+        _ => 1,
+    }
+}
+
 /// `text` in an ANSI colour when stderr is a terminal and `NO_COLOR` is not set
 /// (<https://no-color.org>); plain otherwise, so logs and pipes never get escape codes.
 pub fn paint(text: &str, sgr: &str) -> String {

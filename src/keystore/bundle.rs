@@ -148,12 +148,22 @@ fn file_stem(p: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn ca(cn: &str) -> (rcgen::CertificateParams, rcgen::KeyPair, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
+    use crate::key::{Digest, KeyAlg, KeySigner};
+
+    fn signer(k: &PrivateKey) -> KeySigner {
+        k.signing_key(Digest::Sha256).unwrap()
+    }
+
+    fn new_key() -> PrivateKey {
+        PrivateKey::generate(KeyAlg::P256).unwrap()
+    }
+
+    fn ca(cn: &str) -> (rcgen::CertificateParams, PrivateKey, String) {
+        let key = new_key();
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let pem = p.self_signed(&key).unwrap().pem();
+        let pem = p.self_signed(&signer(&key)).unwrap().pem();
         (p, key, pem)
     }
 
@@ -177,17 +187,14 @@ mod tests {
     #[test]
     fn key_entries_check_the_key_and_drop_roots_on_request() {
         let (params, root_key, root_pem) = ca("Root");
-        let issuer = rcgen::Issuer::new(params, &root_key);
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(params, signer(&root_key));
+        let leaf_key = new_key();
         let mut lp = rcgen::CertificateParams::new(vec!["node1.example".to_string()]).unwrap();
         lp.distinguished_name = rcgen::DistinguishedName::new();
         lp.distinguished_name
             .push(rcgen::DnType::CommonName, "node1");
-        let leaf = lp.signed_by(&leaf_key, &issuer).unwrap();
-        let pkcs8 = leaf_key.serialize_der();
-        let key = || {
-            crate::key::read_private_key(Path::new("k"), &pkcs8, &mut || unreachable!()).unwrap()
-        };
+        let leaf = lp.signed_by(&signer(&leaf_key), &issuer).unwrap();
+        let key = || PrivateKey::from_pkcs8_der(leaf_key.pkcs8_der()).unwrap();
         let root_der = crate::x509::parse_certs(Path::new("root"), root_pem.as_bytes())
             .unwrap()
             .remove(0);
@@ -206,10 +213,7 @@ mod tests {
         assert_eq!(c.aliases(), ["x"]);
         assert!(c.describe().contains("with 2 certificate(s)"));
         // The root's key does not belong to the leaf.
-        let other =
-            crate::key::read_private_key(kp, &root_key.serialize_der(), &mut || unreachable!())
-                .unwrap();
-        let e = Contents::key(other, certs, kp, cp, None, false)
+        let e = Contents::key(root_key, certs, kp, cp, None, false)
             .err()
             .unwrap()
             .to_string();
