@@ -84,8 +84,8 @@ impl Store {
                 });
                 continue;
             }
-            let dir = self.home().join("issued").join(&rec.name);
-            if rec.paths.is_empty() || !dir.exists() {
+            let on_disk = self.issued(&rec.name).is_ok_and(|e| e.exists());
+            if rec.paths.is_empty() || !on_disk {
                 report.skipped.push(Problem {
                     name: rec.name.clone(),
                     reason: "signed from a CSR: sign a new request to renew it".into(),
