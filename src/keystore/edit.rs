@@ -416,6 +416,38 @@ pub fn list_java(path: &Path, data: &[u8], pass: Option<&Secret>) -> Result<List
     })
 }
 
+/// The certificates of a file used as trust anchors: every certificate of a PKCS#12 file,
+/// the trusted entries of a JKS/JCEKS store, else the certificates of a PEM or DER file.
+/// `pass` is asked only for a keystore; a keystore without a certificate is an error.
+pub fn trust_anchors(
+    path: &Path,
+    data: &[u8],
+    pass: crate::key::PassPrompt<'_>,
+) -> Result<Vec<Vec<u8>>> {
+    let format = detect(data);
+    let certs = match format {
+        StoreFormat::Unknown => return crate::x509::parse_certs(path, data),
+        StoreFormat::Pkcs12 => pkcs12::decode(path, data, &pass()?)?.certificates(),
+        StoreFormat::Jks | StoreFormat::Jceks => {
+            let (ks, _) = KeyStore::parse(path, data, Some(&pass()?))?;
+            ks.entries
+                .into_iter()
+                .filter_map(|e| match e.body {
+                    EntryBody::TrustedCert(c) => Some(c.der),
+                    _ => None,
+                })
+                .collect()
+        }
+    };
+    if certs.is_empty() {
+        return Err(Error::bad_file(
+            path,
+            format!("{} store holds no trusted certificate", format.name()),
+        ));
+    }
+    Ok(certs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,6 +559,35 @@ mod tests {
         let Editable::Java(ks) = &ed else { panic!() };
         assert_eq!(ks.entries.len(), 1);
         assert!(ed.encode(&pass()).is_ok());
+    }
+
+    #[test]
+    fn trust_anchors_of_each_kind_of_file() {
+        let p = Path::new("t");
+        let (a, b) = (cert("a.example"), cert("b.example"));
+        let mut ks = KeyStore::new(Flavor::Jks);
+        ks.set_trusted("a", a.clone(), 1);
+        let jks = ks.to_bytes(&pass()).unwrap();
+        assert_eq!(
+            trust_anchors(p, &jks, &mut || Ok(pass())).unwrap(),
+            std::slice::from_ref(&a)
+        );
+        let p12 = pkcs12::trust_store(&[("b".into(), b.clone())], pkcs12::Compat::Modern, &pass())
+            .unwrap()
+            .into_bytes();
+        assert_eq!(
+            trust_anchors(p, &p12, &mut || Ok(pass())).unwrap(),
+            std::slice::from_ref(&b)
+        );
+        // PEM: no password asked.
+        let pem = crate::x509::to_pem("CERTIFICATE", &a);
+        let got = trust_anchors(p, pem.as_bytes(), &mut || unreachable!()).unwrap();
+        assert_eq!(got, [a]);
+        let empty = KeyStore::new(Flavor::Jks).to_bytes(&pass()).unwrap();
+        let e = trust_anchors(p, &empty, &mut || Ok(pass()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JKS store holds no trusted certificate"), "{e}");
     }
 
     #[test]
