@@ -8,6 +8,7 @@ use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::ca::Store;
+use crate::inventory::Kind;
 use crate::probe::{Probe, ServedCert, Status};
 use crate::{Error, Result};
 
@@ -328,7 +329,7 @@ pub fn check_store(store: &Store, within: i64, now: i64) -> Result<Vec<Item>> {
         .inventory()?
         .list(None, false)?
         .into_iter()
-        .filter(|r| r.kind == "leaf")
+        .filter(|r| r.kind == Kind::Leaf)
     {
         if rec.paths.is_empty() {
             continue;
@@ -341,25 +342,47 @@ pub fn check_store(store: &Store, within: i64, now: i64) -> Result<Vec<Item>> {
 /// One entry of `issued/`: its certificate against the first certificate of its
 /// chain.pem (the CA that issued it).
 fn check_issued(store: &Store, name: &str, member: &str, within: i64, now: i64) -> Item {
-    let dir = store.home().join("issued").join(name);
-    let path = dir.join("cert.pem");
-    let chain = crate::x509::read_certs(&dir.join("chain.pem"));
-    match (crate::x509::read_certs(&path), chain) {
-        (Ok(ders), Ok(chain)) => judge(
+    match read_issued(store.home(), name) {
+        Ok(r) => judge(
             name,
             member,
-            &path,
-            &ders[0],
-            chain.first().map(Vec::as_slice),
+            &r.cert_path,
+            &r.leaf,
+            r.issuer.as_deref(),
             within,
             now,
         ),
-        (Err(e), _) | (_, Err(e)) => {
+        Err((path, e)) => {
             let mut i = unreadable(name, &path, &e);
             i.member = member.to_string();
             i
         }
     }
+}
+
+/// An issued entry's certificate and its issuer (the first certificate of chain.pem).
+struct IssuedCert {
+    cert_path: std::path::PathBuf,
+    leaf: Vec<u8>,
+    issuer: Option<Vec<u8>>,
+}
+
+/// Reads the entry `name` of the store at `home`; an error comes with the file it
+/// concerns.
+fn read_issued(
+    home: &Path,
+    name: &str,
+) -> std::result::Result<IssuedCert, (std::path::PathBuf, Error)> {
+    let entry = crate::ca::IssuedEntry::at(home, name)
+        .map_err(|e| (home.join(crate::ca::ISSUED_DIR).join(name), e))?;
+    let cert_path = entry.cert_path();
+    let certs = crate::x509::read_certs(&cert_path).map_err(|e| (cert_path.clone(), e))?;
+    let chain = crate::x509::read_certs(&entry.chain_path()).map_err(|e| (cert_path.clone(), e))?;
+    Ok(IssuedCert {
+        leaf: certs.into_iter().next().unwrap_or_default(),
+        issuer: chain.into_iter().next(),
+        cert_path,
+    })
 }
 
 /// Checks every member of a cluster applied to `out`, and the cluster's CAs.
@@ -405,20 +428,17 @@ pub fn check_cluster(
         }
     };
     for r in records.iter().filter(|r| r.shared) {
-        let store = out.join(&r.store);
-        let path = store.join("issued").join(&r.entry).join("cert.pem");
-        let chain = crate::x509::read_certs(&store.join("issued").join(&r.entry).join("chain.pem"));
-        let mut item = match (crate::x509::read_certs(&path), chain) {
-            (Ok(ders), Ok(chain)) => judge(
+        let mut item = match read_issued(&out.join(&r.store), &r.entry) {
+            Ok(c) => judge(
                 &r.entry,
                 &r.members.join(","),
-                &path,
-                &ders[0],
-                chain.first().map(Vec::as_slice),
+                &c.cert_path,
+                &c.leaf,
+                c.issuer.as_deref(),
                 within,
                 now,
             ),
-            (Err(e), _) | (_, Err(e)) => unreadable(&r.entry, &path, &e),
+            Err((path, e)) => unreadable(&r.entry, &path, &e),
         };
         if r.rotation == crate::cluster::profile::Rotation::Manual {
             manual_hint(&mut item, &r.identity);
@@ -529,7 +549,7 @@ fn expectation(served: &ServedCert, host: &str, stores: &[&Store]) -> Result<Exp
             .by_serial(&served.serial)?
             .filter(|r| r.sha256 == served.sha256)
         {
-            return Ok(match inv.current(&rec.name, "leaf")? {
+            return Ok(match inv.current(&rec.name, Kind::Leaf)? {
                 Some(cur) if cur.serial == rec.serial => (Some(true), None),
                 Some(cur) => (
                     Some(false),
@@ -559,7 +579,7 @@ fn expectation(served: &ServedCert, host: &str, stores: &[&Store]) -> Result<Exp
         let named = inv
             .list(None, false)?
             .into_iter()
-            .find(|r| r.kind == "leaf" && r.sans.iter().any(|s| s.eq_ignore_ascii_case(host)));
+            .find(|r| r.kind == Kind::Leaf && r.sans.iter().any(|s| s.eq_ignore_ascii_case(host)));
         if let Some(cur) = named {
             return Ok((
                 Some(false),

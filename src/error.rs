@@ -5,8 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// Errors returned by the certmesh library.
+/// Errors returned by the certmesh library. New kinds of failure may be added, so callers
+/// match with a catch-all arm. What an error means to a process (its exit code) is the
+/// CLI's decision, not the library's.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file failed at the operating-system level.
     #[error("{}: {source}", path.display())]
@@ -23,7 +26,7 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
     /// The command line asked for something that does not exist (unknown key type, bad
-    /// duration, ...). Mapped to exit code 2.
+    /// duration, ...).
     #[error("{0}")]
     Usage(String),
     /// A secret (passphrase) could not be obtained or was wrong.
@@ -64,16 +67,6 @@ impl Error {
         Error::BadFile {
             path: path.as_ref().to_path_buf(),
             problem: problem.into(),
-        }
-    }
-
-    /// Process exit code for this error: 2 for usage errors, 75 (EX_TEMPFAIL) when the
-    /// store is locked by another run, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Locked(_) => 75,
-            _ => 1,
         }
     }
 }

@@ -15,8 +15,7 @@ pub struct Record {
     pub serial: String,
     /// The name it was issued under (`issue NAME`, the CA id, or the CSR's CN).
     pub name: String,
-    /// `root`, `intermediate` or `leaf`.
-    pub kind: String,
+    pub kind: Kind,
     pub subject: String,
     pub sans: Vec<String>,
     /// `server`, `client`, `peer`, or empty for CAs.
@@ -30,8 +29,87 @@ pub struct Record {
     /// Serial of the issuing CA (its own for a root).
     pub issuer_serial: String,
     pub paths: Vec<String>,
-    /// `valid`, `superseded` or `revoked`.
-    pub status: String,
+    pub status: Status,
+}
+
+/// What a recorded certificate is; stored and shown as `root`, `intermediate`, `leaf`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Root,
+    Intermediate,
+    Leaf,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Root => "root",
+            Kind::Intermediate => "intermediate",
+            Kind::Leaf => "leaf",
+        }
+    }
+
+    /// A root or an intermediate.
+    pub fn is_ca(self) -> bool {
+        self != Kind::Leaf
+    }
+}
+
+/// Where a recorded certificate stands; stored and shown as `valid`, `superseded`,
+/// `revoked`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The current certificate of its name.
+    Valid,
+    /// Replaced by a newer certificate of the same name (renewed, re-issued).
+    Superseded,
+    Revoked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Superseded => "superseded",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Reads a text column as one of `values`: a database edited by hand gets an error naming
+/// the value, not a guess.
+fn column_enum<T: Copy>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+    values: &[T],
+    name: fn(T) -> &'static str,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    values
+        .iter()
+        .copied()
+        .find(|v| name(*v) == text)
+        .ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Text,
+                format!("unknown value '{}'", crate::error::shorten(&text)).into(),
+            )
+        })
 }
 
 /// The inventory database of a store.
@@ -89,7 +167,7 @@ impl Inventory {
         for r in records {
             tx.execute(
                 "UPDATE certificates SET status = 'superseded' WHERE name = ?1 AND kind = ?2 AND status = 'valid'",
-                params![r.name, r.kind],
+                params![r.name, r.kind.as_str()],
             )
             .map_err(|e| db_err(&path, e))?;
             tx.execute(
@@ -99,7 +177,7 @@ impl Inventory {
                 params![
                     r.serial,
                     r.name,
-                    r.kind,
+                    r.kind.as_str(),
                     r.subject,
                     serde_json::to_string(&r.sans).expect("strings serialize"),
                     r.profile,
@@ -108,7 +186,7 @@ impl Inventory {
                     r.sha256,
                     r.issuer_serial,
                     serde_json::to_string(&r.paths).expect("strings serialize"),
-                    r.status,
+                    r.status.as_str(),
                 ],
             )
             .map_err(|e| db_err(&path, e))?;
@@ -137,7 +215,12 @@ impl Inventory {
             Ok(Record {
                 serial: row.get(0)?,
                 name: row.get(1)?,
-                kind: row.get(2)?,
+                kind: column_enum(
+                    row,
+                    2,
+                    &[Kind::Root, Kind::Intermediate, Kind::Leaf],
+                    Kind::as_str,
+                )?,
                 subject: row.get(3)?,
                 sans: serde_json::from_str(&sans).unwrap_or_default(),
                 profile: row.get(5)?,
@@ -146,7 +229,12 @@ impl Inventory {
                 sha256: row.get(8)?,
                 issuer_serial: row.get(9)?,
                 paths: serde_json::from_str(&paths).unwrap_or_default(),
-                status: row.get(11)?,
+                status: column_enum(
+                    row,
+                    11,
+                    &[Status::Valid, Status::Superseded, Status::Revoked],
+                    Status::as_str,
+                )?,
             })
         };
         let rows = match expiring_before {
@@ -159,13 +247,13 @@ impl Inventory {
     }
 
     /// The current (valid) record of a name, if any.
-    pub fn current(&self, name: &str, kind: &str) -> Result<Option<Record>> {
+    pub fn current(&self, name: &str, kind: Kind) -> Result<Option<Record>> {
         let serial: Option<String> = self
             .conn
             .query_row(
                 "SELECT serial FROM certificates WHERE name = ?1 AND kind = ?2 AND status = 'valid'
                  ORDER BY not_after DESC LIMIT 1",
-                params![name, kind],
+                params![name, kind.as_str()],
                 |r| r.get(0),
             )
             .optional()
@@ -328,7 +416,7 @@ mod tests {
         Record {
             serial: serial.into(),
             name: name.into(),
-            kind: "leaf".into(),
+            kind: Kind::Leaf,
             subject: format!("CN={name}"),
             sans: vec![name.into()],
             profile: "server".into(),
@@ -337,8 +425,47 @@ mod tests {
             sha256: "AA".into(),
             issuer_serial: "01".into(),
             paths: vec![],
-            status: "valid".into(),
+            status: Status::Valid,
         }
+    }
+
+    #[test]
+    fn kinds_and_states_are_stored_as_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.sqlite");
+        let mut inv = Inventory::open(&path).unwrap();
+        let mut root = rec("01", "root", 100);
+        root.kind = Kind::Root;
+        inv.record(&root).unwrap();
+        inv.record(&rec("02", "a", 100)).unwrap();
+        inv.record(&rec("03", "a", 200)).unwrap();
+        let (kind, status): (String, String) = inv
+            .conn
+            .query_row(
+                "SELECT kind, status FROM certificates WHERE serial = '02'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), status.as_str()), ("leaf", "superseded"));
+        let all = inv.list(None, true).unwrap();
+        let by = |serial: &str| all.iter().find(|r| r.serial == serial).unwrap();
+        assert_eq!(by("01").kind, Kind::Root);
+        assert!(by("01").kind.is_ca() && !by("02").kind.is_ca());
+        assert_eq!(
+            serde_json::to_value(by("02")).unwrap()["status"],
+            "superseded"
+        );
+        assert_eq!(format!("[{:<6}]", Status::Valid), "[valid ]");
+        // A value edited in by hand is an error naming it.
+        inv.conn
+            .execute(
+                "UPDATE certificates SET status = 'bogus' WHERE serial = '01'",
+                [],
+            )
+            .unwrap();
+        let e = inv.list(None, true).unwrap_err().to_string();
+        assert!(e.contains("unknown value 'bogus'"), "{e}");
     }
 
     #[test]
@@ -357,7 +484,7 @@ mod tests {
         let soon = inv.list(Some(1500), false).unwrap();
         assert_eq!(soon.len(), 1);
         assert_eq!(soon[0].name, "b");
-        assert_eq!(inv.current("a", "leaf").unwrap().unwrap().serial, "03");
+        assert_eq!(inv.current("a", Kind::Leaf).unwrap().unwrap().serial, "03");
     }
 
     #[test]
@@ -383,6 +510,9 @@ mod tests {
         let mut inv = Inventory::open(&path).unwrap();
         assert_eq!(inv.next_crl_number("01").unwrap(), 1);
         assert_eq!(inv.next_crl_number("01").unwrap(), 2);
-        assert_eq!(inv.by_serial("01").unwrap().unwrap().status, "revoked");
+        assert_eq!(
+            inv.by_serial("01").unwrap().unwrap().status,
+            Status::Revoked
+        );
     }
 }

@@ -23,7 +23,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("certmesh: {}", cli::paint(&one_line(&e.to_string()), "31"));
-            e.exit_code()
+            cli::exit_code(&e)
         }
     };
     std::process::exit(code);

@@ -220,7 +220,8 @@ pub fn short_err<E: std::fmt::Display>(e: &E) -> String {
     }
 }
 
-/// The first DNS or IP subjectAltName of a certificate, for naming it.
+/// The subject's first common name (CN), for naming a certificate (an alias, a report);
+/// None when the subject has no CN or it is not a string.
 pub fn common_name(cert: &X509Certificate<'_>) -> Option<String> {
     cert.subject()
         .iter_common_name()
@@ -275,7 +276,7 @@ pub fn verify_signature(
         _ => {
             return Err(format!(
                 "signature algorithm {} with a {} key is not supported",
-                signature_name(&algorithm.algorithm),
+                SignatureAlgorithm::from_oid(&algorithm.algorithm),
                 describe_spki(spki)
             ))
         }
@@ -283,6 +284,25 @@ pub fn verify_signature(
     sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
         .verify(data, signature)
         .map_err(|_| "the signature does not verify".to_string())
+}
+
+/// Whether `cert` is self-signed: its issuer is its subject and its own key verifies its
+/// signature. Names alone are not enough: a CA can issue a certificate whose issuer and
+/// subject names are equal (a re-keyed CA of the same name), which is not a root.
+pub fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    cert.subject() == cert.issuer()
+        && verify_signature(
+            cert.public_key(),
+            &cert.signature_algorithm,
+            &cert.signature_value.data,
+            cert.tbs_certificate.as_ref(),
+        )
+        .is_ok()
+}
+
+/// As [`is_self_signed`], for a DER certificate; false when it does not parse.
+pub fn is_self_signed_der(der: &[u8]) -> bool {
+    X509Certificate::from_der(der).is_ok_and(|(_, c)| is_self_signed(&c))
 }
 
 /// A serial number as lower-case hex of its magnitude (no sign octet, no leading zeros),
@@ -295,26 +315,135 @@ pub fn serial_hex(raw: &[u8]) -> String {
     hex::encode(&raw[start..])
 }
 
-/// The conventional name of a signature algorithm OID, as openssl prints it.
-pub fn signature_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
-    match oid.to_id_string().as_str() {
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption".into(),
-        "1.2.840.113549.1.1.10" => "rsassaPss".into(),
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
-        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".into(),
-        "1.3.101.112" => "ED25519".into(),
-        other => other.to_string(),
+/// A signature algorithm, from its OID: what reports name and what the weak-digest rules
+/// decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    Sha256WithRsa,
+    Sha384WithRsa,
+    Sha512WithRsa,
+    Sha1WithRsa,
+    Md5WithRsa,
+    RsaPss,
+    EcdsaWithSha256,
+    EcdsaWithSha384,
+    EcdsaWithSha512,
+    EcdsaWithSha1,
+    Ed25519,
+    /// Any other algorithm, by its dotted OID.
+    Other(String),
+}
+
+impl SignatureAlgorithm {
+    /// The algorithm an OID names.
+    pub fn from_oid(oid: &x509_parser::der_parser::oid::Oid<'_>) -> Self {
+        use SignatureAlgorithm::*;
+        match oid.to_id_string().as_str() {
+            "1.2.840.113549.1.1.11" => Sha256WithRsa,
+            "1.2.840.113549.1.1.12" => Sha384WithRsa,
+            "1.2.840.113549.1.1.13" => Sha512WithRsa,
+            "1.2.840.113549.1.1.5" => Sha1WithRsa,
+            "1.2.840.113549.1.1.4" => Md5WithRsa,
+            "1.2.840.113549.1.1.10" => RsaPss,
+            "1.2.840.10045.4.3.2" => EcdsaWithSha256,
+            "1.2.840.10045.4.3.3" => EcdsaWithSha384,
+            "1.2.840.10045.4.3.4" => EcdsaWithSha512,
+            "1.2.840.10045.4.1" => EcdsaWithSha1,
+            "1.3.101.112" => Ed25519,
+            other => Other(other.to_string()),
+        }
+    }
+
+    /// The conventional name, as openssl prints it; the dotted OID for others.
+    pub fn name(&self) -> &str {
+        use SignatureAlgorithm::*;
+        match self {
+            Sha256WithRsa => "sha256WithRSAEncryption",
+            Sha384WithRsa => "sha384WithRSAEncryption",
+            Sha512WithRsa => "sha512WithRSAEncryption",
+            Sha1WithRsa => "sha1WithRSAEncryption",
+            Md5WithRsa => "md5WithRSAEncryption",
+            RsaPss => "rsassaPss",
+            EcdsaWithSha256 => "ecdsa-with-SHA256",
+            EcdsaWithSha384 => "ecdsa-with-SHA384",
+            EcdsaWithSha512 => "ecdsa-with-SHA512",
+            EcdsaWithSha1 => "ecdsa-with-SHA1",
+            Ed25519 => "ED25519",
+            Other(oid) => oid,
+        }
+    }
+
+    /// True when the digest is broken (SHA-1, MD5): refused for new signatures, flagged in
+    /// what others made.
+    pub fn is_weak(&self) -> bool {
+        use SignatureAlgorithm::*;
+        matches!(self, Sha1WithRsa | Md5WithRsa | EcdsaWithSha1)
     }
 }
 
-/// True for signature algorithms whose digest is broken (SHA-1, MD5).
-pub fn is_weak_signature(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("sha1") || n.contains("md5") || n.contains("md2")
+impl std::fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Serialized as its name, the string `inspect --json` has always shown.
+impl serde::Serialize for SignatureAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_decided_by_the_signature_not_the_names() {
+        use crate::key::{Digest, KeyAlg, PrivateKey};
+        let signer = |k: &PrivateKey| k.signing_key(Digest::Sha256).unwrap();
+        let root_key = signer(&PrivateKey::generate(KeyAlg::P256).unwrap());
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Same Name");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = params.self_signed(&root_key).unwrap();
+        assert!(is_self_signed_der(root.der()));
+
+        // Issued by the root to a subject of the same name, with another key.
+        let issuer = rcgen::Issuer::new(params.clone(), &root_key);
+        let other_key = signer(&PrivateKey::generate(KeyAlg::P256).unwrap());
+        let same_name = params.signed_by(&other_key, &issuer).unwrap();
+        let (_, c) = X509Certificate::from_der(same_name.der()).unwrap();
+        assert_eq!(c.subject(), c.issuer());
+        assert!(!is_self_signed(&c));
+        assert!(!is_self_signed_der(b"not a certificate"));
+    }
+
+    #[test]
+    fn signature_algorithms_by_oid() {
+        use std::str::FromStr;
+        use x509_parser::der_parser::oid::Oid;
+        let alg = |s: &str| SignatureAlgorithm::from_oid(&Oid::from_str(s).unwrap());
+        assert_eq!(
+            alg("1.2.840.113549.1.1.11").name(),
+            "sha256WithRSAEncryption"
+        );
+        assert!(!alg("1.2.840.113549.1.1.11").is_weak());
+        for weak in [
+            "1.2.840.113549.1.1.5",
+            "1.2.840.113549.1.1.4",
+            "1.2.840.10045.4.1",
+        ] {
+            assert!(alg(weak).is_weak(), "{weak}");
+        }
+        let other = alg("1.2.3.4");
+        assert_eq!(other, SignatureAlgorithm::Other("1.2.3.4".into()));
+        assert!(!other.is_weak());
+        assert_eq!(
+            serde_json::to_string(&alg("1.2.840.10045.4.3.3")).unwrap(),
+            "\"ecdsa-with-SHA384\""
+        );
+    }
 }

@@ -15,12 +15,14 @@
 //! ```
 
 mod crl;
+mod issued;
 mod renew;
 mod rollback;
 mod rollover;
 mod store;
 
 pub use crl::{CrlWritten, Reason, Revoked};
+pub use issued::{IssuedEntry, ISSUED_DIR};
 pub use rollback::{Generation, RolledBack};
 
 pub use renew::{alg_of, Problem, RenewReport, Renewed, SHARED_ENTRY_PREFIX};

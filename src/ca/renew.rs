@@ -10,6 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::store::{IssueRequest, Signer, Store};
 use crate::cert::{Profile, SubjectNames};
 use crate::fsio;
+use crate::inventory::Kind;
 use crate::key::{read_private_key, KeyAlg, PrivateKey};
 use crate::{Error, Result};
 
@@ -65,14 +66,14 @@ impl Store {
             checked: inventory
                 .list(None, false)?
                 .iter()
-                .filter(|r| r.kind == "leaf")
+                .filter(|r| r.kind == Kind::Leaf)
                 .count(),
             ..Default::default()
         };
         let due: Vec<_> = inventory
             .list(Some(now + within), false)?
             .into_iter()
-            .filter(|r| r.kind == "leaf")
+            .filter(|r| r.kind == Kind::Leaf)
             .collect();
         let mut loaded: Option<Signer> = None;
         for rec in due {
@@ -83,8 +84,8 @@ impl Store {
                 });
                 continue;
             }
-            let dir = self.home().join("issued").join(&rec.name);
-            if rec.paths.is_empty() || !dir.exists() {
+            let on_disk = self.issued(&rec.name).is_ok_and(|e| e.exists());
+            if rec.paths.is_empty() || !on_disk {
                 report.skipped.push(Problem {
                     name: rec.name.clone(),
                     reason: "signed from a CSR: sign a new request to renew it".into(),
@@ -117,9 +118,9 @@ impl Store {
         days: u32,
         reuse_key: bool,
     ) -> Result<Renewed> {
-        let dir = self.home().join("issued").join(name);
-        let cert_path = dir.join("cert.pem");
-        let key_path = dir.join("key.pem");
+        let entry = self.issued(name)?;
+        let cert_path = entry.cert_path();
+        let key_path = entry.key_path();
         let der = crate::x509::read_certs(&cert_path)?.remove(0);
         let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|_| Error::bad_file(&cert_path, "not a valid certificate"))?;
@@ -127,13 +128,13 @@ impl Store {
         let key = read_private_key(&key_path, &data, &mut || {
             Err(Error::Secret("issued keys are not encrypted".into()))
         })?;
-        if key.public_key_der() != cert.public_key().raw {
+        if !key.matches(&cert) {
             return Err(Error::bad_file(
                 &key_path,
                 format!("does not match {}; not renewing", cert_path.display()),
             ));
         }
-        let report = crate::inspect::describe_cert(&cert, &der);
+        let report = crate::cert::describe::describe_cert(&cert, &der);
         let ips: Vec<std::net::IpAddr> = report
             .san
             .ip

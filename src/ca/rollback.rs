@@ -13,6 +13,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::store::Store;
 use crate::fsio::{self, PRIVATE_DIR};
+use crate::inventory::Status;
 use crate::{Error, Result};
 
 /// One backup generation (`backup/<stamp>/`).
@@ -150,7 +151,7 @@ impl Store {
             }
             if let Some(s) = &e.serial {
                 if let Some(r) = inv.by_serial(s)? {
-                    if r.status == "revoked" {
+                    if r.status == Status::Revoked {
                         return Err(Error::Refused(format!(
                             "{}: the backed-up certificate of {} (serial {s}) is revoked; not putting it back",
                             e.dir.display(),

@@ -13,10 +13,11 @@
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
-use super::store::{AuthorityEntry, IntermediateInit, NewCaKey, Rollover, Signer, Store};
+use super::store::{AuthorityEntry, CaInit, NewCaKey, Rollover, Signer, Store};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::{CaTemplate, Validity};
 use crate::fsio::{Overwrite, PUBLIC};
+use crate::inventory::Kind;
 use crate::key::{Digest, KeyAlg};
 use crate::pass::Secret;
 use crate::x509::to_pem;
@@ -81,7 +82,7 @@ impl Store {
             .inventory()?
             .list(None, false)?
             .iter()
-            .filter(|r| r.kind == "leaf" && serials.contains(&r.issuer_serial))
+            .filter(|r| r.kind == Kind::Leaf && serials.contains(&r.issuer_serial))
             .count())
     }
 
@@ -210,7 +211,7 @@ impl Store {
                 })?,
             };
             self.add_intermediate(
-                &IntermediateInit {
+                &CaInit {
                     name,
                     key,
                     days: 1825,

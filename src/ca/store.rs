@@ -9,7 +9,7 @@ use crate::cert::constraints::NameConstraintsSpec;
 use crate::cert::csr::CsrInfo;
 use crate::cert::{leaf_params, CaTemplate, Profile, SubjectNames, Validity};
 use crate::fsio::{self, Overwrite, StagedDir, StoreLock, PRIVATE, PRIVATE_DIR, PUBLIC};
-use crate::inventory::{Inventory, Record};
+use crate::inventory::{Inventory, Kind, Record, Status};
 use crate::key::token::{TokenKey, TokenOutcome, TokenRef};
 use crate::key::{
     read_private_key, CaKey, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
@@ -68,7 +68,7 @@ pub struct AuthorityEntry {
     pub pkcs11: Option<TokenRef>,
 }
 
-/// Options for `ca init`.
+/// Options for a new authority: `ca init` (a root) and `ca intermediate`.
 #[derive(Debug, Clone)]
 pub struct CaInit {
     pub name: String,
@@ -81,17 +81,8 @@ pub struct CaInit {
     pub token: Option<TokenRef>,
 }
 
-/// Options for `ca intermediate`.
-#[derive(Debug, Clone)]
-pub struct IntermediateInit {
-    pub name: String,
-    pub key: KeyAlg,
-    pub days: u32,
-    pub digest: Digest,
-    pub constraints: NameConstraintsSpec,
-    /// As [`CaInit::token`].
-    pub token: Option<TokenRef>,
-}
+/// The options of `ca intermediate`: the same as a root's.
+pub type IntermediateInit = CaInit;
 
 /// A CA key just made (or adopted from a token) for a new authority.
 pub(super) enum NewCaKey {
@@ -346,13 +337,13 @@ impl Store {
     ) -> Result<(Self, Vec<String>)> {
         let (_, cert) = X509Certificate::from_der(cert_der)
             .map_err(|_| Error::bad_file(cert_path, "not a valid X.509 certificate"))?;
-        if cert.public_key().raw != key.public_key_der() {
+        if !key.matches(&cert) {
             return Err(Error::bad_file(
                 cert_path,
                 "the key does not match this certificate",
             ));
         }
-        let report = crate::inspect::describe_cert(&cert, cert_der);
+        let report = crate::cert::describe::describe_cert(&cert, cert_der);
         let mut warnings = Vec::new();
         if !report.self_signed {
             return Err(Error::bad_file(
@@ -397,7 +388,7 @@ impl Store {
                 report.key.bits
             )));
         }
-        if crate::x509::is_weak_signature(&report.signature_algorithm) {
+        if report.signature_algorithm.is_weak() {
             warnings.push(format!(
                 "{}: the CA certificate is self-signed with {}; certificates it issues are signed with SHA-256",
                 cert_path.display(),
@@ -466,7 +457,7 @@ impl Store {
     /// the issuing CA. Its key is encrypted with `key_pass` when one is given.
     pub fn add_intermediate(
         &mut self,
-        opts: &IntermediateInit,
+        opts: &CaInit,
         parent: &Signer,
         key_pass: Option<&Secret>,
     ) -> Result<Vec<String>> {
@@ -547,9 +538,9 @@ impl Store {
             issuer_der,
             &entry.id,
             if entry.id == entry.parent {
-                "root"
+                Kind::Root
             } else {
-                "intermediate"
+                Kind::Intermediate
             },
             "",
             vec![self
@@ -657,7 +648,7 @@ impl Store {
                 let fps: Vec<String> = inv
                     .by_name(&a.id)?
                     .into_iter()
-                    .filter(|r| r.kind == "root" || r.kind == "intermediate")
+                    .filter(|r| r.kind.is_ca())
                     .map(|r| r.sha256)
                     .collect();
                 map.insert(a.id.clone(), fps);
@@ -689,22 +680,37 @@ impl Store {
 
     /// Ids of the CAs above a leaf, issuing CA first and root last.
     pub fn chain_ids(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut id = self.config.issuing.clone();
+        Ok(self
+            .lineage(&self.config.issuing)?
+            .into_iter()
+            .map(|a| a.id.clone())
+            .collect())
+    }
+
+    /// The authority `id` and those above it, up to its root (its own parent). The
+    /// parent links come from the hand-editable `store.toml`: a missing parent or a loop
+    /// is an error naming the file, never an endless walk (opening the store checks this
+    /// already; the walk does not depend on it).
+    fn lineage(&self, id: &str) -> Result<Vec<&AuthorityEntry>> {
+        let config_error = |why: String| Error::bad_file(Self::config_path(&self.home), why);
+        let mut out: Vec<&AuthorityEntry> = Vec::new();
+        let mut id = id;
         loop {
-            let a = self.authority(&id).ok_or_else(|| {
-                Error::bad_file(
-                    Self::config_path(&self.home),
-                    format!("authority '{id}' is not listed"),
-                )
-            })?;
-            out.push(a.id.clone());
-            if a.parent == a.id || out.len() > 8 {
-                break;
+            let a = self
+                .authority(id)
+                .ok_or_else(|| config_error(format!("authority '{id}' is not listed")))?;
+            if out.iter().any(|seen| seen.id == a.id) {
+                return Err(config_error(format!(
+                    "the parents of authority '{}' form a cycle instead of ending at a root",
+                    out[0].id
+                )));
             }
-            id = a.parent.clone();
+            out.push(a);
+            if a.parent == a.id {
+                return Ok(out);
+            }
+            id = &a.parent;
         }
-        Ok(out)
     }
 
     /// Loads an authority's key (asking `pass` only when it is encrypted) and checks that
@@ -733,7 +739,7 @@ impl Store {
                 let key_path = self.authority_dir(id).join("key.pem");
                 let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
                 let key = read_private_key(&key_path, &data, pass)?;
-                if cert.public_key().raw != key.public_key_der() {
+                if !key.matches(&cert) {
                     return Err(Error::bad_file(
                         &key_path,
                         format!("key does not match {}", self.cert_path(id).display()),
@@ -744,27 +750,14 @@ impl Store {
         };
         let not_after = cert.validity().not_after.to_datetime();
         let mut constraints = Vec::new();
-        let mut cur = entry.clone();
-        loop {
-            let der = self.cert_der(&cur.id)?;
+        for a in self.lineage(id)? {
+            let der = self.cert_der(&a.id)?;
             let (_, c) = X509Certificate::from_der(&der)
-                .map_err(|_| Error::bad_file(self.cert_path(&cur.id), "not a valid certificate"))?;
+                .map_err(|_| Error::bad_file(self.cert_path(&a.id), "not a valid certificate"))?;
             let nc = NameConstraintsSpec::from_cert(&c);
             if !nc.is_empty() {
                 constraints.push(nc);
             }
-            if cur.parent == cur.id {
-                break;
-            }
-            cur = self
-                .authority(&cur.parent)
-                .ok_or_else(|| {
-                    Error::bad_file(
-                        Self::config_path(&self.home),
-                        format!("authority '{}' is not listed", cur.parent),
-                    )
-                })?
-                .clone();
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), signing)?;
         Ok(Signer {
@@ -838,7 +831,7 @@ impl Store {
         check_entry_name(&req.name)?;
         Self::check_constraints(signer, &req.names)?;
         let validity = Validity::new(req.days, Some(signer.not_after))?;
-        let target = self.home.join("issued").join(&req.name);
+        let target = self.issued(&req.name)?.dir;
         if target.exists() && !req.replace {
             return Err(Error::Refused(format!(
                 "{}: already issued; use --force to replace it (the old files are kept under backup/)",
@@ -909,7 +902,7 @@ impl Store {
             cert.der(),
             &signer.cert_der,
             &req.name,
-            "leaf",
+            Kind::Leaf,
             req.profile.name(),
             paths,
         )?;
@@ -964,7 +957,7 @@ impl Store {
                 csr.key.bits
             ));
         }
-        if crate::x509::is_weak_signature(&csr.signature_algorithm) {
+        if csr.signature_algorithm.is_weak() {
             if !req.allow_weak {
                 return Err(Error::Refused(format!(
                     "refusing to sign: the CSR is signed with {} (SHA-1/MD5 are broken); regenerate it with SHA-256, or pass --allow-weak",
@@ -1037,7 +1030,7 @@ impl Store {
             cert.der(),
             &signer.cert_der,
             &name,
-            "leaf",
+            Kind::Leaf,
             req.profile.name(),
             Vec::new(),
         )?;
@@ -1166,7 +1159,7 @@ fn record_for(
     der: &[u8],
     issuer_der: &[u8],
     name: &str,
-    kind: &str,
+    kind: Kind,
     profile: &str,
     paths: Vec<String>,
 ) -> Result<Record> {
@@ -1174,13 +1167,13 @@ fn record_for(
         .map_err(|e| Error::Crypto(format!("issued certificate does not parse: {e}")))?;
     let (_, issuer) = X509Certificate::from_der(issuer_der)
         .map_err(|e| Error::Crypto(format!("issuer certificate does not parse: {e}")))?;
-    let report = crate::inspect::describe_cert(&cert, der);
+    let report = crate::cert::describe::describe_cert(&cert, der);
     let mut sans = report.san.dns.clone();
     sans.extend(report.san.ip.iter().cloned());
     Ok(Record {
         serial: crate::x509::serial_hex(cert.raw_serial()),
         name: name.to_string(),
-        kind: kind.to_string(),
+        kind,
         subject: report.subject,
         sans,
         profile: profile.to_string(),
@@ -1189,10 +1182,74 @@ fn record_for(
         sha256: colon_hex(&sha256(der)),
         issuer_serial: crate::x509::serial_hex(issuer.raw_serial()),
         paths,
-        status: "valid".into(),
+        status: Status::Valid,
     })
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store as `open` would give it, from `store.toml` text, without the checks `open`
+    /// makes (as if the file were edited after the store was opened).
+    fn store(toml_text: &str) -> Store {
+        Store {
+            home: PathBuf::from("/srv/pki"),
+            config: toml::from_str(toml_text).unwrap(),
+            recorded: Default::default(),
+            run_backup: Default::default(),
+        }
+    }
+
+    const CHAIN: &str = r#"
+version = 1
+issuing = "issuing"
+[[authority]]
+id = "root"
+parent = "root"
+encrypted = false
+[[authority]]
+id = "mid"
+parent = "root"
+encrypted = false
+[[authority]]
+id = "issuing"
+parent = "mid"
+encrypted = false
+"#;
+
+    #[test]
+    fn chains_end_at_the_root() {
+        let s = store(CHAIN);
+        assert_eq!(s.chain_ids().unwrap(), ["issuing", "mid", "root"]);
+        assert_eq!(validate_authorities(&s.config), Ok(()));
+    }
+
+    #[test]
+    fn parent_loops_are_one_clear_error_not_an_endless_walk() {
+        let looped = CHAIN.replacen(
+            "id = \"root\"\nparent = \"root\"",
+            "id = \"root\"\nparent = \"issuing\"",
+            1,
+        );
+        assert_ne!(looped, CHAIN);
+        let s = store(&looped);
+        let e = s.chain_ids().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/srv/pki/store.toml: the parents of authority 'issuing' form a cycle instead of ending at a root"
+        );
+        // The signer gathers name constraints over the same lineage.
+        let e = s.lineage("mid").unwrap_err().to_string();
+        assert!(e.contains("authority 'mid' form a cycle"), "{e}");
+        assert!(validate_authorities(&s.config).is_err());
+
+        let missing = CHAIN.replacen("parent = \"mid\"", "parent = \"gone\"", 1);
+        let e = store(&missing).chain_ids().unwrap_err().to_string();
+        assert!(e.ends_with("authority 'gone' is not listed"), "{e}");
+    }
 }

@@ -26,7 +26,7 @@ pub struct CsrInfo {
     pub key: KeyDesc,
     /// DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
-    pub signature_algorithm: String,
+    pub signature_algorithm: crate::x509::SignatureAlgorithm,
 }
 
 /// Decodes PEM (`CERTIFICATE REQUEST` or keytool's `NEW CERTIFICATE REQUEST`) or DER.
@@ -99,7 +99,9 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<CsrInfo> {
         requests_ca: false,
         key: describe_spki(&info.subject_pki),
         spki: info.subject_pki.raw.to_vec(),
-        signature_algorithm: crate::x509::signature_name(&csr.signature_algorithm.algorithm),
+        signature_algorithm: crate::x509::SignatureAlgorithm::from_oid(
+            &csr.signature_algorithm.algorithm,
+        ),
     };
     if let Some(exts) = csr.requested_extensions() {
         for ext in exts {

@@ -3,7 +3,10 @@
 
 pub mod constraints;
 pub mod csr;
+pub mod describe;
 pub mod idna;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::net::IpAddr;
 

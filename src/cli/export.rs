@@ -4,17 +4,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use x509_parser::prelude::*;
 
 use certmesh::ca::Store;
 use certmesh::fsio::{self, Overwrite, PRIVATE, PRIVATE_DIR, PUBLIC};
-use certmesh::key::{read_private_key, PrivateKey};
-use certmesh::keystore::pkcs12::{self, stash, Compat, KeyEntry, Target};
-use certmesh::pass::Secret;
+use certmesh::key::read_private_key;
+use certmesh::keystore::bundle::Contents;
+use certmesh::keystore::pkcs12::{self, stash, Compat, Target};
 use certmesh::x509::{read_certs, to_pem};
 use certmesh::{Error, Result};
 
-use super::{print_json, secret, Context};
+use super::{secret, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -160,14 +159,13 @@ fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
 
     // Everything is read and checked before the password is asked for.
     let contents = if !a.trust.is_empty() {
-        let entries = trust_entries(&a.trust, a.alias.as_deref())?;
-        check_stash_aliases(a.ihs_stash, entries.iter().map(|(al, _)| al.as_str()))?;
-        Contents::Trust(entries)
+        Contents::trust(&a.trust, a.alias.as_deref())?
     } else {
-        let (alias, key, certs) = key_entry_inputs(ctx, &a)?;
-        check_stash_aliases(a.ihs_stash, [alias.as_str()])?;
-        Contents::Key { alias, key, certs }
+        key_entry(ctx, &a)?
     };
+    if a.ihs_stash {
+        contents.check_stash_aliases()?;
+    }
 
     let pass =
         secret::obtain_store_password(a.pass.as_deref(), "PKCS#12 password", "--pass", true)?;
@@ -204,168 +202,57 @@ fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
     Ok(0)
 }
 
-/// What goes into the new file.
-enum Contents {
-    Trust(Vec<(String, Vec<u8>)>),
-    Key {
-        alias: String,
-        key: PrivateKey,
-        certs: Vec<Vec<u8>>,
-    },
-}
-
-impl Contents {
-    fn encode(&self, compat: Compat, pass: &Secret) -> Result<pkcs12::Pkcs12File> {
-        match self {
-            Contents::Trust(entries) => pkcs12::trust_store(entries, compat, pass),
-            Contents::Key { alias, key, certs } => {
-                let entry = KeyEntry { alias, key, certs };
-                pkcs12::key_store(&entry, compat, pass)
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Contents::Trust(entries) => format!(
-                "truststore with {} trusted certificate(s): {}",
-                entries.len(),
-                entries
-                    .iter()
-                    .map(|(al, _)| al.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Contents::Key { alias, key, certs } => format!(
-                "key entry '{alias}' ({}) with {} certificate(s)",
-                key.describe(),
-                certs.len()
-            ),
-        }
-    }
-}
-
-/// GSKit looks labels up in lower case, so a stash-using IBM product cannot find an entry
-/// whose alias has capitals.
-fn check_stash_aliases<'a>(stash: bool, aliases: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    if !stash {
-        return Ok(());
-    }
-    for al in aliases {
-        if al != al.to_lowercase() {
-            return Err(Error::Refused(format!(
-                "with --ihs-stash the alias must be lowercase ('{al}' is not); give --alias {}",
-                al.to_lowercase()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The alias, key and certificates (leaf first) for a key entry, from the store or from
-/// files; refuses a key that does not belong to the certificate.
-fn key_entry_inputs(ctx: &Context, a: &P12Args) -> Result<(String, PrivateKey, Vec<Vec<u8>>)> {
-    let (key_path, cert_path, chain_path, default_alias) =
+/// The key entry to export, from the store (NAME) or from files (--cert, --key, --chain).
+fn key_entry(ctx: &Context, a: &P12Args) -> Result<Contents> {
+    let ask = || secret::obtain(a.key_pass.as_deref(), "key passphrase", "--key-pass", false);
+    let (key, certs, key_path, cert_path, default_alias) =
         match (&a.name, &a.cert, &a.key) {
             (Some(name), None, None) => {
+                // A bad name is refused before the store is looked for.
                 certmesh::ca::check_entry_name(name)?;
-                let store = Store::open(&ctx.home)?;
-                let dir = store.home().join("issued").join(name);
-                if !dir.is_dir() {
+                let entry = Store::open(&ctx.home)?.issued(name)?;
+                if !entry.exists() {
                     return Err(Error::Usage(format!(
                         "{}: no such issued entry (see `certmesh list`)",
-                        dir.display()
+                        entry.dir.display()
                     )));
                 }
+                let key = entry.read_key(&mut || ask())?;
+                let certs = entry.read_chain()?;
                 (
-                    dir.join("key.pem"),
-                    dir.join("cert.pem"),
-                    Some(dir.join("chain.pem")),
+                    key,
+                    certs,
+                    entry.key_path(),
+                    entry.cert_path(),
                     Some(name.clone()),
                 )
             }
-            (None, Some(cert), Some(key)) => (key.clone(), cert.clone(), a.chain.clone(), None),
+            (None, Some(cert), Some(key_path)) => {
+                let data = fsio::read(key_path)?;
+                let key = read_private_key(key_path, &data, &mut || ask())?;
+                let mut certs = read_certs(cert)?;
+                if let Some(chain) = &a.chain {
+                    for c in read_certs(chain)? {
+                        if !certs.contains(&c) {
+                            certs.push(c);
+                        }
+                    }
+                }
+                (key, certs, key_path.clone(), cert.clone(), None)
+            }
             _ => return Err(Error::Usage(
                 "say what to export: NAME (from the store), --cert and --key, or --trust CERT..."
                     .into(),
             )),
         };
-    let key_data = fsio::read(&key_path)?;
-    let key = read_private_key(&key_path, &key_data, &mut || {
-        secret::obtain(a.key_pass.as_deref(), "key passphrase", "--key-pass", false)
-    })?;
-    let mut certs = read_certs(&cert_path)?;
-    if let Some(chain) = &chain_path {
-        for c in read_certs(chain)? {
-            if !certs.contains(&c) {
-                certs.push(c);
-            }
-        }
-    }
-    if !pkcs12::key_matches_cert(&key, &certs[0])? {
-        return Err(Error::Refused(format!(
-            "{}: the private key does not match the certificate {}",
-            key_path.display(),
-            cert_path.display()
-        )));
-    }
-    if a.no_root {
-        let leaf = certs.remove(0);
-        certs.retain(|c| !self_signed(c));
-        certs.insert(0, leaf);
-    }
-    let alias = match (&a.alias, default_alias) {
-        (Some(al), _) => al.clone(),
-        (None, Some(name)) => name,
-        (None, None) => common_name(&certs[0]).unwrap_or_else(|| file_stem(&cert_path)),
-    };
-    Ok((alias, key, certs))
-}
-
-/// Each certificate of each file, with its alias: A, A-2, A-3... with `--alias A`,
-/// otherwise its CN, made unique (ignoring case, as Java does) with -2, -3...
-fn trust_entries(files: &[PathBuf], alias: Option<&str>) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for f in files {
-        for der in read_certs(f)? {
-            if out.iter().any(|(_, d)| *d == der) {
-                continue;
-            }
-            let base = match alias {
-                Some(a) => a.to_string(),
-                None => common_name(&der).unwrap_or_else(|| file_stem(f)),
-            };
-            let mut candidate = base.clone();
-            let mut n = 2;
-            while out
-                .iter()
-                .any(|(a, _)| a.to_lowercase() == candidate.to_lowercase())
-            {
-                candidate = format!("{base}-{n}");
-                n += 1;
-            }
-            out.push((candidate, der));
-        }
-    }
-    Ok(out)
-}
-
-fn self_signed(der: &[u8]) -> bool {
-    X509Certificate::from_der(der)
-        .map(|(_, c)| c.subject().as_raw() == c.issuer().as_raw())
-        .unwrap_or(false)
-}
-
-fn common_name(der: &[u8]) -> Option<String> {
-    X509Certificate::from_der(der)
-        .ok()
-        .and_then(|(_, c)| certmesh::x509::common_name(&c))
-}
-
-fn file_stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cert".into())
+    Contents::key(
+        key,
+        certs,
+        &key_path,
+        &cert_path,
+        a.alias.clone().or(default_alias),
+        a.no_root,
+    )
 }
 
 fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
@@ -373,7 +260,7 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     if !pkcs12::looks_like_pkcs12(&data) {
         return Err(Error::bad_file(&a.file, "not a PKCS#12 file"));
     }
-    let pass = p12_password(&a.file, &data, a.pass.as_deref(), "--pass")?;
+    let pass = super::p12view::p12_password(&a.file, &data, a.pass.as_deref(), "--pass")?;
     let decoded = pkcs12::decode(&a.file, &data, &pass)?;
     let x = decoded.key_and_chain(&a.file)?;
     let key_path = a.out.join("key.pem");
@@ -434,119 +321,4 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
         ));
     }
     Ok(0)
-}
-
-/// The password of a PKCS#12 file to read: `empty` allowed, and none asked for a file
-/// that has none (no MAC, nothing encrypted).
-pub fn p12_password(path: &Path, data: &[u8], spec: Option<&str>, flag: &str) -> Result<Secret> {
-    if !pkcs12::needs_password(data) {
-        if spec.is_some() {
-            super::warn(format!(
-                "{}: the PKCS#12 file has no password (no MAC, nothing encrypted); the one given is not used",
-                path.display()
-            ));
-        }
-        return Ok(Secret::new(String::new()));
-    }
-    let what = format!("{}: PKCS#12 password", path.display());
-    secret::obtain_store_password(spec, &what, flag, false)
-}
-
-/// Prints a PKCS#12 file for `certmesh inspect`: its protection, then every bag. With
-/// `json`, one pretty object, or one line per file when `many` files are inspected.
-pub fn inspect_p12(
-    path: &Path,
-    data: &[u8],
-    pass: Option<&str>,
-    json: bool,
-    many: bool,
-    flag: &str,
-) -> Result<()> {
-    let pass = p12_password(path, data, pass, flag)?;
-    let decoded = pkcs12::decode(path, data, &pass)?;
-    super::truststore::warn_untrusted(path, &decoded);
-    let bags = decoded.bags();
-    if json {
-        #[derive(serde::Serialize)]
-        struct Report<'a> {
-            file: String,
-            encoding: &'static str,
-            protection: &'a pkcs12::Outline,
-            bags: &'a [pkcs12::BagReport],
-        }
-        let report = Report {
-            file: path.display().to_string(),
-            encoding: "PKCS#12",
-            protection: &decoded.outline,
-            bags: &bags,
-        };
-        if many {
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serializes")
-            );
-        } else {
-            print_json(&report);
-        }
-        return Ok(());
-    }
-    let keys = bags.iter().filter(|b| b.kind == "key").count();
-    println!(
-        "{}: PKCS#12, {keys} private key(s), {} certificate(s)",
-        path.display(),
-        bags.len() - keys
-    );
-    let o = &decoded.outline;
-    match &o.mac {
-        Some(m) => println!("  MAC:           {m}"),
-        None => println!("  MAC:           none (integrity not protected)"),
-    }
-    for p in &o.content_encryption {
-        println!("  certificates:  {p}");
-    }
-    for p in &o.key_encryption {
-        println!("  keys:          {p}");
-    }
-    if o.uses_weak_cipher() {
-        println!("  warning:       40/128-bit RC2 or RC4 protects part of this file; re-export it");
-    }
-    for (i, b) in bags.iter().enumerate() {
-        println!();
-        println!(
-            "[{i}] {}",
-            match b.kind {
-                "key" => "private key",
-                "certificate" => "certificate",
-                _ => b.content.as_deref().unwrap_or("other bag"),
-            }
-        );
-        println!(
-            "  alias:         {}",
-            b.alias.as_deref().unwrap_or("(none)")
-        );
-        if let Some(k) = &b.key {
-            println!("  key:           {k}");
-        }
-        if b.kind == "certificate" {
-            println!("  trusted:       {}", if b.trusted { "yes" } else { "no" });
-        }
-        if let Some(id) = &b.local_key_id {
-            println!("  localKeyId:    {id}");
-        }
-        if let Some(s) = &b.subject {
-            println!("  subject:       {s}");
-        }
-        if let (Some(na), Some(d)) = (&b.not_after, b.days_left) {
-            let state = if d < 0 {
-                format!("EXPIRED {} days ago", -d)
-            } else {
-                format!("{d} days left")
-            };
-            println!("  expires:       {na} ({state})");
-        }
-        if let Some(f) = &b.sha256 {
-            println!("  SHA-256:       {f}");
-        }
-    }
-    Ok(())
 }

@@ -34,7 +34,7 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
     for path in &a.files {
         let data = zeroize::Zeroizing::new(certmesh::fsio::read(path)?);
         if certmesh::keystore::pkcs12::looks_like_pkcs12(&data) {
-            super::export::inspect_p12(path, &data, a.pass.as_deref(), a.json, many, "--pass")?;
+            super::p12view::inspect_p12(path, &data, a.pass.as_deref(), a.json, many, "--pass")?;
             continue;
         }
         let mut prompt =

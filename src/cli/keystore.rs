@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use certmesh::ca::IssuedEntry;
 use certmesh::key::{read_private_key, PrivateKey};
 use certmesh::keystore::jks::{now_millis, Flavor, KeyStore};
 use certmesh::keystore::pkcs12;
@@ -15,8 +16,8 @@ use certmesh::pass::Secret;
 use certmesh::x509::read_certs;
 use certmesh::{Error, Result};
 
-use super::truststore::cert_facts;
 use super::{secret, Context};
+use certmesh::keystore::edit::{cert_facts, StoreType};
 
 #[derive(Debug, Subcommand)]
 pub enum KeystoreCommand {
@@ -107,12 +108,13 @@ pub fn run(ctx: &Context, c: KeystoreCommand) -> Result<i32> {
 }
 
 fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
-    let format = match a.store_type.to_ascii_lowercase().as_str() {
-        "jks" => OutFormat::Jks,
-        "pkcs12" | "p12" => OutFormat::Pkcs12(pkcs12::Compat::parse(&a.compat)?),
-        other => {
+    let format = match StoreType::parse(&a.store_type) {
+        Ok(StoreType::Jks) => OutFormat::Jks,
+        Ok(StoreType::Pkcs12) => OutFormat::Pkcs12(pkcs12::Compat::parse(&a.compat)?),
+        _ => {
             return Err(Error::Usage(format!(
-                "unknown keystore type '{other}' for keystore create: expected jks or pkcs12"
+                "unknown keystore type '{}' for keystore create: expected jks or pkcs12",
+                a.store_type.to_ascii_lowercase()
             )))
         }
     };
@@ -141,29 +143,22 @@ fn create(ctx: &Context, a: CreateArgs) -> Result<i32> {
 
 pub fn export_jks(ctx: &Context, a: ExportJksArgs) -> Result<i32> {
     // The same check as `export p12 NAME`: NAME must stay a directory under issued/.
-    certmesh::ca::check_entry_name(&a.name)?;
-    let dir = ctx.home.join("issued").join(&a.name);
-    if !dir.is_dir() {
+    let entry = IssuedEntry::at(&ctx.home, &a.name)?;
+    if !entry.exists() {
         return Err(Error::Refused(format!(
             "{}: no issued entry '{}' (see certmesh list)",
-            dir.display(),
+            entry.dir.display(),
             a.name
         )));
     }
-    let key_path = dir.join("key.pem");
-    let data = certmesh::fsio::read(&key_path)?;
-    let key = read_private_key(&key_path, &data, &mut || {
+    let key_path = entry.key_path();
+    let key = entry.read_key(&mut || {
         Err(Error::bad_file(
             &key_path,
             "issued keys are expected unencrypted",
         ))
     })?;
-    let mut chain = read_certs(&dir.join("cert.pem"))?;
-    chain.truncate(1);
-    let chain_pem = dir.join("chain.pem");
-    if chain_pem.exists() {
-        chain.extend(read_certs(&chain_pem)?);
-    }
+    let chain = entry.read_chain()?;
     check_match(&key_path, &key, &chain[0])?;
     let alias = a.alias.clone().unwrap_or_else(|| a.name.clone());
     let spec = Options {
@@ -195,7 +190,7 @@ struct Options<'a> {
 fn check_match(key_path: &Path, key: &PrivateKey, cert: &[u8]) -> Result<()> {
     let (_, c) = X509Certificate::from_der(cert)
         .map_err(|_| Error::Refused("the certificate does not parse".into()))?;
-    if c.tbs_certificate.subject_pki.raw != key.public_key_der() {
+    if !key.matches(&c) {
         return Err(Error::Refused(format!(
             "{}: this key does not belong to the certificate {}",
             key_path.display(),

@@ -94,7 +94,5 @@ fn ca_row<'a>(
     store: &'a Store,
     r: &certmesh::inventory::Record,
 ) -> Option<&'a certmesh::ca::AuthorityEntry> {
-    matches!(r.kind.as_str(), "root" | "intermediate")
-        .then(|| store.authority(&r.name))
-        .flatten()
+    r.kind.is_ca().then(|| store.authority(&r.name)).flatten()
 }

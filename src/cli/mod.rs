@@ -14,6 +14,7 @@ mod key;
 mod keystore;
 mod lint;
 mod list;
+mod p12view;
 mod probe;
 mod renew;
 mod revoke;
@@ -244,6 +245,17 @@ pub fn issuing_signer(
 /// Prints a warning on stderr; warnings are shown even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
     eprintln!("certmesh: {}: {}", paint("warning", "33"), line.as_ref());
+}
+
+/// The process exit code for a library error (README, "Exit codes"): 2 for usage errors,
+/// 75 (EX_TEMPFAIL) when the store is locked by another run, so cron retries quietly, 1
+/// otherwise.
+pub fn exit_code(e: &certmesh::Error) -> i32 {
+    match e {
+        certmesh::Error::Usage(_) => 2,
+        certmesh::Error::Locked(_) => 75,
+        _ => 1,
+    }
 }
 
 /// `text` in an ANSI colour when stderr is a terminal and `NO_COLOR` is not set

@@ -226,8 +226,11 @@ pub(super) fn client_identity(ctx: &Context, spec: &str, pass: Option<&str>) -> 
     let dir = Path::new(spec);
     let dir = if dir.is_dir() {
         dir.to_path_buf()
-    } else if !spec.contains('/') && ctx.home.join("issued").join(spec).is_dir() {
-        ctx.home.join("issued").join(spec)
+    } else if let Some(entry) = certmesh::ca::IssuedEntry::at(&ctx.home, spec)
+        .ok()
+        .filter(|e| e.exists())
+    {
+        entry.dir
     } else {
         return Err(Error::Usage(format!(
             "--client-cert {spec}: neither a directory nor a certificate issued into {}",

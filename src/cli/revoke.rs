@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, a: RevokeArgs) -> Result<i32> {
     let store = Store::open(&ctx.home)?;
     let _lock = store.lock()?;
     let rec = store.find_certificate(&a.what)?;
-    if rec.status == "revoked" {
+    if rec.status == certmesh::inventory::Status::Revoked {
         ctx.say(format!(
             "{} (serial {}) is already revoked; nothing changed",
             rec.name, rec.serial

@@ -158,34 +158,8 @@ fn crls(ctx: &Context, a: &VerifyArgs) -> Result<Vec<Vec<u8>>> {
 /// The certificates of a trust store: PKCS#12, JKS or JCEKS (opened with `storepass`),
 /// else PEM or DER.
 pub(super) fn truststore(path: &Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
-    use certmesh::keystore::detect::{detect, StoreFormat};
     let data = certmesh::fsio::read(path)?;
-    let format = detect(&data);
-    let certs = match format {
-        StoreFormat::Unknown => return certmesh::x509::parse_certs(path, &data),
-        StoreFormat::Pkcs12 => {
-            let pass =
-                super::secret::obtain(storepass, "truststore password", "--storepass", false)?;
-            certmesh::keystore::pkcs12::decode(path, &data, &pass)?.certificates()
-        }
-        StoreFormat::Jks | StoreFormat::Jceks => {
-            let pass =
-                super::secret::obtain(storepass, "truststore password", "--storepass", false)?;
-            let (ks, _) = certmesh::keystore::jks::KeyStore::parse(path, &data, Some(&pass))?;
-            ks.entries
-                .iter()
-                .filter_map(|e| match &e.body {
-                    certmesh::keystore::jks::EntryBody::TrustedCert(c) => Some(c.der.clone()),
-                    _ => None,
-                })
-                .collect()
-        }
-    };
-    if certs.is_empty() {
-        return Err(Error::bad_file(
-            path,
-            format!("{} store holds no trusted certificate", format.name()),
-        ));
-    }
-    Ok(certs)
+    certmesh::keystore::edit::trust_anchors(path, &data, &mut || {
+        super::secret::obtain(storepass, "truststore password", "--storepass", false)
+    })
 }

@@ -1125,7 +1125,7 @@ fn current_state(
     };
     let (_, cert) = X509Certificate::from_der(&der)
         .map_err(|_| Error::bad_file(dir.join("cert.pem"), "not a valid certificate"))?;
-    let report = crate::inspect::describe_cert(&cert, &der);
+    let report = crate::cert::describe::describe_cert(&cert, &der);
     let key_path = dir.join("key.pem");
     let key_ok = read_key(&key_path).is_ok_and(|k| k.public_key_der() == cert.public_key().raw);
     let reusable = key_ok && report.key == want.key.describe();

@@ -64,15 +64,6 @@ pub enum Content {
 }
 
 impl Content {
-    /// True for contents whose bytes differ on every encoding (random salts), which are
-    /// rewritten only when their inputs change.
-    pub fn is_randomized(self) -> bool {
-        matches!(
-            self,
-            Content::Pkcs12Keystore | Content::Pkcs12Truststore | Content::IhsStash
-        )
-    }
-
     /// True for contents that hold a private key or a password.
     pub fn is_secret(self) -> bool {
         matches!(

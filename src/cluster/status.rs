@@ -286,7 +286,7 @@ fn entry_status(dir: &Path, host: Option<Host>, now: i64) -> Option<CertStatus> 
         .into_iter()
         .next()?;
     let (_, c) = X509Certificate::from_der(&der).ok()?;
-    let r = crate::inspect::describe_cert(&c, &der);
+    let r = crate::cert::describe::describe_cert(&c, &der);
     let chain = crate::x509::read_certs(&dir.join("chain.pem")).unwrap_or_default();
     let anchors = crate::x509::read_certs(&dir.join("ca.pem")).unwrap_or_default();
     let verdict = crate::verify::verify(

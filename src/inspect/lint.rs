@@ -10,7 +10,7 @@ use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::describe_cert;
 use crate::verify::profile::{breaches, own_role, Breach, WeakKey, MIN_RSA_BITS};
-use crate::x509::{is_weak_signature, signature_name};
+use crate::x509::SignatureAlgorithm;
 
 /// Longest validity browsers accept for a TLS leaf (CA/Browser Forum, since 2020).
 const MAX_TLS_LEAF_DAYS: i64 = 398;
@@ -318,8 +318,8 @@ pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
             "no cRLNumber (RFC 5280 5.2.3 requires it)".into(),
         );
     }
-    let alg = signature_name(&crl.signature_algorithm.algorithm);
-    if is_weak_signature(&alg) {
+    let alg = SignatureAlgorithm::from_oid(&crl.signature_algorithm.algorithm);
+    if alg.is_weak() {
         add(
             Severity::Error,
             "weak-signature",

@@ -34,9 +34,7 @@ pub fn match_certificate(key: &PrivateKey, cert_der: &[u8]) -> Result<CertMatch>
         .unwrap_or_else(|| "certificate".to_string());
     let key_desc = key.describe();
     let cert_desc = describe_spki(cert_spki);
-    let same = key_spki.algorithm.algorithm == cert_spki.algorithm.algorithm
-        && curve(&key_spki) == curve(cert_spki)
-        && key_spki.subject_public_key.data == cert_spki.subject_public_key.data;
+    let same = same_public_key(&key_spki, cert_spki);
     let reason = if same {
         format!("the key ({key_desc}) matches the {name}")
     } else if *key_desc != cert_desc {
@@ -51,6 +49,29 @@ pub fn match_certificate(key: &PrivateKey, cert_der: &[u8]) -> Result<CertMatch>
         matches: same,
         reason,
     })
+}
+
+impl PrivateKey {
+    /// Whether this key is the private half of the public key in `cert`: the one
+    /// comparison every command makes before it pairs a key with a certificate.
+    pub fn matches(&self, cert: &X509Certificate<'_>) -> bool {
+        SubjectPublicKeyInfo::from_der(self.public_key_der())
+            .is_ok_and(|(_, spki)| same_public_key(&spki, cert.public_key()))
+    }
+
+    /// As [`Self::matches`], for a DER certificate; fails only when it does not parse.
+    pub fn matches_cert_der(&self, cert_der: &[u8]) -> Result<bool> {
+        let (_, cert) = X509Certificate::from_der(cert_der)
+            .map_err(|e| crate::Error::Crypto(format!("cannot parse certificate: {e}")))?;
+        Ok(self.matches(&cert))
+    }
+}
+
+/// Algorithm, curve and key bits equal.
+fn same_public_key(a: &SubjectPublicKeyInfo<'_>, b: &SubjectPublicKeyInfo<'_>) -> bool {
+    a.algorithm.algorithm == b.algorithm.algorithm
+        && curve(a) == curve(b)
+        && a.subject_public_key.data == b.subject_public_key.data
 }
 
 /// The named curve of an EC public key; `None` for other types (RSA's NULL parameter is

@@ -172,17 +172,6 @@ pub struct KeyEntry<'a> {
     pub certs: &'a [Vec<u8>],
 }
 
-/// True when `key` is the private half of the public key in certificate `cert_der`.
-pub fn key_matches_cert(key: &PrivateKey, cert_der: &[u8]) -> Result<bool> {
-    let (_, cert) = X509Certificate::from_der(cert_der)
-        .map_err(|e| Error::Crypto(format!("cannot parse certificate: {e}")))?;
-    let (_, spki) = SubjectPublicKeyInfo::from_der(key.public_key_der())
-        .map_err(|e| Error::Crypto(format!("cannot parse public key: {e}")))?;
-    let cert_spki = cert.public_key();
-    Ok(cert_spki.algorithm.algorithm == spki.algorithm.algorithm
-        && cert_spki.subject_public_key.data == spki.subject_public_key.data)
-}
-
 /// The localKeyId OpenSSL gives a key and its certificate: SHA-1 of the certificate.
 fn local_key_id(cert_der: &[u8]) -> Vec<u8> {
     crate::x509::sha1(cert_der)
@@ -274,7 +263,7 @@ pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<
         .certs
         .first()
         .ok_or_else(|| Error::Usage("a key entry needs its certificate".into()))?;
-    if !key_matches_cert(entry.key, leaf)? {
+    if !entry.key.matches_cert_der(leaf)? {
         return Err(Error::Refused(
             "the private key does not match the certificate".into(),
         ));
@@ -724,11 +713,11 @@ impl Decoded {
             Some(c) => c.to_vec(),
             None => all
                 .iter()
-                .find(|d| key_matches_cert(&key, d).unwrap_or(false))
+                .find(|d| key.matches_cert_der(d).unwrap_or(false))
                 .ok_or_else(|| Error::bad_file(path, "no certificate matches the private key"))?
                 .to_vec(),
         };
-        if !key_matches_cert(&key, &leaf)? {
+        if !key.matches_cert_der(&leaf)? {
             return Err(Error::bad_file(
                 path,
                 "the certificate paired with the key holds a different public key",

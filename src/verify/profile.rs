@@ -55,8 +55,8 @@ pub enum Breach {
     /// An extension whose value does not parse.
     MalformedExtension(String),
     WeakKey(WeakKey),
-    /// A signature with a broken digest (the algorithm's name).
-    WeakSignature(String),
+    /// A signature with a broken digest.
+    WeakSignature(crate::x509::SignatureAlgorithm),
     /// A subjectAltName with no entries.
     EmptySubjectAltName,
     /// A subjectAltName entry no client can match safely (what is wrong with it).
@@ -241,8 +241,8 @@ fn common(c: &X509Certificate<'_>, anchor: bool, out: &mut Vec<Breach>) {
         out.push(Breach::WeakKey(k));
     }
     if !anchor {
-        let alg = crate::x509::signature_name(&c.signature_algorithm.algorithm);
-        if crate::x509::is_weak_signature(&alg) {
+        let alg = crate::x509::SignatureAlgorithm::from_oid(&c.signature_algorithm.algorithm);
+        if alg.is_weak() {
             out.push(Breach::WeakSignature(alg));
         }
     }
