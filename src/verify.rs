@@ -13,6 +13,7 @@
 mod crl;
 mod explain;
 pub mod profile;
+mod reason;
 
 use std::cell::RefCell;
 use std::net::IpAddr;

@@ -53,8 +53,6 @@ const ALLOWED_CIRCLES: &[&[&str]] = &[
         "cluster::roll",
         "cluster::served",
     ],
-    // explain names CRL problems; crl words its parse errors through explain.
-    &["verify::crl", "verify::explain"],
     // `cluster export` is a subcommand of `cluster` and reads its profile loader.
     &["cli::cluster", "cli::cluster_export"],
 ];

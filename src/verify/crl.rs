@@ -33,7 +33,7 @@ pub fn parse_crls(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
         if let Err(e) = webpki::OwnedCertRevocationList::from_der(der) {
             return Err(Error::bad_file(
                 path,
-                format!("not a usable CRL ({})", super::explain::describe(&e)),
+                format!("not a usable CRL ({})", super::reason::describe(&e)),
             ));
         }
     }
