@@ -6,6 +6,11 @@ use crate::key::{Digest, KeyAlg, PrivateKey};
 /// A self-signed P-256 certificate with subject CN=`cn` and `cn` as its DNS name.
 pub(crate) fn self_signed(cn: &str) -> rcgen::Certificate {
     let key = PrivateKey::generate(KeyAlg::P256).unwrap();
+    self_signed_by(&key, cn)
+}
+
+/// A self-signed certificate for `key` with subject CN=`cn` and `cn` as its DNS name.
+pub(crate) fn self_signed_by(key: &PrivateKey, cn: &str) -> rcgen::Certificate {
     let mut p = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name.push(rcgen::DnType::CommonName, cn);

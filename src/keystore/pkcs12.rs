@@ -817,10 +817,7 @@ mod tests {
     use crate::key::KeyAlg;
 
     fn self_signed(key: &PrivateKey, cn: &str) -> Vec<u8> {
-        let mut p = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        let kp = key.signing_key(crate::key::Digest::Sha256).unwrap();
-        p.self_signed(&kp).unwrap().der().to_vec()
+        crate::cert::testing::self_signed_by(key, cn).der().to_vec()
     }
 
     #[test]
