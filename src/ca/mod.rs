@@ -24,7 +24,7 @@ pub use crl::{CrlWritten, Reason, Revoked};
 pub use rollback::{Generation, RolledBack};
 
 pub use renew::{alg_of, Problem, RenewReport, Renewed, SHARED_ENTRY_PREFIX};
-pub use rollover::RolloverStatus;
+pub use rollover::{next_step, Advance, RolloverStatus, RolloverStep};
 pub use store::{
     check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueBatch, IssueRequest, Issued,
     SignRequest, Signed, Signer, Store, StoreConfig,

@@ -222,8 +222,8 @@ pub fn probe_members(
     out: &Path,
     settings: &ProbeSettings,
 ) -> Result<BTreeMap<String, Vec<Served>>> {
-    let products = super::apply::resolve_profiles(manifest, profiles)?;
-    let stores = super::apply::open_stores(manifest, out)?;
+    let products = super::resolve::resolve_profiles(manifest, profiles)?;
+    let stores = super::stores::open_stores(manifest, out)?;
     let expected = Expected::new(manifest, &stores)?;
     let jobs: Vec<(&Member, Endpoint)> = manifest
         .members

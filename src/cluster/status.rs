@@ -8,11 +8,14 @@ use std::path::Path;
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::apply::{member_trust, open_stores, resolve_profiles, Deployed, DEPLOYED};
 use super::deploy::{remote_output, shell_quote};
+use super::deployed::{pushed_files, Deployed};
 use super::identity::{renew_command, IdentityRecord};
 use super::manifest::{Manifest, TrustModel};
 use super::profile::{Content, Profiles, Rotation};
+use super::resolve::resolve_profiles;
+use super::stores::open_stores;
+use super::trust::member_trust;
 use crate::duration::RenewWindow;
 use crate::x509::{colon_hex, sha256};
 use crate::Result;
@@ -135,13 +138,8 @@ pub fn status(
         }
         let deploy = m.deploy.as_ref().map(|d| {
             let dir = out.join(name);
-            let record: Option<Deployed> = std::fs::read(dir.join(DEPLOYED))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            let local: Vec<(String, String)> = product
-                .files
-                .iter()
-                .filter(|f| f.content != Content::Crl || dir.join(&f.path).exists())
+            let record = Deployed::read(&dir);
+            let local: Vec<(String, String)> = pushed_files(&dir, product)
                 .map(|f| {
                     (
                         f.path.clone(),
