@@ -276,6 +276,7 @@ fn decide(
             .join(entry)
             .join("key.pem")
     };
+    let chains = Chains::default();
     let members: Vec<Result<MemberDecision>> = manifest
         .members
         .par_iter()
@@ -291,7 +292,7 @@ fn decide(
                 {
                     (LeafAction::Keep, false, None)
                 }
-                Some(store) => member_state(store, &issuers[id], name, want)?,
+                Some(store) => member_state(store, &issuers[id], &chains, name, want)?,
             };
             if opts.keep_certificates {
                 return Ok(MemberDecision {
@@ -395,6 +396,7 @@ fn decide(
 fn member_state(
     store: &Store,
     issuer: &IssuerView,
+    chains: &Chains,
     name: &str,
     want: &Wanted,
 ) -> Result<(LeafAction, bool, Option<Material>)> {
@@ -417,7 +419,7 @@ fn member_state(
     };
     let key = read_key(&dir.join("key.pem")).ok();
     let (action, reusable) = judge(issuer, &der, key.as_ref(), &cert_path, want)?;
-    let material = match (key, crate::x509::read_certs(&dir.join("chain.pem"))) {
+    let material = match (key, chains.read(&dir.join("chain.pem"))) {
         (Some(key), Ok(chain)) => Some(Material {
             key,
             leaf: der,
@@ -426,6 +428,26 @@ fn member_state(
         _ => None,
     };
     Ok((action, reusable, material))
+}
+
+/// The chains read while deciding, by file content: the members of a store share one
+/// chain, so it is parsed once rather than once per member.
+#[derive(Default)]
+struct Chains(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Vec<Vec<u8>>>>);
+
+impl Chains {
+    /// The certificates of the chain file at `path`, as [`crate::x509::read_certs`] reads
+    /// them.
+    fn read(&self, path: &Path) -> Result<Vec<Vec<u8>>> {
+        let bytes = fsio::read(path)?;
+        let seen = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(chain) = seen().get(&bytes) {
+            return Ok(chain.clone());
+        }
+        let chain = crate::x509::parse_certs(path, &bytes)?;
+        seen().insert(bytes, chain.clone());
+        Ok(chain)
+    }
 }
 
 /// Phase 3: creates the missing CAs, refreshes due CRLs, issues what phase 2 decided,
