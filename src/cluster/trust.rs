@@ -120,3 +120,95 @@ pub fn subject_of(der: &[u8]) -> String {
         .map(|(_, c)| c.subject().to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{CaInit, Store};
+    use crate::key::{Digest, KeyAlg};
+    use std::path::Path;
+
+    /// A mesh of `names`, with a signer store for those in `with_store`.
+    fn mesh(dir: &Path, names: &[&str], with_store: &[&str]) -> (Manifest, Stores) {
+        let mut text =
+            String::from("name = \"t\"\ntrust = \"mesh\"\n[defaults]\nprofile = \"nginx\"\n");
+        for n in names {
+            text.push_str(&format!(
+                "[[member]]\nname = \"{n}\"\ndns = [\"{n}.test\"]\n"
+            ));
+        }
+        let manifest = Manifest::parse(&dir.join("cluster.toml"), &text).unwrap();
+        let mut stores = Stores::new();
+        for n in names {
+            let store = with_store.contains(n).then(|| {
+                Store::init(
+                    &dir.join(n),
+                    &CaInit {
+                        name: format!("Signer {n}"),
+                        key: KeyAlg::P256,
+                        days: 30,
+                        digest: Digest::Sha256,
+                        constraints: Default::default(),
+                        token: None,
+                    },
+                    None,
+                )
+                .unwrap()
+            });
+            stores.insert(n.to_string(), store);
+        }
+        (manifest, stores)
+    }
+
+    fn subjects(v: &[TrustedSigner]) -> Vec<&str> {
+        v.iter().map(|(s, _)| s.as_str()).collect()
+    }
+
+    #[test]
+    fn each_member_routes_to_the_other_members_signers_in_manifest_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (manifest, stores) = mesh(dir.path(), &["b", "a", "c"], &["b", "a", "c"]);
+        let routed = routed_signers(&manifest, &stores).unwrap();
+        assert_eq!(subjects(&routed["b"]), ["CN=Signer a", "CN=Signer c"]);
+        assert_eq!(subjects(&routed["a"]), ["CN=Signer b", "CN=Signer c"]);
+        assert_eq!(subjects(&routed["c"]), ["CN=Signer b", "CN=Signer a"]);
+        // Everyone trusts every signer, in store order.
+        let trust = member_trust(&manifest, &stores).unwrap();
+        assert_eq!(
+            subjects(&trust["c"]),
+            ["CN=Signer a", "CN=Signer b", "CN=Signer c"]
+        );
+    }
+
+    #[test]
+    fn a_signer_without_a_store_yet_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (manifest, stores) = mesh(dir.path(), &["a", "b", "c"], &["a", "c"]);
+        let routed = routed_signers(&manifest, &stores).unwrap();
+        assert_eq!(subjects(&routed["a"]), ["CN=Signer c"]);
+        assert_eq!(subjects(&routed["b"]), ["CN=Signer a", "CN=Signer c"]);
+        assert_eq!(subjects(&routed["c"]), ["CN=Signer a"]);
+    }
+
+    #[test]
+    fn with_one_cluster_ca_a_lone_member_routes_to_no_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut stores) = mesh(dir.path(), &["cluster"], &["cluster"]);
+        let shared = |names: &[&str]| {
+            let mut text = String::from("name = \"t\"\n[defaults]\nprofile = \"nginx\"\n");
+            for n in names {
+                text.push_str(&format!(
+                    "[[member]]\nname = \"{n}\"\ndns = [\"{n}.test\"]\n"
+                ));
+            }
+            Manifest::parse(&dir.path().join("cluster.toml"), &text).unwrap()
+        };
+        let routed = routed_signers(&shared(&["a"]), &stores).unwrap();
+        assert!(routed["a"].is_empty());
+        let routed = routed_signers(&shared(&["a", "b"]), &stores).unwrap();
+        assert_eq!(subjects(&routed["a"]), ["CN=Signer cluster"]);
+        assert_eq!(subjects(&routed["b"]), ["CN=Signer cluster"]);
+        stores.insert("cluster".into(), None);
+        assert!(routed_signers(&shared(&["a", "b"]), &stores).unwrap()["a"].is_empty());
+    }
+}
