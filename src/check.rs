@@ -392,7 +392,7 @@ pub fn check_cluster(
     within: i64,
     now: i64,
 ) -> Result<Vec<Item>> {
-    let stores = crate::cluster::apply::open_stores(manifest, out)?;
+    let stores = crate::cluster::stores::open_stores(manifest, out)?;
     let mut items = Vec::new();
     for store in stores.values().flatten() {
         for a in store.config().authorities.iter().filter(|a| !a.retired) {

@@ -26,9 +26,11 @@ fn bench_quick_prints_every_scenario() {
         .join("examples")
         .join("keygen_floor");
     let work = tempfile::tempdir().expect("temp dir");
+    let cwd = tempfile::tempdir().expect("temp dir");
     let out = Command::new(root.join("scripts/bench"))
         .args(["--n", "2", "--runs", "1", "--quick", "--keep"])
         .arg(work.path())
+        .current_dir(cwd.path())
         .env("CERTMESH_BIN", &certmesh)
         .env(
             "KEYGEN_FLOOR_BIN",
@@ -84,14 +86,16 @@ fn bench_quick_prints_every_scenario() {
 }
 
 /// `--only` runs the scenarios it names and prints only their rows; an unknown name is a
-/// usage error before anything runs.
+/// usage error before anything runs. Nothing is written where the script is started.
 #[test]
 fn bench_only_runs_the_named_scenarios() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let certmesh = PathBuf::from(env!("CARGO_BIN_EXE_certmesh"));
+    let cwd = tempfile::tempdir().expect("temp dir");
     let bench = |only: &str| {
         Command::new(root.join("scripts/bench"))
-            .args(["--runs", "1", "--quick", "--only", only])
+            .args(["--runs", "1", "--quick", "--large-n", "3", "--only", only])
+            .current_dir(cwd.path())
             .env("CERTMESH_BIN", &certmesh)
             .env("KEYGEN_FLOOR_BIN", "none")
             .output()
@@ -119,11 +123,39 @@ fn bench_only_runs_the_named_scenarios() {
         "{stdout}"
     );
 
+    // The large-cluster scenario runs only when named: its first and no-op apply rows.
+    let out = bench("apply-large");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| apply-large | certmesh |"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        rows[0].contains("first `cluster apply`, 3 nginx members"),
+        "{stdout}"
+    );
+    assert!(rows[1].contains("nothing to do"), "{stdout}");
+    assert!(rows.iter().all(|r| !r.contains("| failed |")), "{stdout}");
+
     let bad = bench("bootstrap-dsa");
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
         stderr.contains("unknown scenario 'bootstrap-dsa'"),
         "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .expect("cwd")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "scripts/bench wrote into its working directory: {left:?}"
     );
 }

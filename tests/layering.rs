@@ -44,15 +44,6 @@ const ALLOWED_UPWARD: &[(&str, &str)] = &[];
 const ALLOWED_CIRCLES: &[&[&str]] = &[
     // The manifest holds the inventory section's type, which reads the manifest's members.
     &["cluster::ansible_inventory", "cluster::manifest"],
-    // apply holds types (Options, Wanted, LeafAction, TrustedSigner) and store discovery
-    // that identity, render and served read, while apply drives all of them.
-    &[
-        "cluster::apply",
-        "cluster::identity",
-        "cluster::render",
-        "cluster::roll",
-        "cluster::served",
-    ],
     // `cluster export` is a subcommand of `cluster` and reads its profile loader.
     &["cli::cluster", "cli::cluster_export"],
 ];

@@ -26,7 +26,7 @@ pub use issued::{IssuedEntry, ISSUED_DIR};
 pub use rollback::{Generation, RolledBack};
 
 pub use renew::{alg_of, Problem, RenewReport, Renewed, SHARED_ENTRY_PREFIX};
-pub use rollover::RolloverStatus;
+pub use rollover::{next_step, Advance, RolloverStatus, RolloverStep};
 pub use store::{
     check_entry_name, AuthorityEntry, CaInit, IntermediateInit, IssueBatch, IssueRequest, Issued,
     SignRequest, Signed, Signer, Store, StoreConfig,

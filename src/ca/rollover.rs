@@ -34,6 +34,49 @@ pub struct RolloverStatus {
     pub old_leaves: usize,
 }
 
+/// What moves a rollover on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    /// A deliberate `ca rollover --complete`: the next phase, whatever it is; refused
+    /// when no rollover is in progress. `force` retires the old generation although
+    /// leaves still chain to it.
+    Complete { force: bool },
+    /// A cluster run that has put every trust anchor in every truststore and renewed
+    /// what was due: phase 1 moves on (the new root is trusted everywhere now), phase 2
+    /// once no valid leaf chains to the old generation.
+    Converged,
+}
+
+/// A move from one phase to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloverStep {
+    /// Phase 1 to 2: the new generation issues.
+    Switch,
+    /// Phase 2 to 3: the old generation is retired (with `force`, although leaves still
+    /// chain to it).
+    Finish { force: bool },
+}
+
+/// The rollover machine: the step `trigger` takes a rollover standing at `status` to, or
+/// `None` when it stays. Starting one (phase 0 to 1) is not a step: it needs a name and
+/// a key for the new root, which `ca rollover` asks for.
+pub fn next_step(status: &RolloverStatus, trigger: Advance) -> Result<Option<RolloverStep>> {
+    Ok(match (status.phase, trigger) {
+        (0, Advance::Complete { .. }) => {
+            return Err(Error::Refused(
+                "no CA rollover in progress; run `certmesh ca rollover` to start one".into(),
+            ))
+        }
+        (0, Advance::Converged) => None,
+        (1, _) => Some(RolloverStep::Switch),
+        (_, Advance::Complete { force }) => Some(RolloverStep::Finish { force }),
+        (_, Advance::Converged) if status.old_leaves == 0 => {
+            Some(RolloverStep::Finish { force: false })
+        }
+        (_, Advance::Converged) => None,
+    })
+}
+
 impl Store {
     /// The rollover in progress, with how many leaves still chain to the old root.
     pub fn rollover_status(&self) -> Result<RolloverStatus> {
@@ -52,6 +95,32 @@ impl Store {
             new_root: Some(r.new_root),
             old_leaves,
         })
+    }
+
+    /// Moves the rollover in progress on by the step [`next_step`] gives for `trigger`, and
+    /// returns the step taken (`None`: it stays where it is). `signer` loads a CA of the
+    /// store by id (the switch needs the new root's); `key_pass` gives the passphrase (or PIN)
+    /// new CA keys get, asked only when a step makes one.
+    pub fn advance_rollover(
+        &mut self,
+        trigger: Advance,
+        signer: &mut dyn FnMut(&Store, &str) -> Result<Signer>,
+        key: Option<KeyAlg>,
+        key_pass: &mut dyn FnMut() -> Result<Option<Secret>>,
+    ) -> Result<Option<RolloverStep>> {
+        let status = self.rollover_status()?;
+        let step = next_step(&status, trigger)?;
+        match step {
+            None => {}
+            Some(RolloverStep::Switch) => {
+                let new_root = status.new_root.unwrap_or_default();
+                let signer = signer(self, &new_root)?;
+                let pass = key_pass()?;
+                self.rollover_switch(&signer, key, pass.as_ref())?;
+            }
+            Some(RolloverStep::Finish { force }) => self.rollover_finish(force)?,
+        }
+        Ok(step)
     }
 
     /// Ids of an authority and every authority below it.
@@ -257,5 +326,55 @@ impl Store {
         }
         config.rollover = None;
         self.set_config(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(phase: u8, old_leaves: usize) -> RolloverStatus {
+        RolloverStatus {
+            phase,
+            old_root: (phase > 0).then(|| "root".into()),
+            new_root: (phase > 0).then(|| "root-2".into()),
+            old_leaves,
+        }
+    }
+
+    #[test]
+    fn complete_moves_to_the_next_phase_and_needs_a_rollover() {
+        let complete = Advance::Complete { force: false };
+        assert!(matches!(
+            next_step(&at(0, 0), complete),
+            Err(Error::Refused(m)) if m.contains("no CA rollover in progress")
+        ));
+        assert_eq!(
+            next_step(&at(1, 5), complete).unwrap(),
+            Some(RolloverStep::Switch)
+        );
+        // Phase 2 moves on whatever is left: rollover_finish refuses without force.
+        assert_eq!(
+            next_step(&at(2, 5), complete).unwrap(),
+            Some(RolloverStep::Finish { force: false })
+        );
+        assert_eq!(
+            next_step(&at(2, 5), Advance::Complete { force: true }).unwrap(),
+            Some(RolloverStep::Finish { force: true })
+        );
+    }
+
+    #[test]
+    fn a_converged_cluster_run_retires_the_old_root_only_once_no_leaf_needs_it() {
+        assert_eq!(next_step(&at(0, 0), Advance::Converged).unwrap(), None);
+        assert_eq!(
+            next_step(&at(1, 3), Advance::Converged).unwrap(),
+            Some(RolloverStep::Switch)
+        );
+        assert_eq!(next_step(&at(2, 1), Advance::Converged).unwrap(), None);
+        assert_eq!(
+            next_step(&at(2, 0), Advance::Converged).unwrap(),
+            Some(RolloverStep::Finish { force: false })
+        );
     }
 }

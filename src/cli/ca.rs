@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use certmesh::ca::{CaInit, IntermediateInit, Store};
+use certmesh::ca::{Advance, CaInit, IntermediateInit, RolloverStep, Store};
 use certmesh::cert::constraints::NameConstraintsSpec;
 use certmesh::inspect::{describe_cert_der, CertReport};
 use certmesh::key::token::TokenRef;
@@ -450,32 +450,29 @@ fn rollover(ctx: &Context, a: RolloverArgs) -> Result<i32> {
             ));
             ctx.say("  next: put the new root in every truststore (cluster apply, or `certmesh ca show --pem`), then `certmesh ca rollover --complete`");
         }
-        (0, true) => {
-            return Err(certmesh::Error::Refused(
-                "no CA rollover in progress; run `certmesh ca rollover` to start one".into(),
-            ))
-        }
-        (1, false) | (2, false) => {
+        (_, false) => {
             ctx.say(format!(
                 "a rollover is in phase {}; `certmesh ca rollover --complete` moves it on",
                 status.phase
             ));
         }
-        (1, true) => {
-            let new = status.new_root.clone().unwrap_or_default();
-            let signer = store.signer(&new, &mut pass)?;
-            let key_pass = if encrypted { Some(pass()?) } else { None };
-            store.rollover_switch(&signer, key, key_pass.as_ref())?;
-            ctx.say(format!(
-                "phase 2: the new generation issues ({}); renew every certificate next",
-                store.issuing().id
-            ));
-        }
         (_, true) => {
-            store.rollover_finish(a.force)?;
-            ctx.say("phase 3: the old root is retired; truststores drop it on the next apply");
+            let step = store.advance_rollover(
+                Advance::Complete { force: a.force },
+                &mut |store, id| store.signer(id, &mut || asked.get()),
+                key,
+                &mut || Ok(if encrypted { Some(asked.get()?) } else { None }),
+            )?;
+            match step {
+                Some(RolloverStep::Switch) => ctx.say(format!(
+                    "phase 2: the new generation issues ({}); renew every certificate next",
+                    store.issuing().id
+                )),
+                Some(RolloverStep::Finish { .. }) => ctx
+                    .say("phase 3: the old root is retired; truststores drop it on the next apply"),
+                None => {}
+            }
         }
-        _ => {}
     }
     if a.json {
         print_json(&store.rollover_status()?);

@@ -9,7 +9,8 @@ use certmesh::cluster::apply::{apply, LeafAction, Options, Progress, Report};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::profile::Profiles;
 use certmesh::cluster::roll::RollOptions;
-use certmesh::cluster::served::{probe_members, ProbeSettings};
+use certmesh::cluster::served::ProbeSettings;
+use certmesh::cluster::status::probe_members;
 use certmesh::probe::Serves;
 use certmesh::Result;
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::{LeafAction, Options, Wanted};
+use super::decide::{LeafAction, Wanted};
 use super::manifest::{Manifest, Member, Shared, TrustModel, SHARED_PREFIX};
+use super::options::Options;
 use super::profile::{ProductProfile, Rotation, MEMBER};
 use super::render::{State, STATE_FILE};
 use crate::cert::SubjectNames;
@@ -322,18 +323,26 @@ pub(crate) fn migration_blocks(
     opts: &Options<'_>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    // Only files of identities that keep their key can be a migration: with none, the
+    // member's state is not read at all (what keeps a no-op run of a large cluster cheap).
+    let kept: Vec<(&super::profile::FileSpec, &str, Rotation)> = product
+        .files
+        .iter()
+        .map(|f| (f, f.identity(), rotation_of(f.identity())))
+        .filter(|(_, id, rotation)| {
+            *rotation != Rotation::NewKey && !opts.rekey(id) && opts.adopt(id).is_none()
+        })
+        .collect();
+    if kept.is_empty() {
+        return out;
+    }
     let Some(old): Option<State> = std::fs::read(dir.join(STATE_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
     else {
         return out;
     };
-    for f in &product.files {
-        let id = f.identity();
-        let rotation = rotation_of(id);
-        if rotation == Rotation::NewKey || opts.rekey(id) || opts.adopt(id).is_some() {
-            continue;
-        }
+    for (f, id, rotation) in kept {
         let recorded = old.get(&f.path).and_then(|s| s.identity.clone());
         let exists = dir.join(&f.path).exists();
         if recorded.as_deref().unwrap_or(MEMBER) == id && (exists || recorded.is_some()) {
@@ -361,7 +370,7 @@ pub(crate) fn migration_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::apply::Silent;
+    use crate::cluster::options::Silent;
 
     fn opts<'a>(renew: &'a [String], rekey: &'a [String]) -> Options<'a> {
         Options {

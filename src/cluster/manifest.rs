@@ -245,6 +245,17 @@ impl Manifest {
         at_line(&self.path, line_of(&self.text, at.start), &problem.into())
     }
 
+    /// An error about the `[ca]` table, naming its line (line 1 when the manifest has
+    /// none and a default is at fault).
+    pub fn ca_error(&self, problem: impl Into<String>) -> Error {
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.trim() == "[ca]")
+            .map_or(1, |i| i + 1);
+        at_line(&self.path, line, &problem.into())
+    }
+
     fn check(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(at_line(&self.path, 1, "the cluster needs a name"));

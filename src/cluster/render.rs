@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::apply::TrustedSigner;
 use super::profile::{Content, FileSpec, ProductProfile, MEMBER};
 use super::secrets::liberty_xor;
+use super::trust::TrustedSigner;
 use crate::key::{Encoding, KeyOutput, PrivateKey, Protection};
 use crate::keystore::jks::{Flavor, KeyStore};
 use crate::keystore::pkcs12::{self, KeyEntry};

@@ -8,7 +8,6 @@
 //! reload is missing), anything else is "other".
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,7 +15,7 @@ use serde::Serialize;
 use super::manifest::{Manifest, Member, TrustModel};
 use super::profile::ProductProfile;
 use crate::ca::Store;
-use crate::probe::{bounded_map, probe, Endpoint, Options, ServedCert, Serves, Status};
+use crate::probe::{probe, Endpoint, Options, ServedCert, Serves, Status};
 use crate::Result;
 
 /// One endpoint of a member.
@@ -213,36 +212,4 @@ fn serial_of(der: &[u8]) -> Option<String> {
     X509Certificate::from_der(der)
         .ok()
         .map(|(_, c)| crate::x509::serial_hex(c.raw_serial()))
-}
-
-/// Every member's endpoints probed once (`cluster status --probe`), by member name.
-pub fn probe_members(
-    manifest: &Manifest,
-    profiles: &super::profile::Profiles,
-    out: &Path,
-    settings: &ProbeSettings,
-) -> Result<BTreeMap<String, Vec<Served>>> {
-    let products = super::apply::resolve_profiles(manifest, profiles)?;
-    let stores = super::apply::open_stores(manifest, out)?;
-    let expected = Expected::new(manifest, &stores)?;
-    let jobs: Vec<(&Member, Endpoint)> = manifest
-        .members
-        .iter()
-        .flat_map(|m| {
-            endpoints(m, products[m.name.get_ref().as_str()])
-                .into_iter()
-                .map(move |e| (m, e))
-        })
-        .collect();
-    let results = bounded_map(&jobs, settings.parallel, |(m, e)| {
-        expected.check(m, e, settings)
-    });
-    let mut by_member: BTreeMap<String, Vec<Served>> = BTreeMap::new();
-    for ((m, _), r) in jobs.iter().zip(results) {
-        by_member
-            .entry(m.name.get_ref().clone())
-            .or_default()
-            .push(r);
-    }
-    Ok(by_member)
 }

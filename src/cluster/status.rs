@@ -8,11 +8,14 @@ use std::path::Path;
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::apply::{member_trust, open_stores, resolve_profiles, Deployed, DEPLOYED};
 use super::deploy::{remote_output, shell_quote};
+use super::deployed::{pushed_files, Deployed};
 use super::identity::{renew_command, IdentityRecord};
 use super::manifest::{Manifest, TrustModel};
 use super::profile::{Content, Profiles, Rotation};
+use super::resolve::resolve_profiles;
+use super::stores::open_stores;
+use super::trust::member_trust;
 use crate::duration::RenewWindow;
 use crate::verify::Host;
 use crate::x509::{colon_hex, sha256};
@@ -140,13 +143,8 @@ pub fn status(
         }
         let deploy = m.deploy.as_ref().map(|d| {
             let dir = out.join(name);
-            let record: Option<Deployed> = std::fs::read(dir.join(DEPLOYED))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            let local: Vec<(String, String)> = product
-                .files
-                .iter()
-                .filter(|f| f.content != Content::Crl || dir.join(&f.path).exists())
+            let record = Deployed::read(&dir);
+            let local: Vec<(String, String)> = pushed_files(&dir, product)
                 .map(|f| {
                     (
                         f.path.clone(),
@@ -315,4 +313,37 @@ fn subject(der: &[u8]) -> String {
     X509Certificate::from_der(der)
         .map(|(_, c)| c.subject().to_string())
         .unwrap_or_default()
+}
+
+/// Every member's endpoints probed once (`cluster status --probe`), by member name.
+pub fn probe_members(
+    manifest: &Manifest,
+    profiles: &Profiles,
+    out: &Path,
+    settings: &super::served::ProbeSettings,
+) -> Result<std::collections::BTreeMap<String, Vec<super::served::Served>>> {
+    let products = super::resolve::resolve_profiles(manifest, profiles)?;
+    let stores = super::stores::open_stores(manifest, out)?;
+    let expected = super::served::Expected::new(manifest, &stores)?;
+    let jobs: Vec<(&super::manifest::Member, crate::probe::Endpoint)> = manifest
+        .members
+        .iter()
+        .flat_map(|m| {
+            super::served::endpoints(m, products[m.name.get_ref().as_str()])
+                .into_iter()
+                .map(move |e| (m, e))
+        })
+        .collect();
+    let results = crate::probe::bounded_map(&jobs, settings.parallel, |(m, e)| {
+        expected.check(m, e, settings)
+    });
+    let mut by_member: std::collections::BTreeMap<String, Vec<super::served::Served>> =
+        Default::default();
+    for ((m, _), r) in jobs.iter().zip(results) {
+        by_member
+            .entry(m.name.get_ref().clone())
+            .or_default()
+            .push(r);
+    }
+    Ok(by_member)
 }

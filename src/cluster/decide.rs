@@ -1,0 +1,235 @@
+//! Deciding what a certificate needs: what the manifest wants of it ([`Wanted`]) against
+//! what is issued, with the reason a certificate must be replaced. `plan`, `apply` and
+//! `renew --cluster` all decide through here.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::manifest::{Manifest, Member};
+use super::profile::{ProductProfile, MEMBER};
+use crate::ca::Store;
+use crate::cert::{Profile as CertProfile, SubjectNames};
+use crate::duration::RenewWindow;
+use crate::fsio;
+use crate::key::{read_private_key, KeyAlg, PrivateKey};
+use crate::{Error, Result};
+
+/// What happened (or would happen) to a member's certificate.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum LeafAction {
+    Keep,
+    Issue,
+    Renew {
+        reason: String,
+    },
+    /// Due, but its rotation policy keeps it as it is until a deliberate command.
+    Held {
+        reason: String,
+    },
+}
+
+impl LeafAction {
+    /// True when the run issues a certificate for it.
+    pub fn issues(&self) -> bool {
+        matches!(self, LeafAction::Issue | LeafAction::Renew { .. })
+    }
+}
+
+/// What a certificate (a member's or a shared identity's) should be: the manifest's
+/// strings for it, parsed once.
+pub(crate) struct Wanted {
+    pub data_encipherment: bool,
+    pub names: SubjectNames,
+    pub cert_profile: CertProfile,
+    pub key: KeyAlg,
+    pub days: u32,
+    pub window: RenewWindow,
+}
+
+impl Wanted {
+    /// What member `m` (of `product`) wants; a bad value is an error naming the member's
+    /// line in the manifest.
+    pub(crate) fn of(manifest: &Manifest, m: &Member, product: &ProductProfile) -> Result<Self> {
+        let err = |e: Error| manifest.member_error(m, e.to_string());
+        let cert_profile = match m
+            .cert_profile
+            .as_deref()
+            .or(manifest.defaults.cert_profile.as_deref())
+        {
+            Some(p) => CertProfile::parse(p).map_err(err)?,
+            None => product.cert_profile()?,
+        };
+        let own = product.identity(MEMBER)?;
+        let key = KeyAlg::parse(m.key.as_deref().unwrap_or(&manifest.defaults.key)).map_err(err)?;
+        own.accepts(key)
+            .map_err(|p| manifest.member_error(m, format!("profile '{}': {p}", product.name)))?;
+        Ok(Wanted {
+            data_encipherment: own.data_encipherment,
+            names: SubjectNames::new(&m.dns, &m.ip).map_err(err)?,
+            cert_profile,
+            key,
+            days: m.days.unwrap_or(manifest.defaults.days),
+            window: RenewWindow::parse(
+                m.renew_before
+                    .as_deref()
+                    .unwrap_or(&manifest.defaults.renew_before),
+            )
+            .map_err(err)?,
+        })
+    }
+}
+
+/// What every certificate of a store is checked against, read once per run rather than
+/// once per certificate.
+pub(crate) struct IssuerView {
+    /// The issuing CA's certificate, DER.
+    issuing: Vec<u8>,
+    /// Where it was read from, for messages.
+    issuing_path: std::path::PathBuf,
+    /// Serials the inventory marks revoked.
+    revoked: BTreeSet<String>,
+}
+
+impl IssuerView {
+    pub(crate) fn load(store: &Store) -> Result<Self> {
+        let id = &store.issuing().id;
+        Ok(IssuerView {
+            issuing: store.cert_der(id)?,
+            issuing_path: store.cert_path(id),
+            revoked: store
+                .inventory()?
+                .revocations()?
+                .into_iter()
+                .map(|r| r.serial)
+                .collect(),
+        })
+    }
+}
+
+/// What the certificate of entry `name` in `store` needs against `want`, and whether its
+/// key can be certified again (it matches the certificate and is of the wanted type).
+pub(crate) fn current_state(
+    store: &Store,
+    issuer: &IssuerView,
+    name: &str,
+    want: &Wanted,
+) -> Result<(LeafAction, bool)> {
+    let dir = store.home().join("issued").join(name);
+    if !dir.exists() {
+        return Ok((LeafAction::Issue, false));
+    }
+    let der = match crate::x509::read_certs(&dir.join("cert.pem")) {
+        Ok(mut v) => v.remove(0),
+        Err(e) => {
+            return Ok((
+                LeafAction::Renew {
+                    reason: format!("current certificate unreadable ({e})"),
+                },
+                false,
+            ))
+        }
+    };
+    let key = read_key(&dir.join("key.pem")).ok();
+    judge(issuer, &der, key.as_ref(), &dir.join("cert.pem"), want)
+}
+
+/// [`current_state`] of a certificate already read (`der`, from `path`) with its key, when
+/// it has a readable one.
+pub(crate) fn judge(
+    issuer: &IssuerView,
+    der: &[u8],
+    key: Option<&PrivateKey>,
+    path: &Path,
+    want: &Wanted,
+) -> Result<(LeafAction, bool)> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|_| Error::bad_file(path, "not a valid certificate"))?;
+    let report = crate::cert::describe::describe_cert(&cert, der);
+    let key_ok = key.is_some_and(|k| k.public_key_der() == cert.public_key().raw);
+    let reusable = key_ok && report.key == want.key.describe();
+    let renew = |reason: String| Ok((LeafAction::Renew { reason }, reusable));
+    let mut have: Vec<String> = report
+        .san
+        .dns
+        .iter()
+        .chain(report.san.ip.iter())
+        .cloned()
+        .collect();
+    let mut wanted = want.names.all();
+    have.sort();
+    wanted.sort();
+    if have != wanted {
+        return renew(format!(
+            "names changed ({} -> {})",
+            have.join(","),
+            wanted.join(",")
+        ));
+    }
+    let want_key = want.key.describe();
+    if report.key != want_key {
+        return renew(format!("key type changed ({} -> {want_key})", report.key));
+    }
+    let mut want_ku: Vec<&str> =
+        crate::cert::leaf_key_usages(&want_key, want.cert_profile, want.data_encipherment)
+            .iter()
+            .map(crate::cert::key_usage_name)
+            .collect();
+    let mut have_ku: Vec<&str> = report.key_usage.iter().map(String::as_str).collect();
+    want_ku.sort_unstable();
+    have_ku.sort_unstable();
+    if have_ku != want_ku {
+        return renew(format!(
+            "key usage changed ({} -> {})",
+            have_ku.join(","),
+            want_ku.join(",")
+        ));
+    }
+    if report.extended_key_usage != want.cert_profile.eku_names() {
+        return renew(format!(
+            "certificate profile changed to {}",
+            want.cert_profile.name()
+        ));
+    }
+    if issuer
+        .revoked
+        .contains(&crate::x509::serial_hex(cert.raw_serial()))
+    {
+        return renew("revoked".into());
+    }
+    let (_, ca) = X509Certificate::from_der(&issuer.issuing)
+        .map_err(|_| Error::bad_file(&issuer.issuing_path, "not a valid certificate"))?;
+    // The project's own verifier: the same answer `check` and `verify` give.
+    let signed = crate::x509::verify_signature(
+        ca.public_key(),
+        &cert.signature_algorithm,
+        &cert.signature_value.data,
+        cert.tbs_certificate.as_ref(),
+    );
+    if signed.is_err() {
+        return renew("not signed by the current issuing CA".into());
+    }
+    if !key_ok {
+        return renew("key.pem is missing or does not match the certificate".into());
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (nb, na) = (
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    );
+    if want.window.is_due(nb, na, now) {
+        return renew(format!("expires in {} days", (na - now).div_euclid(86_400)));
+    }
+    Ok((LeafAction::Keep, reusable))
+}
+
+/// Reads an issued (unencrypted) key.
+pub(crate) fn read_key(path: &Path) -> Result<PrivateKey> {
+    let data = zeroize::Zeroizing::new(fsio::read(path)?);
+    read_private_key(path, &data, &mut || {
+        Err(Error::Secret("issued keys are not encrypted".into()))
+    })
+}
