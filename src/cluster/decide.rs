@@ -149,7 +149,7 @@ pub(crate) fn judge(
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|_| Error::bad_file(path, "not a valid certificate"))?;
     let report = crate::cert::describe::describe_cert(&cert, der);
-    let key_ok = key.is_some_and(|k| k.public_key_der() == cert.public_key().raw);
+    let key_ok = key.is_some_and(|k| k.matches(&cert));
     let reusable = key_ok && report.key == want.key.describe();
     let renew = |reason: String| Ok((LeafAction::Renew { reason }, reusable));
     let mut have: Vec<String> = report

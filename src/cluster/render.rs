@@ -148,7 +148,7 @@ impl Inputs<'_> {
             .alias
             .as_deref()
             .map(|a| a.replace("{member}", self.member));
-        let mut seen = std::collections::BTreeSet::new();
+        let mut aliases = crate::keystore::alias::Aliases::new();
         self.signers(f)
             .iter()
             .enumerate()
@@ -163,13 +163,7 @@ impl Inputs<'_> {
                         .trim()
                         .to_lowercase(),
                 };
-                let mut alias = base.clone();
-                let mut n = 2;
-                while !seen.insert(alias.clone()) {
-                    alias = format!("{base}-{n}");
-                    n += 1;
-                }
-                (alias, der.clone())
+                (aliases.allocate(&base), der.clone())
             })
             .collect()
     }
