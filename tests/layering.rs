@@ -44,8 +44,6 @@ const ALLOWED_UPWARD: &[(&str, &str)] = &[];
 const ALLOWED_CIRCLES: &[&[&str]] = &[
     // The manifest holds the inventory section's type, which reads the manifest's members.
     &["cluster::ansible_inventory", "cluster::manifest"],
-    // `cluster export` is a subcommand of `cluster` and reads its profile loader.
-    &["cli::cluster", "cli::cluster_export"],
 ];
 
 #[test]

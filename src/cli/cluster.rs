@@ -7,7 +7,6 @@ use clap::{Args, Subcommand};
 
 use certmesh::cluster::apply::{apply, LeafAction, Options, Progress, Report};
 use certmesh::cluster::manifest::Manifest;
-use certmesh::cluster::profile::Profiles;
 use certmesh::cluster::roll::RollOptions;
 use certmesh::cluster::served::ProbeSettings;
 use certmesh::cluster::status::probe_members;
@@ -143,7 +142,7 @@ pub fn run(ctx: &Context, cmd: ClusterCommand) -> Result<i32> {
         ClusterCommand::Export(c) => return super::cluster_export::run(ctx, c),
     };
     let manifest = Manifest::load(&a.manifest)?;
-    let profiles = load_profiles(&a.profiles)?;
+    let profiles = super::profiles::load_profiles(&a.profiles)?;
     let bar = Bar::new(ctx.quiet || a.json);
     let adopt = adopt_pairs(&a.adopt_key)?;
     let opts = Options {
@@ -225,18 +224,6 @@ pub fn log_report(ctx: &Context, command: &str, r: &Report) {
             }
         }
     }
-}
-
-/// The shipped profiles plus those in the `--profiles` directories, or in the default
-/// directory (`./profiles`, else the packaged one) when none is given.
-pub(super) fn load_profiles(given: &[PathBuf]) -> Result<Profiles> {
-    let dirs = if given.is_empty() {
-        certmesh::cluster::profile::default_dirs()
-    } else {
-        given.to_vec()
-    };
-    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
-    Profiles::load(&dirs)
 }
 
 fn print_report(ctx: &Context, r: &Report) {
@@ -340,7 +327,7 @@ fn refused(c: &certmesh::cluster::status::CertStatus) -> String {
 
 fn status(a: StatusArgs) -> Result<i32> {
     let manifest = Manifest::load(&a.manifest)?;
-    let profiles = load_profiles(&a.profiles)?;
+    let profiles = super::profiles::load_profiles(&a.profiles)?;
     let mut members = certmesh::cluster::status::status(&manifest, &profiles, &a.out, a.remote)?;
     if a.probe {
         let settings = ProbeSettings {

@@ -47,7 +47,7 @@ pub struct AnsibleArgs {
 pub fn run(ctx: &Context, cmd: ExportCommand) -> Result<i32> {
     let ExportCommand::Ansible(a) = cmd;
     let manifest = Manifest::load(&a.manifest)?;
-    let profiles = super::cluster::load_profiles(&a.profiles)?;
+    let profiles = super::profiles::load_profiles(&a.profiles)?;
     let bin = std::env::current_exe().ok();
     let report = export(
         &manifest,

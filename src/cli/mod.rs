@@ -16,6 +16,7 @@ mod lint;
 mod list;
 mod p12view;
 mod probe;
+mod profiles;
 mod renew;
 mod revoke;
 mod rollback;

@@ -200,7 +200,7 @@ fn renew_cluster(ctx: &Context, a: &RenewArgs, path: &std::path::Path) -> Result
             s.renew_before = None;
         }
     }
-    let profiles = super::cluster::load_profiles(&[])?;
+    let profiles = super::profiles::load_profiles(&[])?;
     let deploy = !a.no_deploy && manifest.members.iter().any(|m| m.deploy.is_some());
     let report = apply(
         &manifest,

@@ -141,7 +141,7 @@ fn rollback_cluster(ctx: &Context, a: &RollbackArgs, path: &std::path::Path) -> 
     }
     let report = apply(
         &manifest,
-        &super::cluster::load_profiles(&[])?,
+        &super::profiles::load_profiles(&[])?,
         &a.out,
         Options {
             dry_run: false,
