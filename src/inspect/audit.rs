@@ -308,10 +308,10 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
         .iter()
         .any(|s| s.audit.kind == "private key" && s.key_hash.is_none());
     let pass_files = passphrase_files(dir);
-    let all_certs: Vec<Vec<u8>> = seen.iter().flat_map(|s| s.certs.iter().cloned()).collect();
+    let dir_certs = DirCerts::new(seen);
     let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     for s in seen.iter_mut() {
-        if let Some(problem) = chain_problem(s, &all_certs, now) {
+        if let Some(problem) = chain_problem(s, &dir_certs, now) {
             s.audit.findings.push(finding(
                 Severity::Error,
                 "chain-refused",
@@ -351,33 +351,55 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
     }
 }
 
+/// The certificates of one directory, as the chain check needs them: read once per
+/// directory, not once per certificate in it.
+struct DirCerts {
+    all: Vec<Vec<u8>>,
+    /// Subjects (raw DER) of the CA certificates.
+    ca_subjects: std::collections::HashSet<Vec<u8>>,
+    /// The self-signed CA certificates: the trust anchors.
+    anchors: Vec<Vec<u8>>,
+}
+
+impl DirCerts {
+    fn new(seen: &[Seen]) -> Self {
+        let all: Vec<Vec<u8>> = seen.iter().flat_map(|s| s.certs.iter().cloned()).collect();
+        let mut ca_subjects = std::collections::HashSet::new();
+        let mut anchors = Vec::new();
+        for der in &all {
+            let Ok((_, c)) = X509Certificate::from_der(der) else {
+                continue;
+            };
+            if c.is_ca() {
+                ca_subjects.insert(c.subject().as_raw().to_vec());
+                if c.subject().as_raw() == c.issuer().as_raw() {
+                    anchors.push(der.clone());
+                }
+            }
+        }
+        DirCerts {
+            all,
+            ca_subjects,
+            anchors,
+        }
+    }
+}
+
 /// Why `verify` refuses the leaf certificate of `s` (at `now`, for any purpose), with the
 /// directory's certificates as intermediates and its self-signed CAs as anchors; `None`
 /// when it accepts, or when the directory does not hold the leaf's issuer and a root to
 /// judge it by (a lone certificate, or one whose CA lives elsewhere).
-fn chain_problem(s: &Seen, all: &[Vec<u8>], now: i64) -> Option<String> {
+fn chain_problem(s: &Seen, dir: &DirCerts, now: i64) -> Option<String> {
     s.leaf_hash.as_ref()?;
     let leaf = s.certs.first()?;
     let (_, c) = X509Certificate::from_der(leaf).ok()?;
-    let parsed: Vec<(&Vec<u8>, X509Certificate<'_>)> = all
-        .iter()
-        .filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| (d, c)))
-        .collect();
-    let issuer_here = parsed
-        .iter()
-        .any(|(_, p)| p.is_ca() && p.subject().as_raw() == c.issuer().as_raw());
-    let anchors: Vec<Vec<u8>> = parsed
-        .iter()
-        .filter(|(_, p)| p.is_ca() && p.subject().as_raw() == p.issuer().as_raw())
-        .map(|(d, _)| (*d).clone())
-        .collect();
-    if !issuer_here || anchors.is_empty() {
+    if dir.anchors.is_empty() || !dir.ca_subjects.contains(c.issuer().as_raw()) {
         return None;
     }
     let v = crate::verify::verify(
         leaf,
-        all,
-        &anchors,
+        &dir.all,
+        &dir.anchors,
         &crate::verify::Options {
             at: now,
             ..Default::default()
