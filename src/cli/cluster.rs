@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use certmesh::cluster::apply::{apply, LeafAction, Options, Progress, Report};
+use certmesh::cluster::apply::{apply, FileChange, LeafAction, Options, Progress, Report};
 use certmesh::cluster::manifest::Manifest;
 use certmesh::cluster::roll::RollOptions;
 use certmesh::cluster::served::ProbeSettings;
@@ -198,7 +198,7 @@ pub fn log_report(ctx: &Context, command: &str, r: &Report) {
         let changed: Vec<String> = m
             .files
             .iter()
-            .filter(|f| f.action != "unchanged")
+            .filter(|f| f.action != FileChange::Unchanged)
             .map(|f| format!("{} {}", f.action, f.path))
             .collect();
         if !changed.is_empty() {
@@ -263,7 +263,7 @@ fn print_report(ctx: &Context, r: &Report) {
         let changed: Vec<String> = m
             .files
             .iter()
-            .filter(|f| f.action != "unchanged")
+            .filter(|f| f.action != FileChange::Unchanged)
             .map(|f| format!("{} {}", f.action, f.path))
             .collect();
         let files = if changed.is_empty() {
@@ -272,7 +272,7 @@ fn print_report(ctx: &Context, r: &Report) {
             changed.join(", ")
         };
         ctx.say(format!("{} ({}): {cert}; {files}", m.name, m.profile));
-        for f in m.files.iter().filter(|f| f.action == "blocked") {
+        for f in m.files.iter().filter(|f| f.action == FileChange::Blocked) {
             ctx.say(format!(
                 "  {}: {}",
                 f.path,

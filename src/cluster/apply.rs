@@ -55,11 +55,38 @@ pub use super::stores::{cluster_stores, open_stores};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileAction {
     pub path: String,
-    /// `create`, `update`, `unchanged`, or `blocked` (a migration that needs a deliberate
-    /// flag; see `reason`).
-    pub action: String,
+    pub action: FileChange,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The change a run makes to one file, serialized as its lowercase name.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileChange {
+    Create,
+    Update,
+    Unchanged,
+    /// A migration that needs a deliberate flag (see [`FileAction::reason`]).
+    Blocked,
+}
+
+impl FileChange {
+    /// The name plans, reports and `--json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileChange::Create => "create",
+            FileChange::Update => "update",
+            FileChange::Unchanged => "unchanged",
+            FileChange::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::fmt::Display for FileChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
 }
 
 /// What happened (or would happen) to a shared identity's certificate.
@@ -151,8 +178,11 @@ pub fn apply(
     }
     let mut reports = reports;
     for report in &reports {
-        changed |=
-            report.certificate.issues() || report.files.iter().any(|f| f.action != "unchanged");
+        changed |= report.certificate.issues()
+            || report
+                .files
+                .iter()
+                .any(|f| f.action != FileChange::Unchanged);
     }
     let mut failed = false;
     let mut roll = Vec::new();
@@ -918,17 +948,16 @@ fn write_member_files(
     let planned_only = |f: &super::profile::FileSpec| match blocked.get(&f.path) {
         Some(reason) => FileAction {
             path: f.path.clone(),
-            action: "blocked".into(),
+            action: FileChange::Blocked,
             reason: Some(reason.clone()),
         },
         None => FileAction {
             path: f.path.clone(),
             action: if dir.join(&f.path).exists() {
-                "update"
+                FileChange::Update
             } else {
-                "create"
-            }
-            .into(),
+                FileChange::Create
+            },
             reason: None,
         },
     };
@@ -974,9 +1003,9 @@ fn write_member_files(
             }
         };
         let action = match (unchanged, &disk) {
-            (true, _) => "unchanged",
-            (false, Some(_)) => "update",
-            (false, None) => "create",
+            (true, _) => FileChange::Unchanged,
+            (false, Some(_)) => FileChange::Update,
+            (false, None) => FileChange::Create,
         };
         if !unchanged && !dry_run {
             let bytes = match planned {
@@ -999,7 +1028,7 @@ fn write_member_files(
         }
         actions.push(FileAction {
             path: f.path.clone(),
-            action: action.into(),
+            action,
             reason: None,
         });
     }
