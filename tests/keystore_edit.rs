@@ -51,6 +51,22 @@ fn ca(dir: &Path, name: &str) -> PathBuf {
     cert
 }
 
+/// `certmesh truststore import --store STORE --alias ALIAS --cert CERT`, then `extra`.
+fn import(store: &Path, alias: &str, cert: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "truststore",
+        "import",
+        "--store",
+        s(store),
+        "--alias",
+        alias,
+        "--cert",
+        s(cert),
+    ];
+    args.extend_from_slice(extra);
+    cm(&args)
+}
+
 fn keytool_list(store: &Path, pass: &str) -> Run {
     run(Command::new("keytool")
         .args(["-list", "-v", "-storetype", "PKCS12", "-keystore", s(store)])
@@ -189,18 +205,7 @@ fn openssl_nokeys_truststore_keeps_its_certificates() {
         "{list:?}"
     );
 
-    let r = cm(&[
-        "truststore",
-        "import",
-        "--store",
-        s(&store),
-        "--alias",
-        "new-ca",
-        "--cert",
-        s(&b),
-        "--storepass",
-        "env:STORE_PASS",
-    ]);
+    let r = import(&store, "new-ca", &b, &["--storepass", "env:STORE_PASS"]);
     r.assert_success();
     assert_eq!(
         r.stderr
@@ -376,18 +381,12 @@ fn keytool_keystores_with_a_key_get_a_signer_and_keep_the_key() {
             "{name}: {before:?}"
         );
 
-        let r = cm(&[
-            "truststore",
-            "import",
-            "--store",
-            s(&store),
-            "--alias",
+        let r = import(
+            &store,
             "signer",
-            "--cert",
-            s(&signer),
-            "--storepass",
-            "env:STORE_PASS",
-        ]);
+            &signer,
+            &["--storepass", "env:STORE_PASS"],
+        );
         r.assert_success();
         assert!(r.stdout.contains("imported 'signer'"), "{name}: {r:?}");
 
@@ -488,17 +487,7 @@ fn password_less_cacerts_gets_a_ca_and_stays_password_less() {
     let list = cm(&["truststore", "list", "--store", s(&store)]);
     list.assert_success();
     assert!(list.stdout.contains("CN=First CA"), "{list:?}");
-    cm(&[
-        "truststore",
-        "import",
-        "--store",
-        s(&store),
-        "--alias",
-        "second",
-        "--cert",
-        s(&b),
-    ])
-    .assert_success();
+    import(&store, "second", &b, &[]).assert_success();
     assert_eq!(
         protection(&store, &[]),
         before,
@@ -555,24 +544,14 @@ fn empty_passwords_are_an_explicit_choice() {
     for kind in ["jks", "jceks"] {
         let store = dir.path().join(format!("empty.{kind}"));
         for (alias, cert, create) in [("a", &a, true), ("b", &b, false)] {
-            let mut args = vec![
-                "truststore",
-                "import",
-                "--store",
-                s(&store),
-                "--alias",
+            let create: &[&str] = if create { &["--create"] } else { &[] };
+            import(
+                &store,
                 alias,
-                "--cert",
-                s(cert),
-                "--storepass",
-                "empty",
-                "--type",
-                kind,
-            ];
-            if create {
-                args.push("--create");
-            }
-            cm(&args).assert_success();
+                cert,
+                &[&["--storepass", "empty", "--type", kind], create].concat(),
+            )
+            .assert_success();
         }
         let py = run(Command::new(support::pkilint::venv_python()).args([
             "-c",
@@ -607,19 +586,7 @@ fn empty_passwords_are_an_explicit_choice() {
         "pass:",
     ])
     .assert_success();
-    cm(&[
-        "truststore",
-        "import",
-        "--store",
-        s(&p12),
-        "--alias",
-        "b",
-        "--cert",
-        s(&b),
-        "--storepass",
-        "empty",
-    ])
-    .assert_success();
+    import(&p12, "b", &b, &["--storepass", "empty"]).assert_success();
     let mut want = vec![pem_body(&a), pem_body(&b)];
     want.sort();
     assert_eq!(openssl_certs(&p12, "pass:"), want);
@@ -762,22 +729,14 @@ fn duplicate_aliases_behave_as_in_keytool_and_edits_change_nothing_else() {
     let third = ca(dir.path(), "Third Dup");
     let store = dir.path().join("dup.jks");
     for (alias, cert, create) in [("dup-a", &first, true), ("dup-b", &second, false)] {
-        let mut args = vec![
-            "truststore",
-            "import",
-            "--store",
-            s(&store),
-            "--alias",
+        let create: &[&str] = if create { &["--create"] } else { &[] };
+        import(
+            &store,
             alias,
-            "--cert",
-            s(cert),
-            "--storepass",
-            "env:STORE_PASS",
-        ];
-        if create {
-            args.push("--create");
-        }
-        cm(&args).assert_success();
+            cert,
+            &[&["--storepass", "env:STORE_PASS"], create].concat(),
+        )
+        .assert_success();
     }
     // Give the second entry the first one's alias (a damaged or hand-made file).
     let mut bytes = fs::read(&store).unwrap();
@@ -828,19 +787,7 @@ fn duplicate_aliases_behave_as_in_keytool_and_edits_change_nothing_else() {
             .collect();
         base64_decode(&b)
     };
-    cm(&[
-        "truststore",
-        "import",
-        "--store",
-        s(&store),
-        "--alias",
-        "third",
-        "--cert",
-        s(&third),
-        "--storepass",
-        "env:STORE_PASS",
-    ])
-    .assert_success();
+    import(&store, "third", &third, &["--storepass", "env:STORE_PASS"]).assert_success();
     let after = fs::read(&store).unwrap();
     assert!(contains(&after, &first_der), "the shadowed entry is kept");
     let kt = keytool_aliases(&store, "JKS", PASS);
@@ -934,18 +881,6 @@ fn a_jceks_sealed_object_of_another_class_is_not_called_a_secret_key() {
     // An import keeps the entry byte for byte.
     let sealed_at = bytes.windows(odd.len()).position(|w| w == odd).unwrap();
     let sealed = bytes[sealed_at - 8..sealed_at + odd.len() + 40].to_vec();
-    cm(&[
-        "truststore",
-        "import",
-        "--store",
-        s(&store),
-        "--alias",
-        "signer",
-        "--cert",
-        s(&extra),
-        "--storepass",
-        "env:STORE_PASS",
-    ])
-    .assert_success();
+    import(&store, "signer", &extra, &["--storepass", "env:STORE_PASS"]).assert_success();
     assert!(contains(&fs::read(&store).unwrap(), &sealed));
 }
