@@ -55,6 +55,11 @@ impl IssuedEntry {
         self.dir.join("chain.pem")
     }
 
+    /// The root the entry's chain ends at (`ca.pem`).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// The entry's key; `pass` is asked only if the key file is encrypted (certmesh writes
     /// issued keys unencrypted, but an operator may have changed that).
     pub fn read_key(&self, pass: PassPrompt<'_>) -> Result<PrivateKey> {

@@ -106,8 +106,11 @@ pub fn export(
             TrustModel::SharedCa => stores["cluster"].as_ref(),
             TrustModel::Mesh => stores[name.as_str()].as_ref(),
         };
-        let issued = store.map(|s| s.home().join("issued").join(name));
-        let Some(issued) = issued.filter(|d| d.exists() && member_dir.is_dir()) else {
+        let issued = match store {
+            Some(s) => Some(s.issued(name)?),
+            None => None,
+        };
+        let Some(issued) = issued.filter(|e| e.exists() && member_dir.is_dir()) else {
             return Err(manifest.member_error(
                 m,
                 format!(
@@ -183,7 +186,7 @@ pub fn export(
                 serde_json::to_string(&probe).expect("strings serialize")
             ),
             "probe_name": probe_name,
-            "ca": issued.join("chain.pem").display().to_string(),
+            "ca": issued.chain_path().display().to_string(),
         }));
     }
 

@@ -24,7 +24,9 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::decide::{current_state, judge, read_key, IssuerView, Wanted};
+use super::decide::{
+    current_state, read_issued_key, read_key, Chains, Current, IssuerView, Wanted,
+};
 use super::deploy::DeployReport;
 use super::deployed::deploy_member;
 use super::identity::{
@@ -37,7 +39,9 @@ use super::resolve::{ca_passphrase, resolve, Resolved};
 use super::secrets::member_password;
 use super::stores::{store_dir, store_id, store_id_of, store_rel, Stores};
 use super::trust::{member_trust, routed_signers};
-use crate::ca::{Advance, CaInit, IntermediateInit, IssueBatch, IssueRequest, Signer, Store};
+use crate::ca::{
+    Advance, CaInit, IntermediateInit, IssueBatch, IssueRequest, IssuedEntry, Signer, Store,
+};
 use crate::cert::constraints::NameConstraintsSpec;
 use crate::fsio::{self, StoreLock, PRIVATE_DIR};
 use crate::key::token::TokenRef;
@@ -301,10 +305,7 @@ fn decide(
         }
     }
     let key_path = |id: &str, entry: &str| {
-        store_dir(manifest.trust, out, id)
-            .join("issued")
-            .join(entry)
-            .join("key.pem")
+        IssuedEntry::at(&store_dir(manifest.trust, out, id), entry).map(|e| e.key_path())
     };
     let chains = Chains::default();
     let members: Vec<Result<MemberDecision>> = manifest
@@ -314,15 +315,16 @@ fn decide(
         .map(|(m, want)| {
             let id = store_id(manifest.trust, m);
             let name = m.name.get_ref();
-            let (action, reusable, material) = match &stores[id] {
-                None => (LeafAction::Issue, false, None),
-                Some(store)
-                    if opts.keep_certificates
-                        && store.home().join("issued").join(name).exists() =>
-                {
-                    (LeafAction::Keep, false, None)
+            let Current {
+                action,
+                reusable,
+                material,
+            } = match &stores[id] {
+                None => Current::issue(),
+                Some(store) if opts.keep_certificates && store.issued(name)?.exists() => {
+                    Current::keep()
                 }
-                Some(store) => member_state(store, &issuers[id], &chains, name, want)?,
+                Some(store) => current_state(store, &issuers[id], &chains, name, want)?,
             };
             if opts.keep_certificates {
                 return Ok(MemberDecision {
@@ -336,7 +338,7 @@ fn decide(
                 reusable,
                 resolved.rotation_of(m, MEMBER),
                 MEMBER,
-                key_path(id, name),
+                key_path(id, name)?,
                 opts,
             );
             let material = material.filter(|_| !action.issues());
@@ -350,15 +352,20 @@ fn decide(
     let members = members.into_iter().collect::<Result<Vec<_>>>()?;
     let mut shared = Vec::new();
     for g in &resolved.groups {
-        let (action, reusable) = match &stores[&g.store_id] {
-            None => (LeafAction::Issue, false),
-            Some(store)
-                if opts.keep_certificates
-                    && store.home().join("issued").join(&g.entry).exists() =>
-            {
-                (LeafAction::Keep, false)
+        let Current {
+            action, reusable, ..
+        } = match &stores[&g.store_id] {
+            None => Current::issue(),
+            Some(store) if opts.keep_certificates && store.issued(&g.entry)?.exists() => {
+                Current::keep()
             }
-            Some(store) => current_state(store, &issuers[g.store_id.as_str()], &g.entry, &g.want)?,
+            Some(store) => current_state(
+                store,
+                &issuers[g.store_id.as_str()],
+                &chains,
+                &g.entry,
+                &g.want,
+            )?,
         };
         let (mut action, mut source) = if opts.keep_certificates {
             (action, None)
@@ -368,13 +375,13 @@ fn decide(
                 reusable,
                 g.rotation,
                 &g.identity,
-                key_path(&g.store_id, &g.entry),
+                key_path(&g.store_id, &g.entry)?,
                 opts,
             )
         };
         let mut key = None;
         if let Some(member) = opts.adopt(&g.identity) {
-            let path = key_path(store_id_of(manifest.trust, member), member);
+            let path = key_path(store_id_of(manifest.trust, member), member)?;
             let adopted = read_key(&path)?;
             let alg = crate::ca::alg_of(&adopted)?;
             if alg != g.want.key {
@@ -386,9 +393,10 @@ fn decide(
                     alg.name()
                 )));
             }
-            let current = stores[&g.store_id].as_ref().and_then(|st| {
-                read_key(&st.home().join("issued").join(&g.entry).join("key.pem")).ok()
-            });
+            let current = match &stores[&g.store_id] {
+                Some(st) => read_issued_key(&st.issued(&g.entry)?).ok(),
+                None => None,
+            };
             if current.is_none_or(|k| k.public_key_der() != adopted.public_key_der()) {
                 if action != LeafAction::Issue {
                     action = LeafAction::Renew {
@@ -419,65 +427,6 @@ fn decide(
         ));
     }
     Ok(Decisions { members, shared })
-}
-
-/// [`current_state`] of a member's certificate, keeping what it read: when the entry's
-/// key, certificate and chain all read, they are the material its files are made from.
-fn member_state(
-    store: &Store,
-    issuer: &IssuerView,
-    chains: &Chains,
-    name: &str,
-    want: &Wanted,
-) -> Result<(LeafAction, bool, Option<Material>)> {
-    let dir = store.home().join("issued").join(name);
-    if !dir.exists() {
-        return Ok((LeafAction::Issue, false, None));
-    }
-    let cert_path = dir.join("cert.pem");
-    let der = match crate::x509::read_certs(&cert_path) {
-        Ok(mut v) => v.remove(0),
-        Err(e) => {
-            let (action, reusable) = (
-                LeafAction::Renew {
-                    reason: format!("current certificate unreadable ({e})"),
-                },
-                false,
-            );
-            return Ok((action, reusable, None));
-        }
-    };
-    let key = read_key(&dir.join("key.pem")).ok();
-    let (action, reusable) = judge(issuer, &der, key.as_ref(), &cert_path, want)?;
-    let material = match (key, chains.read(&dir.join("chain.pem"))) {
-        (Some(key), Ok(chain)) => Some(Material {
-            key,
-            leaf: der,
-            chain,
-        }),
-        _ => None,
-    };
-    Ok((action, reusable, material))
-}
-
-/// The chains read while deciding, by file content: the members of a store share one
-/// chain, so it is parsed once rather than once per member.
-#[derive(Default)]
-struct Chains(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Vec<Vec<u8>>>>);
-
-impl Chains {
-    /// The certificates of the chain file at `path`, as [`crate::x509::read_certs`] reads
-    /// them.
-    fn read(&self, path: &Path) -> Result<Vec<Vec<u8>>> {
-        let bytes = fsio::read(path)?;
-        let seen = || self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(chain) = seen().get(&bytes) {
-            return Ok(chain.clone());
-        }
-        let chain = crate::x509::parse_certs(path, &bytes)?;
-        seen().insert(bytes, chain.clone());
-        Ok(chain)
-    }
 }
 
 /// Phase 3: creates the missing CAs, refreshes due CRLs, issues what phase 2 decided,
@@ -577,8 +526,8 @@ fn issue_and_write(
             let mut shared_material: BTreeMap<&str, Material> = BTreeMap::new();
             for g in &resolved.groups {
                 if let Some(st) = stores[&g.store_id].as_ref() {
-                    if st.home().join("issued").join(&g.entry).exists() {
-                        shared_material.insert(&g.entry, load_material(st, &g.entry)?);
+                    if let Some(m) = load_material(st, &g.entry)? {
+                        shared_material.insert(&g.entry, m);
                     }
                 }
             }
@@ -629,10 +578,8 @@ fn issue_and_write(
                 .take();
             let material = match (store, kept) {
                 (Some(_), Some(mat)) => Some(mat),
-                (Some(st), None) if st.home().join("issued").join(name).exists() => {
-                    Some(load_material(st, name)?)
-                }
-                _ => None,
+                (Some(st), None) => load_material(st, name)?,
+                (None, _) => None,
             };
             let needs_password = product.files.iter().any(|f| {
                 f.content.is_secret()
@@ -928,13 +875,17 @@ fn create_ca(run: &Run<'_, '_>, id: &str) -> Result<Store> {
     Ok(store)
 }
 
-/// Reads a member's issued key and certificates from its store.
-fn load_material(store: &Store, name: &str) -> Result<Material> {
-    let dir = store.home().join("issued").join(name);
-    let key = read_key(&dir.join("key.pem"))?;
-    let leaf = crate::x509::read_certs(&dir.join("cert.pem"))?.remove(0);
-    let chain = crate::x509::read_certs(&dir.join("chain.pem"))?;
-    Ok(Material { key, leaf, chain })
+/// Reads an issued entry's key and certificates from its store; `None` when the store
+/// has no such entry.
+fn load_material(store: &Store, name: &str) -> Result<Option<Material>> {
+    let entry = store.issued(name)?;
+    if !entry.exists() {
+        return Ok(None);
+    }
+    let key = read_issued_key(&entry)?;
+    let leaf = crate::x509::read_certs(&entry.cert_path())?.remove(0);
+    let chain = crate::x509::read_certs(&entry.chain_path())?;
+    Ok(Some(Material { key, leaf, chain }))
 }
 
 /// Writes (or with `dry_run`, judges) one member's files; returns what happened to each.

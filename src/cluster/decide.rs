@@ -10,7 +10,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::manifest::{Manifest, Member};
 use super::profile::{ProductProfile, MEMBER};
-use crate::ca::Store;
+use super::render::Material;
+use crate::ca::{IssuedEntry, Store};
 use crate::cert::{Profile as CertProfile, SubjectNames};
 use crate::duration::RenewWindow;
 use crate::fsio;
@@ -110,31 +111,99 @@ impl IssuerView {
     }
 }
 
-/// What the certificate of entry `name` in `store` needs against `want`, and whether its
-/// key can be certified again (it matches the certificate and is of the wanted type).
+/// What an issued entry's certificate needs against `want`, with what was read to judge
+/// it.
+pub(crate) struct Current {
+    pub action: LeafAction,
+    /// The entry's key matches its certificate and is of the wanted type: it can be
+    /// certified again.
+    pub reusable: bool,
+    /// The entry's key, certificate and chain, when all three read: the material its
+    /// files are made from if the certificate is kept.
+    pub material: Option<Material>,
+}
+
+impl Current {
+    /// A certificate that does not exist yet.
+    pub(crate) fn issue() -> Self {
+        Current {
+            action: LeafAction::Issue,
+            reusable: false,
+            material: None,
+        }
+    }
+
+    /// A certificate kept as it is, unjudged (`--keep-certificates`).
+    pub(crate) fn keep() -> Self {
+        Current {
+            action: LeafAction::Keep,
+            reusable: false,
+            material: None,
+        }
+    }
+}
+
+/// What the certificate of entry `name` in `store` needs against `want`. Members and
+/// shared identities are judged here alike.
 pub(crate) fn current_state(
     store: &Store,
     issuer: &IssuerView,
+    chains: &Chains,
     name: &str,
     want: &Wanted,
-) -> Result<(LeafAction, bool)> {
-    let dir = store.home().join("issued").join(name);
-    if !dir.exists() {
-        return Ok((LeafAction::Issue, false));
+) -> Result<Current> {
+    let entry = store.issued(name)?;
+    if !entry.exists() {
+        return Ok(Current::issue());
     }
-    let der = match crate::x509::read_certs(&dir.join("cert.pem")) {
+    let cert_path = entry.cert_path();
+    let der = match crate::x509::read_certs(&cert_path) {
         Ok(mut v) => v.remove(0),
         Err(e) => {
-            return Ok((
-                LeafAction::Renew {
+            return Ok(Current {
+                action: LeafAction::Renew {
                     reason: format!("current certificate unreadable ({e})"),
                 },
-                false,
-            ))
+                reusable: false,
+                material: None,
+            })
         }
     };
-    let key = read_key(&dir.join("key.pem")).ok();
-    judge(issuer, &der, key.as_ref(), &dir.join("cert.pem"), want)
+    let key = read_issued_key(&entry).ok();
+    let (action, reusable) = judge(issuer, &der, key.as_ref(), &cert_path, want)?;
+    let material = match (key, chains.read(&entry.chain_path())) {
+        (Some(key), Ok(chain)) => Some(Material {
+            key,
+            leaf: der,
+            chain,
+        }),
+        _ => None,
+    };
+    Ok(Current {
+        action,
+        reusable,
+        material,
+    })
+}
+
+/// The chains read while deciding, by file content: the members of a store share one
+/// chain, so it is parsed once rather than once per member.
+#[derive(Default)]
+pub(crate) struct Chains(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Vec<Vec<u8>>>>);
+
+impl Chains {
+    /// The certificates of the chain file at `path`, as [`crate::x509::read_certs`] reads
+    /// them.
+    fn read(&self, path: &Path) -> Result<Vec<Vec<u8>>> {
+        let bytes = fsio::read(path)?;
+        let seen = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(chain) = seen().get(&bytes) {
+            return Ok(chain.clone());
+        }
+        let chain = crate::x509::parse_certs(path, &bytes)?;
+        seen().insert(bytes, chain.clone());
+        Ok(chain)
+    }
 }
 
 /// [`current_state`] of a certificate already read (`der`, from `path`) with its key, when
@@ -229,7 +298,15 @@ pub(crate) fn judge(
 /// Reads an issued (unencrypted) key.
 pub(crate) fn read_key(path: &Path) -> Result<PrivateKey> {
     let data = zeroize::Zeroizing::new(fsio::read(path)?);
-    read_private_key(path, &data, &mut || {
-        Err(Error::Secret("issued keys are not encrypted".into()))
-    })
+    read_private_key(path, &data, &mut not_encrypted)
+}
+
+/// Reads an issued entry's (unencrypted) key.
+pub(crate) fn read_issued_key(entry: &IssuedEntry) -> Result<PrivateKey> {
+    entry.read_key(&mut not_encrypted)
+}
+
+/// The passphrase prompt for issued keys: certmesh writes them unencrypted.
+fn not_encrypted() -> Result<crate::pass::Secret> {
+    Err(Error::Secret("issued keys are not encrypted".into()))
 }

@@ -132,7 +132,7 @@ impl<'a> Expected<'a> {
         let name = m.name.get_ref();
         let store = self.store(m);
         let current = store.and_then(|s| {
-            crate::x509::read_certs(&s.home().join("issued").join(name).join("cert.pem"))
+            crate::x509::read_certs(&s.issued(name).ok()?.cert_path())
                 .ok()
                 .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)))
         });

@@ -16,6 +16,7 @@ use super::profile::{Content, Profiles, Rotation};
 use super::resolve::resolve_profiles;
 use super::stores::open_stores;
 use super::trust::member_trust;
+use crate::ca::IssuedEntry;
 use crate::duration::RenewWindow;
 use crate::verify::Host;
 use crate::x509::{colon_hex, sha256};
@@ -117,8 +118,7 @@ pub fn status(
             .first()
             .map(|d| Host::Dns(d.clone()))
             .or_else(|| m.ip.first().map(|ip| Host::Ip(*ip)));
-        let certificate =
-            store.and_then(|s| entry_status(&s.home().join("issued").join(name), host, now));
+        let certificate = store.and_then(|s| entry_status(&s.issued(name).ok()?, host, now));
         let expected: BTreeSet<(String, String)> = trust[name.as_str()]
             .iter()
             .map(|(s, d)| (colon_hex(&sha256(d)), s.clone()))
@@ -245,7 +245,9 @@ fn identity_status(
     r: &IdentityRecord,
     now: i64,
 ) -> IdentityStatus {
-    let cert = entry_status(&out.join(&r.store).join("issued").join(&r.entry), None, now);
+    let cert = IssuedEntry::at(&out.join(&r.store), &r.entry)
+        .ok()
+        .and_then(|e| entry_status(&e, None, now));
     let warning = cert.as_ref().and_then(|rep| {
         let due = RenewWindow::parse(&r.renew_before)
             .map(|w| w.is_due(rep.not_before, rep.not_after_unix, now))
@@ -278,15 +280,15 @@ fn identity_status(
 /// An `issued/NAME` entry as `certmesh verify` judges it: `cert.pem` with the
 /// intermediates of `chain.pem`, anchored at the root in `ca.pem`, at `now`; `host`
 /// (checked as a server name) when given. `None` when there is no readable certificate.
-fn entry_status(dir: &Path, host: Option<Host>, now: i64) -> Option<CertStatus> {
-    let der = crate::x509::read_certs(&dir.join("cert.pem"))
+fn entry_status(entry: &IssuedEntry, host: Option<Host>, now: i64) -> Option<CertStatus> {
+    let der = crate::x509::read_certs(&entry.cert_path())
         .ok()?
         .into_iter()
         .next()?;
     let (_, c) = X509Certificate::from_der(&der).ok()?;
     let r = crate::cert::describe::describe_cert(&c, &der);
-    let chain = crate::x509::read_certs(&dir.join("chain.pem")).unwrap_or_default();
-    let anchors = crate::x509::read_certs(&dir.join("ca.pem")).unwrap_or_default();
+    let chain = crate::x509::read_certs(&entry.chain_path()).unwrap_or_default();
+    let anchors = crate::x509::read_certs(&entry.ca_path()).unwrap_or_default();
     let verdict = crate::verify::verify(
         &der,
         &chain,
