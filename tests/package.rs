@@ -5,7 +5,7 @@
 //! purged, and the CA must survive; the static binary must need no shared library, not
 //! even the C library, and run the README session.
 //!
-//! Needs root (dpkg, chroot) and cargo-deb, bash-completion and man-db, which
+//! Needs root (dpkg, chroot), bash-completion and man-db, which
 //! `scripts/test` installs. Whatever the package test installs is purged at the end, even
 //! when it fails. It refuses to run where certmesh is already installed or
 //! /var/lib/certmesh exists, unless a previous run of this test left them (it marks its
