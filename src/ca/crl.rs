@@ -431,23 +431,23 @@ mod tests {
         ));
     }
 
+    /// A 30-day P-256 root store named `name`, unencrypted, under `dir`.
+    fn p256_store(dir: &std::path::Path, name: &str) -> Store {
+        let init = crate::ca::CaInit {
+            name: name.into(),
+            key: crate::key::KeyAlg::P256,
+            days: 30,
+            digest: Default::default(),
+            constraints: Default::default(),
+            token: None,
+        };
+        Store::init(&dir.join("pki"), &init, None).unwrap()
+    }
+
     #[test]
     fn refresh_is_due_in_the_last_third() {
         let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("pki");
-        let store = Store::init(
-            &home,
-            &crate::ca::CaInit {
-                name: "Refresh CA".into(),
-                key: crate::key::KeyAlg::P256,
-                days: 30,
-                digest: Default::default(),
-                constraints: Default::default(),
-                token: None,
-            },
-            None,
-        )
-        .unwrap();
+        let store = p256_store(dir.path(), "Refresh CA");
         assert!(
             store.crls_due().unwrap().is_empty(),
             "no CRL, nothing to do"
@@ -470,20 +470,7 @@ mod tests {
     #[test]
     fn this_update_is_not_before_a_listed_revocation() {
         let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("pki");
-        let store = Store::init(
-            &home,
-            &crate::ca::CaInit {
-                name: "Revoking CA".into(),
-                key: crate::key::KeyAlg::P256,
-                days: 30,
-                digest: Default::default(),
-                constraints: Default::default(),
-                token: None,
-            },
-            None,
-        )
-        .unwrap();
+        let store = p256_store(dir.path(), "Revoking CA");
         let signer = store
             .signer("root", &mut || Err(Error::Secret("unencrypted".into())))
             .unwrap();

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use certmesh::inspect::audit::audit;
-use certmesh::inspect::lint::Severity;
 use certmesh::Result;
 
-use super::Context;
+use super::{Context, FailOn};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -33,12 +32,6 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FailOn {
-    Warning,
-    Error,
-}
-
 pub fn run(_ctx: &Context, a: AuditArgs) -> Result<i32> {
     let mut passes = Vec::new();
     for spec in &a.storepass {
@@ -60,10 +53,7 @@ pub fn run(_ctx: &Context, a: AuditArgs) -> Result<i32> {
             }
         }
     }
-    let threshold = match a.fail_on {
-        FailOn::Warning => Severity::Warning,
-        FailOn::Error => Severity::Error,
-    };
+    let threshold = a.fail_on.threshold();
     Ok(match report.worst() {
         Some(w) if w >= threshold => 1,
         _ => 0,

@@ -46,14 +46,7 @@ pub fn run(_ctx: &Context, a: InspectArgs) -> Result<i32> {
         };
         let report = inspect_bytes(path, &data, pass)?;
         if a.json {
-            if many {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).expect("report serializes")
-                );
-            } else {
-                super::print_json(&report);
-            }
+            super::print_json_report(&report, many);
             continue;
         }
         println!(

@@ -220,6 +220,26 @@ fn gen(ctx: &Context, a: GenArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Encodes `key` as `out` says, writes it to `path` (a key file: 0600, atomic) and says
+/// what was written.
+fn write_key_as(
+    ctx: &Context,
+    key: &PrivateKey,
+    out: &KeyOutput<'_>,
+    path: &Path,
+    force: bool,
+) -> Result<()> {
+    let bytes = key.encode(out)?;
+    write_key(path, &bytes, force)?;
+    ctx.say(format!(
+        "wrote {} key to {} ({})",
+        key.describe(),
+        path.display(),
+        protection_summary(out)
+    ));
+    Ok(())
+}
+
 fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
     let format = a.format.as_deref().map(KeyFormat::parse).transpose()?;
     let to = a.to.as_deref().map(Encoding::parse).transpose()?;
@@ -241,8 +261,8 @@ fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
         format: format.unwrap_or(loaded.key_format()),
         protection: Protection::None,
     };
-    let bytes = loaded.key.encode(&out)?;
     if a.in_place {
+        let bytes = loaded.key.encode(&out)?;
         let backup = backup_path(&a.input);
         let original = fsio::read(&a.input)?;
         fsio::write_file(&backup, &original, fsio::PRIVATE, Overwrite::Refuse)?;
@@ -253,13 +273,7 @@ fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
             backup.display()
         ));
     } else {
-        write_key(&target, &bytes, a.force)?;
-        ctx.say(format!(
-            "wrote {} key to {} ({})",
-            loaded.key.describe(),
-            target.display(),
-            protection_summary(&out)
-        ));
+        write_key_as(ctx, &loaded.key, &out, &target, a.force)?;
     }
     match &loaded.encryption {
         Some(e) => ctx.say(format!("  removed encryption: {e}")),
@@ -301,14 +315,7 @@ fn encrypt(ctx: &Context, a: EncryptArgs) -> Result<i32> {
             },
         }
     };
-    let bytes = loaded.key.encode(&out)?;
-    write_key(&a.out, &bytes, a.force)?;
-    ctx.say(format!(
-        "wrote {} key to {} ({})",
-        loaded.key.describe(),
-        a.out.display(),
-        protection_summary(&out)
-    ));
+    write_key_as(ctx, &loaded.key, &out, &a.out, a.force)?;
     Ok(0)
 }
 
@@ -326,14 +333,7 @@ fn convert(ctx: &Context, a: ConvertArgs) -> Result<i32> {
             input.display()
         )))
     })?;
-    let bytes = loaded.key.encode(&out)?;
-    write_key(&a.out, &bytes, a.force)?;
-    ctx.say(format!(
-        "wrote {} key to {} ({})",
-        loaded.key.describe(),
-        a.out.display(),
-        protection_summary(&out)
-    ));
+    write_key_as(ctx, &loaded.key, &out, &a.out, a.force)?;
     Ok(0)
 }
 

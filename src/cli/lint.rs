@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use x509_parser::prelude::*;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use certmesh::inspect::lint::{lint_cert, lint_crl, Finding, Severity};
+use certmesh::inspect::lint::{lint_cert, lint_crl, Finding};
 use certmesh::x509::Document;
 use certmesh::{Error, Result};
 
-use super::Context;
+use super::{Context, FailOn};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -30,12 +30,6 @@ pub struct LintArgs {
     /// Print JSON (one object per file; one per line for several files).
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FailOn {
-    Warning,
-    Error,
 }
 
 /// One linted certificate, as `lint --json` prints it.
@@ -60,10 +54,7 @@ struct FileFindings {
 }
 
 pub fn run(_ctx: &Context, a: LintArgs) -> Result<i32> {
-    let threshold = match a.fail_on {
-        FailOn::Warning => Severity::Warning,
-        FailOn::Error => Severity::Error,
-    };
+    let threshold = a.fail_on.threshold();
     let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     let mut failed = false;
     for path in &a.certs {
@@ -97,14 +88,7 @@ pub fn run(_ctx: &Context, a: LintArgs) -> Result<i32> {
             }
         }
         if a.json {
-            if a.certs.len() > 1 {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).expect("report serializes")
-                );
-            } else {
-                super::print_json(&report);
-            }
+            super::print_json_report(&report, a.certs.len() > 1);
             continue;
         }
         let items = report

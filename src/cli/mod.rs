@@ -279,3 +279,29 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
         serde_json::to_string_pretty(v).expect("report serializes")
     );
 }
+
+/// Prints one file's JSON report: pretty for a single file, one object per line when the
+/// command reads several, so the output stays one JSON document per line to split on.
+pub fn print_json_report<T: serde::Serialize>(v: &T, several: bool) {
+    if several {
+        println!("{}", serde_json::to_string(v).expect("report serializes"));
+    } else {
+        print_json(v);
+    }
+}
+
+/// `--fail-on` of `lint` and `audit`: the lowest severity that makes the exit status 1.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> certmesh::inspect::lint::Severity {
+        match self {
+            FailOn::Warning => certmesh::inspect::lint::Severity::Warning,
+            FailOn::Error => certmesh::inspect::lint::Severity::Error,
+        }
+    }
+}

@@ -109,14 +109,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn finding(severity: Severity, code: &'static str, message: impl Into<String>) -> Finding {
-    Finding {
-        severity,
-        code,
-        message: message.into(),
-    }
-}
-
 /// Classifies one file; `None` for files that hold no PKI material.
 fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -156,7 +148,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
             }
         } else {
             seen.audit.summary = "PKCS#12, locked".into();
-            seen.audit.findings.push(finding(
+            seen.audit.findings.push(Finding::new(
                 Severity::Info,
                 "pkcs12-locked",
                 "no --storepass opens this PKCS#12 file; its contents were not checked",
@@ -178,14 +170,14 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                 seen.audit.kind = "csr".into();
                 subjects.push(c.subject.clone());
                 if c.key.kind == "RSA" && c.key.bits < 2048 {
-                    seen.audit.findings.push(finding(
+                    seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",
                         format!("RSA key of {} bits (at least 2048 needed)", c.key.bits),
                     ));
                 }
                 if c.san.dns.is_empty() && c.san.ip.is_empty() {
-                    seen.audit.findings.push(finding(
+                    seen.audit.findings.push(Finding::new(
                         Severity::Warning,
                         "csr-without-subject-alt-name",
                         "the request names no subjectAltName (CN only)",
@@ -202,7 +194,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                 seen.key_hash = k.public_key_sha256.clone();
                 seen.key_encrypted = k.encrypted;
                 if k.key_type.as_deref() == Some("RSA") && k.bits.is_some_and(|b| b < 2048) {
-                    seen.audit.findings.push(finding(
+                    seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",
                         format!(
@@ -212,7 +204,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                     ));
                 }
                 if meta.permissions().mode() & 0o004 != 0 {
-                    seen.audit.findings.push(finding(
+                    seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "world-readable-key",
                         format!(
@@ -258,7 +250,7 @@ fn ca_store(config: &Path) -> Option<FileAudit> {
     let mut findings: Vec<Finding> = crate::fsio::dir_chain_problems(home)
         .into_iter()
         .map(|p| {
-            finding(
+            Finding::new(
                 Severity::Error,
                 "shared-store-dir",
                 format!("{p}: another user could swap this store's CA or plant files in it"),
@@ -274,7 +266,7 @@ fn ca_store(config: &Path) -> Option<FileAudit> {
             Some(t) => {
                 places.push(format!("{}: key in PKCS#11 token {}", a.id, t.uri));
                 if key_file.exists() {
-                    findings.push(finding(
+                    findings.push(Finding::new(
                         Severity::Error,
                         "key-file-beside-token",
                         format!(
@@ -312,7 +304,7 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
     let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     for s in seen.iter_mut() {
         if let Some(problem) = chain_problem(s, &dir_certs, now) {
-            s.audit.findings.push(finding(
+            s.audit.findings.push(Finding::new(
                 Severity::Error,
                 "chain-refused",
                 format!("verify refuses it with the directory's CA: {problem}"),
@@ -320,7 +312,7 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
         }
         if s.key_encrypted {
             if let Some(p) = pass_files.first() {
-                s.audit.findings.push(finding(
+                s.audit.findings.push(Finding::new(
                     Severity::Warning,
                     "passphrase-next-to-key",
                     format!(
@@ -332,7 +324,7 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
         }
         if let Some(h) = &s.key_hash {
             if !cert_hashes.contains(h) {
-                s.audit.findings.push(finding(
+                s.audit.findings.push(Finding::new(
                     Severity::Warning,
                     "key-without-certificate",
                     "no certificate for this key in the same directory",
@@ -341,7 +333,7 @@ fn cross_check(dir: &Path, seen: &mut [Seen]) {
         }
         if let Some(h) = &s.leaf_hash {
             if !unknown_keys && !key_hashes.is_empty() && !key_hashes.contains(h) {
-                s.audit.findings.push(finding(
+                s.audit.findings.push(Finding::new(
                     Severity::Warning,
                     "certificate-without-key",
                     "the directory holds keys, but none for this certificate",

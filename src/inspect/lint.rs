@@ -43,17 +43,21 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    pub fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// Lints one parsed certificate; `der` is its encoding.
 pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
     let r = describe_cert(cert, der);
     let mut out = Vec::new();
-    let mut add = |severity, code, message: String| {
-        out.push(Finding {
-            severity,
-            code,
-            message,
-        })
-    };
+    let mut add = |severity, code, message: String| out.push(Finding::new(severity, code, message));
     let leaf = !r.is_ca;
 
     if leaf && r.san.dns.is_empty() && r.san.ip.is_empty() && r.san.email.is_empty() {
@@ -251,13 +255,7 @@ fn unsuitable_key_usages<'a>(kind: &str, usages: &'a [String]) -> Vec<&'a str> {
 /// Lints one parsed CRL at `now` (Unix seconds).
 pub fn lint_crl(crl: &CertificateRevocationList<'_>, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut add = |severity, code, message: String| {
-        out.push(Finding {
-            severity,
-            code,
-            message,
-        })
-    };
+    let mut add = |severity, code, message: String| out.push(Finding::new(severity, code, message));
     let this = crl.last_update().timestamp();
     match crl.next_update() {
         None => add(
