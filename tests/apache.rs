@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use support::nginx::{free_port, Nginx};
 use support::openssl::{handshake_ok, s_client};
-use support::{certmesh, run, run_with_timeout, tempdir};
+use support::{
+    certmesh, cluster_with_a_revoked_member, run, run_with_timeout, tempdir, RevokedCluster,
+};
 
 struct Apache {
     child: Child,
@@ -172,38 +174,19 @@ profile = "nginx"
 #[test]
 fn apache_full_chain_revocation_refuses_only_the_revoked_member() {
     let dir = tempdir();
-    let manifest = dir.path().join("cluster.toml");
-    let mut text = String::from(
-        "name = \"apache-crl\"\n[ca]\nname = \"Apache Chain CA\"\nintermediate = true\n[defaults]\nprofile = \"apache-httpd\"\n",
-    );
-    for m in ["lb", "m1", "m2"] {
-        text.push_str(&format!(
-            "[[member]]\nname = \"{m}\"\ndns = [\"{m}.cluster.test\"]\n"
-        ));
-    }
-    fs::write(&manifest, text).unwrap();
-    let out = dir.path().join("out");
-    let apply = || {
-        run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&manifest)
-            .arg("--out")
-            .arg(&out))
-    };
-    apply().assert_success();
-    let old = dir.path().join("old-m2");
-    fs::create_dir(&old).unwrap();
-    for f in ["server.crt", "server.key"] {
-        fs::copy(out.join("m2").join(f), old.join(f)).unwrap();
-    }
-    run(certmesh().arg("--home").arg(out.join("pki/ca")).args([
-        "revoke",
+    let RevokedCluster {
+        out,
+        old,
+        reapplied,
+    } = cluster_with_a_revoked_member(
+        dir.path(),
+        "apache-chain",
+        "apache-httpd",
+        &["lb", "m1", "m2"],
         "m2",
-        "--reason",
-        "keyCompromise",
-    ]))
-    .assert_success();
-    apply().assert_success();
+        &["server.crt", "server.key"],
+    );
+    reapplied.assert_success();
 
     let f = |n: &str| out.join("lb").join(n).display().to_string();
     let adir = dir.path().join("apache");

@@ -10,7 +10,9 @@ use std::process::Command;
 
 use support::nginx::Nginx;
 use support::openssl::{got_http_200, https_get, openssl, verify};
-use support::{certmesh, cm, run, snapshot, tempdir, Run};
+use support::{
+    certmesh, cluster_with_a_revoked_member, cm, run, snapshot, tempdir, RevokedCluster, Run,
+};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -759,37 +761,19 @@ fn revoke_crl_and_rollback_wait_for_nobody_they_exit_75() {
 #[test]
 fn intermediate_cluster_revocation_refuses_only_the_revoked_member() {
     let dir = tempdir();
-    let manifest = dir.path().join("cluster.toml");
-    let mut text = String::from(
-        "name = \"chain\"\n[ca]\nname = \"Chain CA\"\nintermediate = true\n[defaults]\nprofile = \"nginx\"\n",
-    );
-    for m in ["a", "b", "c"] {
-        text.push_str(&format!(
-            "[[member]]\nname = \"{m}\"\ndns = [\"{m}.cluster.test\"]\n"
-        ));
-    }
-    fs::write(&manifest, text).unwrap();
-    let out = dir.path().join("out");
-    let apply = || {
-        run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&manifest)
-            .arg("--out")
-            .arg(&out))
-    };
-    apply().assert_success();
     // b's certificate and key as they were, before the revocation replaces them.
-    let old = dir.path().join("old-b");
-    fs::create_dir(&old).unwrap();
-    for f in ["fullchain.pem", "privkey.pem"] {
-        fs::copy(out.join("b").join(f), old.join(f)).unwrap();
-    }
-    cm(
-        &out.join("pki/ca"),
-        &["revoke", "b", "--reason", "keyCompromise"],
-    )
-    .assert_success();
-    let r = apply();
+    let RevokedCluster {
+        out,
+        old,
+        reapplied: r,
+    } = cluster_with_a_revoked_member(
+        dir.path(),
+        "chain",
+        "nginx",
+        &["a", "b", "c"],
+        "b",
+        &["fullchain.pem", "privkey.pem"],
+    );
     assert!(r.stdout.contains("certificate renewed (revoked)"), "{r:?}");
 
     let crl = out.join("a/crl.pem");

@@ -39,6 +39,64 @@ pub fn cm(home: &Path, args: &[&str]) -> Run {
     run(certmesh().arg("--home").arg(home).args(args))
 }
 
+/// What [`cluster_with_a_revoked_member`] made.
+pub struct RevokedCluster {
+    /// The cluster's output directory.
+    pub out: PathBuf,
+    /// The revoked member's files as they were before the revocation replaced them.
+    pub old: PathBuf,
+    /// The `cluster apply` run after the revocation.
+    pub reapplied: Run,
+}
+
+/// A cluster `name` under `dir` whose CA has an intermediate, one `profile` member per
+/// name of `members`, applied; then the member `revoked` has its `files` copied aside, is
+/// revoked (keyCompromise), and the cluster is applied again.
+pub fn cluster_with_a_revoked_member(
+    dir: &Path,
+    name: &str,
+    profile: &str,
+    members: &[&str],
+    revoked: &str,
+    files: &[&str],
+) -> RevokedCluster {
+    let manifest = dir.join("cluster.toml");
+    let mut text = format!(
+        "name = \"{name}\"\n[ca]\nname = \"{name} CA\"\nintermediate = true\n[defaults]\nprofile = \"{profile}\"\n"
+    );
+    for m in members {
+        text.push_str(&format!(
+            "[[member]]\nname = \"{m}\"\ndns = [\"{m}.cluster.test\"]\n"
+        ));
+    }
+    std::fs::write(&manifest, text).unwrap();
+    let out = dir.join("out");
+    let apply = || {
+        run(certmesh()
+            .args(["cluster", "apply"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out))
+    };
+    apply().assert_success();
+    let old = dir.join(format!("old-{revoked}"));
+    std::fs::create_dir(&old).unwrap();
+    for f in files {
+        std::fs::copy(out.join(revoked).join(f), old.join(f)).unwrap();
+    }
+    cm(
+        &out.join("pki/ca"),
+        &["revoke", revoked, "--reason", "keyCompromise"],
+    )
+    .assert_success();
+    let reapplied = apply();
+    RevokedCluster {
+        out,
+        old,
+        reapplied,
+    }
+}
+
 /// A store at `home` with a `key` root (`ca init` with `init_extra` added), an
 /// intermediate, and one leaf per profile (server, client, peer) for
 /// `PROFILE.example.com` and 10.0.0.1. Returns every certificate: root,
