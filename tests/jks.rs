@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use certmesh::keystore::jks::KeyStore;
@@ -149,38 +149,9 @@ public class JksProbe {
 }
 "#;
 
-/// The probe, compiled once into the target's temporary directory under a name that
-/// depends on its source (so a changed probe is recompiled, and runs do not pile up).
-fn probe_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        PROBE.hash(&mut h);
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let dir = base.join(format!("jks-probe-{:016x}", h.finish()));
-        if dir.join("JksProbe.class").exists() {
-            return dir;
-        }
-        let build = base.join(format!("jks-probe-build-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&build);
-        fs::create_dir_all(&build).unwrap();
-        fs::write(build.join("JksProbe.java"), PROBE).unwrap();
-        let r = run_with_timeout(
-            Command::new("javac")
-                .arg("-d")
-                .arg(&build)
-                .arg(build.join("JksProbe.java")),
-            None,
-            JAVA_TIMEOUT,
-        );
-        r.assert_success();
-        // Another test process may have won the race; either copy will do.
-        if fs::rename(&build, &dir).is_err() {
-            let _ = fs::remove_dir_all(&build);
-        }
-        dir
-    })
+/// The probe, compiled once (see [`support::java::compiled`]).
+fn probe_dir() -> PathBuf {
+    support::java::compiled("JksProbe", PROBE)
 }
 
 fn java_probe(args: &[&str]) -> Run {

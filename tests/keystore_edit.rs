@@ -10,7 +10,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use support::openssl::{handshake_ok, openssl, s_client};
@@ -275,22 +274,8 @@ public class KeyUse {
 }
 "#;
 
-fn java_classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("keyuse-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("KeyUse.java"), JAVA_SRC).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("KeyUse.java")))
-        .assert_success();
-        dir
-    })
+fn java_classes() -> PathBuf {
+    support::java::compiled("KeyUse", JAVA_SRC)
 }
 
 /// Java serves TLS with the store's key; openssl connects trusting `ca` and checking `host`.

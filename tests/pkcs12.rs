@@ -8,7 +8,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use support::openssl::{handshake_ok, openssl, s_client};
@@ -128,22 +127,8 @@ public class P12Check {
 "#;
 
 /// The directory holding the compiled `P12Check` class, compiled once per test run.
-fn java_classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("p12check-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("P12Check.java"), JAVA_SRC).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("P12Check.java")))
-        .assert_success();
-        dir
-    })
+fn java_classes() -> PathBuf {
+    support::java::compiled("P12Check", JAVA_SRC)
 }
 
 fn java_list(store: &Path) -> Run {

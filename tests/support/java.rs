@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{run, Run};
+use super::{run, run_with_timeout, Run};
 
 const CLIENT: &str = r#"
 import java.io.*;
@@ -35,22 +35,42 @@ public class TrustClient {
 }
 "#;
 
-fn classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("trustclient-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("TrustClient.java"), CLIENT).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("TrustClient.java")))
-        .assert_success();
-        dir
-    })
+/// The directory holding class `class` compiled from `source` (the source of
+/// `class.java`). It is compiled once into the target's temporary directory, under a name
+/// that depends on the source: a changed source is compiled again, an unchanged one is
+/// not, in this run or the next, and test processes racing to compile it each get a
+/// complete copy.
+pub fn compiled(class: &str, source: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = base.join(format!("java-{class}-{:016x}", h.finish()));
+    if dir.join(format!("{class}.class")).exists() {
+        return dir;
+    }
+    let build = tempfile::Builder::new()
+        .prefix(&format!("java-{class}-build-"))
+        .tempdir_in(base)
+        .unwrap();
+    let file = build.path().join(format!("{class}.java"));
+    fs::write(&file, source).unwrap();
+    run_with_timeout(
+        Command::new("javac").arg("-d").arg(build.path()).arg(&file),
+        None,
+        std::time::Duration::from_secs(300),
+    )
+    .assert_success();
+    // Another test process may have won the race; either copy will do.
+    let build = build.keep();
+    if fs::rename(&build, &dir).is_err() {
+        let _ = fs::remove_dir_all(&build);
+    }
+    dir
+}
+
+fn classes() -> PathBuf {
+    compiled("TrustClient", CLIENT)
 }
 
 /// Connects to 127.0.0.1:`port` as `host`, trusting what `store` (of `store_type`, e.g.
@@ -131,22 +151,8 @@ public class ProductCrypto {
 }
 "#;
 
-fn product_classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("productcrypto-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("ProductCrypto.java"), PRODUCT_CRYPTO).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("ProductCrypto.java")))
-        .assert_success();
-        dir
-    })
+fn product_classes() -> PathBuf {
+    compiled("ProductCrypto", PRODUCT_CRYPTO)
 }
 
 /// Runs `ProductCrypto COMMAND STORE_TYPE STORE ALIAS ARG` (see [`PRODUCT_CRYPTO`]):
@@ -207,22 +213,8 @@ public class TlsServer {
 "#;
 
 /// The directory holding the compiled `TlsServer` class.
-pub fn server_classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("tlsserver-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        fs::write(dir.join("TlsServer.java"), SERVER).unwrap();
-        run(Command::new("javac")
-            .arg("-d")
-            .arg(&dir)
-            .arg(dir.join("TlsServer.java")))
-        .assert_success();
-        dir
-    })
+pub fn server_classes() -> PathBuf {
+    compiled("TlsServer", SERVER)
 }
 
 /// The shell command that runs a Java TLS server on 127.0.0.1:`port` with the key entry
