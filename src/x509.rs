@@ -8,24 +8,151 @@ use x509_parser::public_key::PublicKey;
 
 use crate::{Error, Result};
 
+/// The algorithm of a public key, by the names operators and `openssl` use.
+///
+/// `Display` and the JSON form are the names certmesh has always printed (`RSA`, `EC`,
+/// `Ed25519`, or the algorithm's dotted OID for anything else), so scripts reading
+/// `inspect --json` see the same strings; code compares variants, not spellings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// rsaEncryption (1.2.840.113549.1.1.1).
+    Rsa,
+    /// id-ecPublicKey (1.2.840.10045.2.1), whatever the curve.
+    Ec,
+    /// Ed25519 (1.3.101.112).
+    Ed25519,
+    /// Any other algorithm (DSA, Ed448, RSASSA-PSS, ...), as its dotted OID: certmesh
+    /// neither generates nor signs with these, it only reports them.
+    Other(String),
+}
+
+impl KeyType {
+    /// The printed name: `RSA`, `EC`, `Ed25519`, or the OID.
+    pub fn name(&self) -> &str {
+        match self {
+            KeyType::Rsa => "RSA",
+            KeyType::Ec => "EC",
+            KeyType::Ed25519 => "Ed25519",
+            KeyType::Other(oid) => oid,
+        }
+    }
+
+    /// The type a printed name stands for (the inverse of [`KeyType::name`]).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "RSA" => KeyType::Rsa,
+            "EC" => KeyType::Ec,
+            "Ed25519" => KeyType::Ed25519,
+            other => KeyType::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for KeyType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(KeyType::from_name(&name))
+    }
+}
+
+/// The named curve of an EC key.
+///
+/// Printed as `openssl` and the NIST documents name the curves (`P-256`); any other
+/// curve as its dotted OID, and a key whose parameters are not a named curve as the
+/// empty string, as certmesh has always reported them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Curve {
+    /// secp256r1 / prime256v1 (1.2.840.10045.3.1.7).
+    P256,
+    /// secp384r1 (1.3.132.0.34).
+    P384,
+    /// secp521r1 (1.3.132.0.35).
+    P521,
+    /// Any other curve's OID (P-192, brainpool, ...), or empty for explicit parameters.
+    Other(String),
+}
+
+impl Curve {
+    /// The printed name: `P-256`, `P-384`, `P-521`, or the OID.
+    pub fn name(&self) -> &str {
+        match self {
+            Curve::P256 => "P-256",
+            Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
+            Curve::Other(oid) => oid,
+        }
+    }
+
+    /// The curve a printed name stands for (the inverse of [`Curve::name`]).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "P-256" => Curve::P256,
+            "P-384" => Curve::P384,
+            "P-521" => Curve::P521,
+            other => Curve::Other(other.to_string()),
+        }
+    }
+
+    /// The curve named by `oid` (dotted), and its field size in bits (0 when unknown).
+    fn from_oid(oid: &str) -> (Self, u32) {
+        match oid {
+            "1.2.840.10045.3.1.7" => (Curve::P256, 256),
+            "1.3.132.0.34" => (Curve::P384, 384),
+            "1.3.132.0.35" => (Curve::P521, 521),
+            other => (Curve::Other(other.to_string()), 0),
+        }
+    }
+}
+
+impl std::fmt::Display for Curve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Curve {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Curve {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Curve::from_name(&name))
+    }
+}
+
 /// The shape of a public key, as operators talk about it: "RSA 3072", "EC P-256".
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KeyDesc {
-    /// `RSA`, `EC`, `Ed25519`, or the algorithm OID when unknown.
+    /// The key's algorithm.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: KeyType,
     /// Modulus size for RSA, field size for EC, 256 for Ed25519.
     pub bits: u32,
     /// Named curve for EC keys.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub curve: Option<String>,
+    pub curve: Option<Curve>,
 }
 
 impl std::fmt::Display for KeyDesc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.curve {
             Some(c) => write!(f, "{} {}", self.kind, c),
-            None if self.kind == "Ed25519" => f.write_str("Ed25519"),
+            None if self.kind == KeyType::Ed25519 => f.write_str("Ed25519"),
             None => write!(f, "{} {}", self.kind, self.bits),
         }
     }
@@ -43,10 +170,9 @@ pub fn bit_length(be: &[u8]) -> u32 {
 
 /// Describes a SubjectPublicKeyInfo.
 pub fn describe_spki(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
-    let alg = spki.algorithm.algorithm.to_id_string();
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => KeyDesc {
-            kind: "RSA".into(),
+            kind: KeyType::Rsa,
             bits: bit_length(rsa.modulus),
             curve: None,
         },
@@ -58,27 +184,24 @@ pub fn describe_spki(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
                 .and_then(|p| p.as_oid().ok())
                 .map(|o| o.to_id_string())
                 .unwrap_or_default();
-            let (curve, bits) = match curve_oid.as_str() {
-                "1.2.840.10045.3.1.7" => ("P-256".to_string(), 256),
-                "1.3.132.0.34" => ("P-384".to_string(), 384),
-                "1.3.132.0.35" => ("P-521".to_string(), 521),
-                other => (other.to_string(), 0),
-            };
+            let (curve, bits) = Curve::from_oid(&curve_oid);
             KeyDesc {
-                kind: "EC".into(),
+                kind: KeyType::Ec,
                 bits,
                 curve: Some(curve),
             }
         }
-        _ if alg == "1.3.101.112" => KeyDesc {
-            kind: "Ed25519".into(),
-            bits: 256,
-            curve: None,
-        },
-        _ => KeyDesc {
-            kind: alg,
-            bits: 0,
-            curve: None,
+        _ => match spki.algorithm.algorithm.to_id_string() {
+            alg if alg == "1.3.101.112" => KeyDesc {
+                kind: KeyType::Ed25519,
+                bits: 256,
+                curve: None,
+            },
+            alg => KeyDesc {
+                kind: KeyType::Other(alg),
+                bits: 0,
+                curve: None,
+            },
         },
     }
 }
@@ -256,22 +379,22 @@ pub fn verify_signature(
 ) -> std::result::Result<(), String> {
     use aws_lc_rs::signature as sig;
     let oid = algorithm.algorithm.to_id_string();
-    let curve = describe_spki(spki).curve.unwrap_or_default();
-    let alg: &'static dyn sig::VerificationAlgorithm = match (oid.as_str(), curve.as_str()) {
+    let curve = describe_spki(spki).curve;
+    let alg: &'static dyn sig::VerificationAlgorithm = match (oid.as_str(), curve) {
         ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
         ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
         ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-        ("1.2.840.10045.4.1", "P-256") => &sig::ECDSA_P256_SHA1_ASN1,
-        ("1.2.840.10045.4.3.2", "P-256") => &sig::ECDSA_P256_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", "P-256") => &sig::ECDSA_P256_SHA384_ASN1,
-        ("1.2.840.10045.4.3.4", "P-256") => &sig::ECDSA_P256_SHA512_ASN1,
-        ("1.2.840.10045.4.3.2", "P-384") => &sig::ECDSA_P384_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", "P-384") => &sig::ECDSA_P384_SHA384_ASN1,
-        ("1.2.840.10045.4.3.4", "P-384") => &sig::ECDSA_P384_SHA512_ASN1,
-        ("1.2.840.10045.4.3.2", "P-521") => &sig::ECDSA_P521_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", "P-521") => &sig::ECDSA_P521_SHA384_ASN1,
-        ("1.2.840.10045.4.3.4", "P-521") => &sig::ECDSA_P521_SHA512_ASN1,
+        ("1.2.840.10045.4.1", Some(Curve::P256)) => &sig::ECDSA_P256_SHA1_ASN1,
+        ("1.2.840.10045.4.3.2", Some(Curve::P256)) => &sig::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", Some(Curve::P256)) => &sig::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", Some(Curve::P256)) => &sig::ECDSA_P256_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", Some(Curve::P384)) => &sig::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", Some(Curve::P384)) => &sig::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", Some(Curve::P384)) => &sig::ECDSA_P384_SHA512_ASN1,
+        ("1.2.840.10045.4.3.2", Some(Curve::P521)) => &sig::ECDSA_P521_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", Some(Curve::P521)) => &sig::ECDSA_P521_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", Some(Curve::P521)) => &sig::ECDSA_P521_SHA512_ASN1,
         ("1.3.101.112", _) => &sig::ED25519,
         _ => {
             return Err(format!(
@@ -397,6 +520,139 @@ impl serde::Serialize for SignatureAlgorithm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_types_and_curves_print_and_serialize_as_before() {
+        let types = [
+            (KeyType::Rsa, "RSA"),
+            (KeyType::Ec, "EC"),
+            (KeyType::Ed25519, "Ed25519"),
+            (KeyType::Other("1.3.101.113".into()), "1.3.101.113"),
+        ];
+        for (t, name) in types {
+            assert_eq!(t.to_string(), name);
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<KeyType>(&json).unwrap(), t);
+        }
+        let curves = [
+            (Curve::P256, "P-256"),
+            (Curve::P384, "P-384"),
+            (Curve::P521, "P-521"),
+            (
+                Curve::Other("1.2.840.10045.3.1.1".into()),
+                "1.2.840.10045.3.1.1",
+            ),
+            (Curve::Other(String::new()), ""),
+        ];
+        for (c, name) in curves {
+            assert_eq!(c.to_string(), name);
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Curve>(&json).unwrap(), c);
+        }
+        // The JSON object `inspect --json` prints for a key, field by field.
+        let desc = KeyDesc {
+            kind: KeyType::Ec,
+            bits: 384,
+            curve: Some(Curve::P384),
+        };
+        assert_eq!(
+            serde_json::to_value(&desc).unwrap(),
+            serde_json::json!({"type": "EC", "bits": 384, "curve": "P-384"})
+        );
+        let rsa = KeyDesc {
+            kind: KeyType::Rsa,
+            bits: 3072,
+            curve: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&rsa).unwrap(),
+            serde_json::json!({"type": "RSA", "bits": 3072})
+        );
+    }
+
+    #[test]
+    fn real_public_keys_are_described_by_type_and_curve() {
+        use crate::key::{KeyAlg, PrivateKey};
+        let spki_of = |alg| PrivateKey::generate(alg).unwrap().public_key_der().to_vec();
+        // certmesh does not generate P-521 keys, but reads and signs with them.
+        let p521 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let p521 = PrivateKey::from_pkcs8_der(p521.as_ref()).unwrap();
+        let cases = [
+            (
+                spki_of(KeyAlg::Rsa2048),
+                KeyType::Rsa,
+                2048,
+                None,
+                "RSA 2048",
+            ),
+            (
+                spki_of(KeyAlg::P256),
+                KeyType::Ec,
+                256,
+                Some(Curve::P256),
+                "EC P-256",
+            ),
+            (
+                spki_of(KeyAlg::P384),
+                KeyType::Ec,
+                384,
+                Some(Curve::P384),
+                "EC P-384",
+            ),
+            (
+                p521.public_key_der().to_vec(),
+                KeyType::Ec,
+                521,
+                Some(Curve::P521),
+                "EC P-521",
+            ),
+            (
+                spki_of(KeyAlg::Ed25519),
+                KeyType::Ed25519,
+                256,
+                None,
+                "Ed25519",
+            ),
+        ];
+        for (der, kind, bits, curve, shown) in cases {
+            let d = describe_spki_der(&der).unwrap();
+            assert_eq!(
+                (&d.kind, d.bits, &d.curve),
+                (&kind, bits, &curve),
+                "{shown}"
+            );
+            assert_eq!(d.to_string(), shown);
+        }
+
+        // X25519 (1.3.101.110): an algorithm certmesh does not name is its OID.
+        let mut x25519 = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0,
+        ];
+        x25519.extend([7u8; 32]);
+        let d = describe_spki_der(&x25519).unwrap();
+        assert_eq!(d.kind, KeyType::Other("1.3.101.110".into()));
+        assert_eq!((d.bits, d.curve.as_ref()), (0, None));
+        assert_eq!(d.to_string(), "1.3.101.110 0");
+
+        // An EC key on a curve without a NIST name (secp256k1) keeps the curve's OID.
+        let mut k1 = vec![
+            0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00, 0x04,
+        ];
+        k1.extend([1u8; 64]);
+        let d = describe_spki_der(&k1).unwrap();
+        assert_eq!(
+            (d.kind.clone(), d.bits, d.curve.clone()),
+            (KeyType::Ec, 0, Some(Curve::Other("1.3.132.0.10".into())))
+        );
+        assert_eq!(d.to_string(), "EC 1.3.132.0.10");
+    }
 
     #[test]
     fn self_signed_is_decided_by_the_signature_not_the_names() {

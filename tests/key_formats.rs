@@ -1312,7 +1312,7 @@ fn describe_names_the_encryption_without_asking() {
     let (info, asked) = describe(&d.join("p8.pem"), Some(PASS));
     assert!(asked);
     assert_eq!(
-        (info.key_type.as_deref(), info.bits),
+        (info.key_type.as_ref().map(|t| t.name()), info.bits),
         (Some("RSA"), Some(2048))
     );
     let spki = openssl(d, &["pkey", "-in", "rsa.pem", "-pubout", "-outform", "DER"]).stdout;

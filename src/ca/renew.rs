@@ -12,6 +12,7 @@ use crate::cert::{Profile, SubjectNames};
 use crate::fsio;
 use crate::inventory::Kind;
 use crate::key::{read_private_key, KeyAlg, PrivateKey};
+use crate::x509::KeyType;
 use crate::{Error, Result};
 
 /// Entries of a cluster's store whose names start with this hold identities shared by
@@ -155,7 +156,8 @@ impl Store {
             replace: true,
             // Kept as the certificate had it (keyAgreement is how an EC key says so).
             data_encipherment: report.key_usage.iter().any(|u| {
-                u == "dataEncipherment" || (u == "keyAgreement" && alg.describe().kind == "EC")
+                u == "dataEncipherment"
+                    || (u == "keyAgreement" && alg.describe().kind == KeyType::Ec)
             }),
         };
         let new_key = if reuse_key {

@@ -15,7 +15,7 @@ use crate::key::{
     read_private_key, CaKey, Digest, KeyAlg, PassPrompt, PrivateKey, PBKDF2_ITERATIONS,
 };
 use crate::pass::Secret;
-use crate::x509::{colon_hex, sha256, to_pem};
+use crate::x509::{colon_hex, sha256, to_pem, KeyType};
 use crate::{Error, Result};
 
 const CONFIG: &str = "store.toml";
@@ -381,7 +381,7 @@ impl Store {
                 format!("the CA certificate expired on {}", report.not_after),
             ));
         }
-        if report.key.kind == "RSA" && report.key.bits < 2048 {
+        if report.key.kind == KeyType::Rsa && report.key.bits < 2048 {
             return Err(Error::Refused(format!(
                 "{}: refusing to adopt an RSA-{} CA: keys below 2048 bits are too weak to sign with; create a new CA with `certmesh ca init` (the old one can stay in truststores while members move over)",
                 cert_path.display(),
@@ -914,7 +914,7 @@ impl Store {
                 validity.not_after.date()
             ));
         }
-        if req.data_encipherment && key.describe().kind == "Ed25519" {
+        if req.data_encipherment && key.describe().kind == KeyType::Ed25519 {
             warnings.push(format!(
                 "{}: an Ed25519 key can only sign; its certificate has no encipherment key usage (use an RSA or EC key for a product that encrypts with it)",
                 req.name
@@ -945,7 +945,7 @@ impl Store {
                 "refusing to sign: the CSR asks for a CA certificate (basicConstraints CA:TRUE); certmesh signs only end-entity certificates from CSRs".into(),
             ));
         }
-        if csr.key.kind == "RSA" && csr.key.bits < 2048 {
+        if csr.key.kind == KeyType::Rsa && csr.key.bits < 2048 {
             if !req.allow_weak {
                 return Err(Error::Refused(format!(
                     "refusing to sign: the CSR's key is RSA-{} (below 2048 bits); regenerate it, or pass --allow-weak",

@@ -16,7 +16,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::x509::KeyDesc;
+use crate::x509::{KeyDesc, KeyType};
 use crate::{Error, Result};
 
 /// The longest common name X.509 allows (`ub-common-name`, RFC 5280 appendix A).
@@ -283,8 +283,8 @@ pub fn leaf_key_usages(
     encipherment: bool,
 ) -> Vec<KeyUsagePurpose> {
     let mut usages = vec![KeyUsagePurpose::DigitalSignature];
-    match key.kind.as_str() {
-        "RSA" => {
+    match key.kind {
+        KeyType::Rsa => {
             if profile != Profile::Client {
                 usages.push(KeyUsagePurpose::KeyEncipherment);
             }
@@ -292,7 +292,7 @@ pub fn leaf_key_usages(
                 usages.push(KeyUsagePurpose::DataEncipherment);
             }
         }
-        "EC" if encipherment => usages.push(KeyUsagePurpose::KeyAgreement),
+        KeyType::Ec if encipherment => usages.push(KeyUsagePurpose::KeyAgreement),
         _ => {}
     }
     usages

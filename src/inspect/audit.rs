@@ -13,6 +13,7 @@ use x509_parser::prelude::*;
 use super::lint::{lint_cert, Finding, Severity};
 use super::{inspect_bytes, Object};
 use crate::pass::Secret;
+use crate::x509::KeyType;
 use crate::{Error, Result};
 
 /// Files larger than this are not PKI material and are skipped unread.
@@ -169,7 +170,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
             Object::Csr(c) => {
                 seen.audit.kind = "csr".into();
                 subjects.push(c.subject.clone());
-                if c.key.kind == "RSA" && c.key.bits < 2048 {
+                if c.key.kind == KeyType::Rsa && c.key.bits < 2048 {
                     seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",
@@ -193,7 +194,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                 seen.audit.summary = k.to_string();
                 seen.key_hash = k.public_key_sha256.clone();
                 seen.key_encrypted = k.encrypted;
-                if k.key_type.as_deref() == Some("RSA") && k.bits.is_some_and(|b| b < 2048) {
+                if k.key_type == Some(KeyType::Rsa) && k.bits.is_some_and(|b| b < 2048) {
                     seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",

@@ -10,7 +10,19 @@ use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::describe_cert;
 use crate::verify::profile::{breaches, own_role, Breach, WeakKey, MIN_RSA_BITS};
-use crate::x509::SignatureAlgorithm;
+use crate::x509::{KeyType, SignatureAlgorithm};
+
+/// Ed448's OID: like Ed25519 (RFC 8410), a key that only signs.
+const ED448: &str = "1.3.101.113";
+
+/// The key usages a key that only signs (Ed25519, Ed448) must not have.
+const SIGN_ONLY: &[&str] = &[
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "encipherOnly",
+    "decipherOnly",
+];
 
 /// Longest validity browsers accept for a TLS leaf (CA/Browser Forum, since 2020).
 const MAX_TLS_LEAF_DAYS: i64 = 398;
@@ -134,9 +146,9 @@ pub fn lint_cert(cert: &X509Certificate<'_>, der: &[u8]) -> Vec<Finding> {
                 "keyUsage {} does not fit a {} key ({})",
                 unsuitable.join(", "),
                 r.key.kind,
-                match r.key.kind.as_str() {
-                    "EC" => "RFC 8813: EC keys sign or agree keys, they do not encipher",
-                    "RSA" => "RFC 3279: RSA keys sign or encipher, they do not agree keys",
+                match r.key.kind {
+                    KeyType::Ec => "RFC 8813: EC keys sign or agree keys, they do not encipher",
+                    KeyType::Rsa => "RFC 3279: RSA keys sign or encipher, they do not agree keys",
                     _ => "RFC 8410: Ed25519 and Ed448 keys only sign",
                 }
             ),
@@ -232,18 +244,13 @@ fn breach_message(b: &Breach) -> String {
 
 /// The key usages RFC 3279/4055 (RSA), RFC 8813 (EC) and RFC 8410 (Ed25519, Ed448) do not
 /// allow for a key of this kind.
-fn unsuitable_key_usages<'a>(kind: &str, usages: &'a [String]) -> Vec<&'a str> {
+fn unsuitable_key_usages<'a>(kind: &KeyType, usages: &'a [String]) -> Vec<&'a str> {
     let forbidden: &[&str] = match kind {
-        "RSA" => &["keyAgreement", "encipherOnly", "decipherOnly"],
-        "EC" => &["keyEncipherment", "dataEncipherment"],
-        "Ed25519" | "1.3.101.113" => &[
-            "keyEncipherment",
-            "dataEncipherment",
-            "keyAgreement",
-            "encipherOnly",
-            "decipherOnly",
-        ],
-        _ => &[],
+        KeyType::Rsa => &["keyAgreement", "encipherOnly", "decipherOnly"],
+        KeyType::Ec => &["keyEncipherment", "dataEncipherment"],
+        KeyType::Ed25519 => SIGN_ONLY,
+        KeyType::Other(oid) if oid == ED448 => SIGN_ONLY,
+        KeyType::Other(_) => &[],
     };
     usages
         .iter()

@@ -10,6 +10,7 @@ use super::detect::{self, Body, Plain};
 use super::pbe::EncryptedKey;
 use super::read::{load_private_key, LoadedKey, PassPrompt};
 use super::Encoding;
+use crate::x509::{Curve, KeyType};
 use crate::{Error, Result};
 
 /// What a key file holds. Fields that need the decrypted key are `None` for an encrypted
@@ -34,13 +35,13 @@ pub struct KeyFileInfo {
     pub unsupported_reason: Option<String>,
     /// `RSA`, `EC` or `Ed25519`; known without decryption for legacy PEM.
     #[serde(rename = "key_type", skip_serializing_if = "Option::is_none")]
-    pub key_type: Option<String>,
+    pub key_type: Option<KeyType>,
     /// Modulus size for RSA, field size for EC, 256 for Ed25519.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bits: Option<u32>,
     /// Named curve for EC keys.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub curve: Option<String>,
+    pub curve: Option<Curve>,
     /// SHA-256 of the DER SubjectPublicKeyInfo, colon-separated hex; the same value the
     /// key's certificates and CSRs have.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,7 +53,7 @@ impl std::fmt::Display for KeyFileInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.key_type, self.bits, &self.curve) {
             (Some(t), _, Some(c)) => write!(f, "{t} {c} private key")?,
-            (Some(t), _, None) if t == "Ed25519" => write!(f, "{t} private key")?,
+            (Some(t @ KeyType::Ed25519), _, None) => write!(f, "{t} private key")?,
             (Some(t), Some(b), None) => write!(f, "{t} {b} private key")?,
             (Some(t), None, None) => write!(f, "{t} private key")?,
             (None, _, _) => f.write_str("private key")?,
@@ -93,8 +94,8 @@ pub fn describe_key_file(
         }
         Body::Legacy(plain, dek, _) => {
             let hint = match plain {
-                Plain::Pkcs1 => Some("RSA"),
-                Plain::Sec1 => Some("EC"),
+                Plain::Pkcs1 => Some(KeyType::Rsa),
+                Plain::Sec1 => Some(KeyType::Ec),
                 Plain::Pkcs8 => None,
             };
             (
@@ -112,7 +113,7 @@ pub fn describe_key_file(
         encryption_supported: encryption.as_ref().map(|_| reason.is_none()),
         encryption,
         unsupported_reason: reason,
-        key_type: type_hint.map(str::to_string),
+        key_type: type_hint,
         bits: None,
         curve: None,
         public_key_sha256: None,
@@ -170,7 +171,7 @@ mod tests {
         };
         let info = describe_key_file(Path::new("k.pem"), &legacy, Some(&mut prompt)).unwrap();
         assert_eq!(asked, 1);
-        assert_eq!(info.curve.as_deref(), Some("P-256"));
+        assert_eq!(info.curve, Some(Curve::P256));
         assert_eq!(info.public_key_sha256, Some(key.public_key_sha256()));
 
         let plain = key.to_pkcs8_pem();

@@ -35,7 +35,7 @@ use rcgen::{PublicKeyData, SignatureAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::pass::Secret;
-use crate::x509::{self, KeyDesc};
+use crate::x509::{self, Curve, KeyDesc, KeyType};
 use crate::{Error, Result};
 
 /// Key algorithms certmesh generates.
@@ -98,13 +98,13 @@ impl KeyAlg {
     /// The choice that generates keys of the shape `d` (an RSA key of another size: the
     /// next size up, at most 4096); `None` for shapes certmesh cannot generate.
     pub fn of_shape(d: &KeyDesc) -> Option<KeyAlg> {
-        Some(match (d.kind.as_str(), d.curve.as_deref(), d.bits) {
-            ("EC", Some("P-256"), _) => KeyAlg::P256,
-            ("EC", Some("P-384"), _) => KeyAlg::P384,
-            ("Ed25519", _, _) => KeyAlg::Ed25519,
-            ("RSA", _, b) if b <= 2048 => KeyAlg::Rsa2048,
-            ("RSA", _, b) if b <= 3072 => KeyAlg::Rsa3072,
-            ("RSA", _, _) => KeyAlg::Rsa4096,
+        Some(match (&d.kind, &d.curve, d.bits) {
+            (KeyType::Ec, Some(Curve::P256), _) => KeyAlg::P256,
+            (KeyType::Ec, Some(Curve::P384), _) => KeyAlg::P384,
+            (KeyType::Ed25519, _, _) => KeyAlg::Ed25519,
+            (KeyType::Rsa, _, b) if b <= 2048 => KeyAlg::Rsa2048,
+            (KeyType::Rsa, _, b) if b <= 3072 => KeyAlg::Rsa3072,
+            (KeyType::Rsa, _, _) => KeyAlg::Rsa4096,
             _ => return None,
         })
     }
@@ -112,18 +112,14 @@ impl KeyAlg {
     /// The shape of keys of this type, to compare with an existing key.
     pub fn describe(self) -> KeyDesc {
         let (kind, bits, curve) = match self {
-            KeyAlg::P256 => ("EC", 256, Some("P-256")),
-            KeyAlg::P384 => ("EC", 384, Some("P-384")),
-            KeyAlg::Ed25519 => ("Ed25519", 256, None),
-            KeyAlg::Rsa2048 => ("RSA", 2048, None),
-            KeyAlg::Rsa3072 => ("RSA", 3072, None),
-            KeyAlg::Rsa4096 => ("RSA", 4096, None),
+            KeyAlg::P256 => (KeyType::Ec, 256, Some(Curve::P256)),
+            KeyAlg::P384 => (KeyType::Ec, 384, Some(Curve::P384)),
+            KeyAlg::Ed25519 => (KeyType::Ed25519, 256, None),
+            KeyAlg::Rsa2048 => (KeyType::Rsa, 2048, None),
+            KeyAlg::Rsa3072 => (KeyType::Rsa, 3072, None),
+            KeyAlg::Rsa4096 => (KeyType::Rsa, 4096, None),
         };
-        KeyDesc {
-            kind: kind.into(),
-            bits,
-            curve: curve.map(str::to_string),
-        }
+        KeyDesc { kind, bits, curve }
     }
 }
 
@@ -367,7 +363,7 @@ impl PrivateKey {
         .to_der()
         .ok()?;
         let desc = x509::describe_spki_der(&spki).ok()?;
-        if desc.kind != "RSA" || !(512..2048).contains(&desc.bits) {
+        if desc.kind != KeyType::Rsa || !(512..2048).contains(&desc.bits) {
             return None;
         }
         Some(PrivateKey {
@@ -417,30 +413,29 @@ impl PrivateKey {
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
     pub fn signing_key(&self, digest: Digest) -> Result<KeySigner> {
-        if self.desc.kind == "RSA" && self.desc.bits < 2048 {
+        if self.desc.kind == KeyType::Rsa && self.desc.bits < 2048 {
             return Err(Error::Refused(format!(
                 "RSA-{} keys are too weak to sign with (at least 2048 bits are needed)",
                 self.desc.bits
             )));
         }
-        let alg: &'static SignatureAlgorithm =
-            match (self.desc.kind.as_str(), self.desc.curve.as_deref()) {
-                ("RSA", _) => match digest {
-                    Digest::Sha256 => &rcgen::PKCS_RSA_SHA256,
-                    Digest::Sha384 => &rcgen::PKCS_RSA_SHA384,
-                    Digest::Sha512 => &rcgen::PKCS_RSA_SHA512,
-                },
-                ("EC", Some("P-256")) => &rcgen::PKCS_ECDSA_P256_SHA256,
-                ("EC", Some("P-384")) => &rcgen::PKCS_ECDSA_P384_SHA384,
-                ("EC", Some("P-521")) => &rcgen::PKCS_ECDSA_P521_SHA512,
-                ("Ed25519", _) => &rcgen::PKCS_ED25519,
-                _ => {
-                    return Err(Error::Crypto(format!(
-                        "{} keys cannot sign certificates here",
-                        self.desc
-                    )))
-                }
-            };
+        let alg: &'static SignatureAlgorithm = match (&self.desc.kind, &self.desc.curve) {
+            (KeyType::Rsa, _) => match digest {
+                Digest::Sha256 => &rcgen::PKCS_RSA_SHA256,
+                Digest::Sha384 => &rcgen::PKCS_RSA_SHA384,
+                Digest::Sha512 => &rcgen::PKCS_RSA_SHA512,
+            },
+            (KeyType::Ec, Some(Curve::P256)) => &rcgen::PKCS_ECDSA_P256_SHA256,
+            (KeyType::Ec, Some(Curve::P384)) => &rcgen::PKCS_ECDSA_P384_SHA384,
+            (KeyType::Ec, Some(Curve::P521)) => &rcgen::PKCS_ECDSA_P521_SHA512,
+            (KeyType::Ed25519, _) => &rcgen::PKCS_ED25519,
+            _ => {
+                return Err(Error::Crypto(format!(
+                    "{} keys cannot sign certificates here",
+                    self.desc
+                )))
+            }
+        };
         KeySigner::from_pkcs8(&self.pkcs8, alg)
             .ok_or_else(|| Error::Crypto(format!("cannot use {} key for signing", self.desc)))
     }

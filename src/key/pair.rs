@@ -40,7 +40,7 @@ pub fn match_certificate(key: &PrivateKey, cert_der: &[u8]) -> Result<CertMatch>
     } else if *key_desc != cert_desc {
         format!(
             "the key is {key_desc} but the {name} has {} {cert_desc} public key",
-            article(&cert_desc.kind)
+            article(cert_desc.kind.name())
         )
     } else {
         format!("the {name} holds a different {cert_desc} public key than this key")

@@ -25,7 +25,7 @@ use rcgen::{PublicKeyData, SignatureAlgorithm};
 
 use super::{Digest, KeyAlg};
 use crate::pass::Secret;
-use crate::x509::KeyDesc;
+use crate::x509::{Curve, KeyDesc, KeyType as PublicKeyType};
 use crate::{Error, Result};
 
 const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -638,7 +638,7 @@ impl TokenKey {
                     Scheme::Rsa(digest),
                     der,
                     KeyDesc {
-                        kind: "RSA".into(),
+                        kind: PublicKeyType::Rsa,
                         bits,
                         curve: None,
                     },
@@ -669,13 +669,13 @@ impl TokenKey {
                             &rcgen::PKCS_ECDSA_P256_SHA256,
                             &aws_lc_rs::digest::SHA256,
                             32,
-                            "P-256",
+                            Curve::P256,
                         ),
                         Some(c) if c == OID_P384 => (
                             &rcgen::PKCS_ECDSA_P384_SHA384,
                             &aws_lc_rs::digest::SHA384,
                             48,
-                            "P-384",
+                            Curve::P384,
                         ),
                         _ => {
                             return Err(Error::Crypto(format!(
@@ -702,9 +702,9 @@ impl TokenKey {
                     Scheme::Ecdsa { digest, half },
                     raw,
                     KeyDesc {
-                        kind: "EC".into(),
+                        kind: PublicKeyType::Ec,
                         bits: (half * 8) as u32,
-                        curve: Some(name.into()),
+                        curve: Some(name),
                     },
                 )
             }
