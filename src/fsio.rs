@@ -217,10 +217,10 @@ impl StoreLock {
             match file.try_lock_exclusive() {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Err(Error::Locked(format!(
-                        "{}: another certmesh run holds the lock; try again later",
-                        path.display()
-                    )))
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                        holder: crate::LockHolder::StoreRun,
+                    })
                 }
                 Err(e) => return Err(Error::io(path, e)),
             }
@@ -494,6 +494,16 @@ mod tests {
         let p = dir.path().join(".lock");
         let _a = StoreLock::acquire(&p, false).unwrap();
         let err = StoreLock::acquire(&p, false).err().unwrap();
-        assert!(matches!(err, crate::Error::Locked(_)), "{err}");
+        assert!(
+            matches!(&err, crate::Error::Locked { path, holder: crate::LockHolder::StoreRun } if *path == p),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: another certmesh run holds the lock; try again later",
+                p.display()
+            )
+        );
     }
 }

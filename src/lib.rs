@@ -22,4 +22,4 @@ pub mod process;
 pub mod verify;
 pub mod x509;
 
-pub use error::{Error, Result};
+pub use error::{Error, LockHolder, Result};

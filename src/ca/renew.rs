@@ -130,10 +130,10 @@ impl Store {
             Err(Error::Secret("issued keys are not encrypted".into()))
         })?;
         if !key.matches(&cert) {
-            return Err(Error::bad_file(
-                &key_path,
-                format!("does not match {}; not renewing", cert_path.display()),
-            ));
+            return Err(Error::KeyMismatch {
+                path: Some(key_path),
+                problem: format!("does not match {}; not renewing", cert_path.display()),
+            });
         }
         let report = crate::cert::describe::describe_cert(&cert, &der);
         let ips: Vec<std::net::IpAddr> = report

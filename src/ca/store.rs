@@ -338,10 +338,10 @@ impl Store {
         let (_, cert) = X509Certificate::from_der(cert_der)
             .map_err(|_| Error::bad_file(cert_path, "not a valid X.509 certificate"))?;
         if !key.matches(&cert) {
-            return Err(Error::bad_file(
-                cert_path,
-                "the key does not match this certificate",
-            ));
+            return Err(Error::KeyMismatch {
+                path: Some(cert_path.to_path_buf()),
+                problem: "the key does not match this certificate".into(),
+            });
         }
         let report = crate::cert::describe::describe_cert(&cert, cert_der);
         let mut warnings = Vec::new();
@@ -727,11 +727,14 @@ impl Store {
             Some(token) => {
                 let key = TokenKey::open(token, &pass()?, entry.digest)?;
                 if cert.public_key().raw != key.spki() {
-                    return Err(Error::Crypto(format!(
-                        "{}: the token's key does not match {}",
-                        token.uri,
-                        self.cert_path(id).display()
-                    )));
+                    return Err(Error::KeyMismatch {
+                        path: None,
+                        problem: format!(
+                            "{}: the token's key does not match {}",
+                            token.uri,
+                            self.cert_path(id).display()
+                        ),
+                    });
                 }
                 CaKey::Token(key)
             }
@@ -740,10 +743,10 @@ impl Store {
                 let data = zeroize::Zeroizing::new(fsio::read(&key_path)?);
                 let key = read_private_key(&key_path, &data, pass)?;
                 if !key.matches(&cert) {
-                    return Err(Error::bad_file(
-                        &key_path,
-                        format!("key does not match {}", self.cert_path(id).display()),
-                    ));
+                    return Err(Error::KeyMismatch {
+                        problem: format!("key does not match {}", self.cert_path(id).display()),
+                        path: Some(key_path),
+                    });
                 }
                 CaKey::Memory(key.signing_key(entry.digest)?)
             }

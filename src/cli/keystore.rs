@@ -191,11 +191,13 @@ fn check_match(key_path: &Path, key: &PrivateKey, cert: &[u8]) -> Result<()> {
     let (_, c) = X509Certificate::from_der(cert)
         .map_err(|_| Error::Refused("the certificate does not parse".into()))?;
     if !key.matches(&c) {
-        return Err(Error::Refused(format!(
-            "{}: this key does not belong to the certificate {}",
-            key_path.display(),
-            c.subject()
-        )));
+        return Err(Error::KeyMismatch {
+            path: Some(key_path.to_path_buf()),
+            problem: format!(
+                "this key does not belong to the certificate {}",
+                c.subject()
+            ),
+        });
     }
     Ok(())
 }

@@ -248,13 +248,15 @@ pub fn warn(line: impl AsRef<str>) {
     eprintln!("certmesh: {}: {}", paint("warning", "33"), line.as_ref());
 }
 
-/// The process exit code for a library error (README, "Exit codes"): 2 for usage errors,
-/// 75 (EX_TEMPFAIL) when the store is locked by another run, so cron retries quietly, 1
-/// otherwise.
+/// The process exit code for a library error (README, "Exit codes"): 2 for usage errors
+/// (an unknown key type among them), 75 (EX_TEMPFAIL) when the store or keystore is
+/// locked by another run, so cron retries quietly, 1 otherwise (a wrong passphrase, a key
+/// that does not match its certificate, a taken alias).
 pub fn exit_code(e: &certmesh::Error) -> i32 {
+    use certmesh::Error;
     match e {
-        certmesh::Error::Usage(_) => 2,
-        certmesh::Error::Locked(_) => 75,
+        Error::Usage(_) | Error::UnknownKeyType { .. } => 2,
+        Error::Locked { .. } => 75,
         _ => 1,
     }
 }

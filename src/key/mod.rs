@@ -73,10 +73,10 @@ impl KeyAlg {
                         )));
                     }
                 }
-                return Err(Error::Usage(format!(
-                    "unknown key type '{name}': expected one of {}",
-                    Self::NAMES
-                )));
+                return Err(Error::UnknownKeyType {
+                    name: name.to_string(),
+                    expected: Self::NAMES,
+                });
             }
         })
     }
@@ -564,7 +564,10 @@ mod tests {
         assert_eq!(KeyAlg::parse("P-256").unwrap(), KeyAlg::P256);
         assert_eq!(KeyAlg::parse("rsa3072").unwrap(), KeyAlg::Rsa3072);
         assert!(matches!(KeyAlg::parse("rsa1024"), Err(Error::Refused(_))));
-        assert!(matches!(KeyAlg::parse("dsa"), Err(Error::Usage(_))));
+        assert!(matches!(
+            KeyAlg::parse("dsa"),
+            Err(Error::UnknownKeyType { name, .. }) if name == "dsa"
+        ));
         assert!(matches!(Digest::parse("sha1"), Err(Error::Refused(_))));
     }
 
@@ -582,6 +585,11 @@ mod tests {
         let wrong = read_private_key(std::path::Path::new("k.pem"), pem.as_bytes(), &mut || {
             Ok(Secret::new("bad".into()))
         });
-        assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
+        let wrong = wrong.err().unwrap();
+        assert!(wrong.to_string().contains("wrong passphrase"));
+        assert!(
+            matches!(&wrong, Error::WrongPassphrase { path, .. } if path.as_os_str() == "k.pem"),
+            "{wrong:?}"
+        );
     }
 }

@@ -109,17 +109,17 @@ fn decrypted(path: &Path, scheme: &str, plain: Plain, der: &[u8]) -> Result<Priv
             Plain::Sec1 => sec1::EcPrivateKey::try_from(der).is_ok(),
         };
     if !structurally_ok {
-        return Err(Error::bad_file(
-            path,
-            format!("wrong passphrase, or the encrypted data is damaged ({scheme}: the decrypted data is not a key)"),
-        ));
+        return Err(Error::WrongPassphrase {
+            path: path.to_path_buf(),
+            problem: format!("wrong passphrase, or the encrypted data is damaged ({scheme}: the decrypted data is not a key)"),
+        });
     }
     from_plain(path, plain, der)
 }
 
 fn wrong_passphrase(path: &Path, scheme: &str) -> Error {
-    Error::bad_file(
-        path,
-        format!("wrong passphrase ({scheme}: decryption failed its padding check; if the passphrase is right, the file is damaged)"),
-    )
+    Error::WrongPassphrase {
+        path: path.to_path_buf(),
+        problem: format!("wrong passphrase ({scheme}: decryption failed its padding check; if the passphrase is right, the file is damaged)"),
+    }
 }

@@ -62,11 +62,13 @@ impl Contents {
             return Err(Error::bad_file(cert_path, "holds no certificate"));
         };
         if !key.matches_cert_der(leaf)? {
-            return Err(Error::Refused(format!(
-                "{}: the private key does not match the certificate {}",
-                key_path.display(),
-                cert_path.display()
-            )));
+            return Err(Error::KeyMismatch {
+                path: Some(key_path.to_path_buf()),
+                problem: format!(
+                    "the private key does not match the certificate {}",
+                    cert_path.display()
+                ),
+            });
         }
         if no_root {
             let leaf = certs.remove(0);
@@ -215,8 +217,14 @@ mod tests {
         // The root's key does not belong to the leaf.
         let e = Contents::key(root_key, certs, kp, cp, None, false)
             .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("does not match"), "{e}");
+            .unwrap();
+        assert!(
+            matches!(&e, Error::KeyMismatch { path: Some(p), .. } if p == kp),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "node1.key: the private key does not match the certificate node1.crt"
+        );
     }
 }

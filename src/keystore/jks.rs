@@ -215,9 +215,12 @@ impl KeyStore {
         let integrity = match password {
             Some(pw) => {
                 if store_digest(pw, &data[..body_len]) != data[body_len..] {
-                    return Err(bad(format!(
-                        "{what} keystore integrity check failed: wrong store password, or the file is damaged"
-                    )));
+                    return Err(Error::WrongPassphrase {
+                        path: path.to_path_buf(),
+                        problem: format!(
+                            "{what} keystore integrity check failed: wrong store password, or the file is damaged"
+                        ),
+                    });
                 }
                 Integrity::Verified
             }
@@ -681,6 +684,10 @@ mod tests {
             e.to_string()
                 .starts_with("t.jks: JKS keystore integrity check failed"),
             "{e}"
+        );
+        assert!(
+            matches!(&e, Error::WrongPassphrase { path, .. } if path.as_os_str() == "t.jks"),
+            "{e:?}"
         );
         let (_, integ) = KeyStore::parse(Path::new("t.jks"), &bytes, None).unwrap();
         assert_eq!(integ, Integrity::NotChecked);

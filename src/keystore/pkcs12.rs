@@ -264,9 +264,10 @@ pub fn key_store(entry: &KeyEntry<'_>, compat: Compat, pass: &Secret) -> Result<
         .first()
         .ok_or_else(|| Error::Usage("a key entry needs its certificate".into()))?;
     if !entry.key.matches_cert_der(leaf)? {
-        return Err(Error::Refused(
-            "the private key does not match the certificate".into(),
-        ));
+        return Err(Error::KeyMismatch {
+            path: None,
+            problem: "the private key does not match the certificate".into(),
+        });
     }
     let id = local_key_id(leaf);
     let subjects = entry
@@ -432,10 +433,10 @@ fn verify(
 /// encoded, and equal bytes on disk decode the same.
 pub fn save(path: &Path, file: &Pkcs12File, pass: &Secret, overwrite: Overwrite) -> Result<()> {
     if !file.opens_with(pass) {
-        return Err(Error::bad_file(
-            path,
-            "wrong password: the file was sealed with a different one",
-        ));
+        return Err(Error::WrongPassphrase {
+            path: path.to_path_buf(),
+            problem: "wrong password: the file was sealed with a different one".into(),
+        });
     }
     fsio::write_file(path, file.as_bytes(), fsio::PRIVATE, overwrite)?;
     let check = fsio::read(path).and_then(|back| {
@@ -475,7 +476,7 @@ pub struct Decoded {
 /// not used for a file that needs none (see [`needs_password`]).
 pub fn decode(path: &Path, data: &[u8], pass: &Secret) -> Result<Decoded> {
     let outline = outline::outline(data).map_err(|p| Error::bad_file(path, p))?;
-    let pfx = pfx::Pfx::open(data, Some(pass)).map_err(|p| Error::bad_file(path, p))?;
+    let pfx = pfx::Pfx::open(data, Some(pass)).map_err(|e| e.naming(path))?;
     Ok(Decoded {
         outline,
         pfx,
@@ -693,9 +694,7 @@ impl Decoded {
                 ))
             }
         };
-        let pkcs8 = k
-            .private_key(&self.pass)
-            .map_err(|p| Error::bad_file(path, p))?;
+        let pkcs8 = k.private_key(&self.pass).map_err(|e| e.naming(path))?;
         let key =
             PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::bad_file(path, e.to_string()))?;
         let all: Vec<&[u8]> = self.certs().filter_map(pfx::Bag::certificate).collect();
@@ -718,10 +717,10 @@ impl Decoded {
                 .to_vec(),
         };
         if !key.matches_cert_der(&leaf)? {
-            return Err(Error::bad_file(
-                path,
-                "the certificate paired with the key holds a different public key",
-            ));
+            return Err(Error::KeyMismatch {
+                path: Some(path.to_path_buf()),
+                problem: "the certificate paired with the key holds a different public key".into(),
+            });
         }
         let others: Vec<&[u8]> = all
             .iter()
@@ -848,7 +847,12 @@ mod tests {
             assert_eq!(x.key.pkcs8_der(), key.pkcs8_der());
             assert_eq!(x.alias.as_deref(), Some("a"));
             let wrong = decode(Path::new("a.p12"), &bytes, &Secret::new("no".into()));
-            assert!(wrong.err().unwrap().to_string().contains("wrong password"));
+            let wrong = wrong.err().unwrap();
+            assert!(wrong.to_string().contains("wrong password"));
+            assert!(
+                matches!(&wrong, Error::WrongPassphrase { path, .. } if path.as_os_str() == "a.p12"),
+                "{wrong:?}"
+            );
         }
     }
 
@@ -871,7 +875,9 @@ mod tests {
             &Secret::new("other".into()),
             Overwrite::Refuse,
         );
-        assert!(err.unwrap_err().to_string().contains("wrong password"));
+        let err = err.unwrap_err();
+        assert!(err.to_string().contains("wrong password"));
+        assert!(matches!(err, Error::WrongPassphrase { .. }), "{err:?}");
         assert!(!path.exists(), "the unreadable file was removed");
         save(&path, &bytes, &pass, Overwrite::Refuse).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -890,6 +896,10 @@ mod tests {
             certs: &certs,
         };
         let err = key_store(&entry, Compat::Modern, &Secret::new("pw".into()));
-        assert!(matches!(err, Err(Error::Refused(_))));
+        assert!(
+            matches!(err, Err(Error::KeyMismatch { path: None, .. })),
+            "{:?}",
+            err.err()
+        );
     }
 }

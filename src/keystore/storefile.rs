@@ -14,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::fsio::{self, Overwrite};
-use crate::{Error, Result};
+use crate::{Error, LockHolder, Result};
 
 /// An existing keystore file: where it really is, its bytes, and its mode and owner.
 pub struct StoreFile {
@@ -58,10 +58,10 @@ impl StoreFile {
                 match file.try_lock_exclusive() {
                     Ok(true) => {}
                     Ok(false) => {
-                        return Err(Error::Locked(format!(
-                            "{}: another certmesh run is changing this keystore; try again later",
-                            path.display()
-                        )))
+                        return Err(Error::Locked {
+                            path: path.to_path_buf(),
+                            holder: LockHolder::KeystoreEdit,
+                        })
                     }
                     Err(e) => return Err(Error::io(path, e)),
                 }
@@ -83,10 +83,10 @@ impl StoreFile {
                 _file: file,
             });
         }
-        Err(Error::Locked(format!(
-            "{}: the file keeps being replaced by another program; try again later",
-            path.display()
-        )))
+        Err(Error::Locked {
+            path: path.to_path_buf(),
+            holder: LockHolder::Replacing,
+        })
     }
 
     /// The file's permission bits.
@@ -233,6 +233,20 @@ mod tests {
         assert_ne!(b, b2);
         assert_eq!(fs::read(&b2).unwrap(), b"new");
         assert_eq!(fs::read(&b).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_second_edit_while_the_first_holds_the_file_is_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = store(dir.path(), b"old", 0o644);
+        let first = StoreFile::open_for_update(&p).unwrap();
+        let e = StoreFile::open_for_update(&p).err().unwrap();
+        assert!(
+            matches!(&e, Error::Locked { path, holder: LockHolder::KeystoreEdit } if *path == p),
+            "{e:?}"
+        );
+        drop(first);
+        StoreFile::open_for_update(&p).unwrap();
     }
 
     #[test]

@@ -74,19 +74,23 @@ pub fn import_certs(
                 }
                 EntryBody::TrustedCert(_) if opts.replace => replacing = true,
                 EntryBody::TrustedCert(_) => {
-                    return Err(Error::Refused(format!(
-                        "{}: alias '{}' already holds a different certificate; add --replace to replace it",
-                        store_path.display(),
-                        e.alias
-                    )))
+                    return Err(Error::AliasExists {
+                        path: store_path.to_path_buf(),
+                        alias: e.alias.clone(),
+                        problem:
+                            "already holds a different certificate; add --replace to replace it"
+                                .into(),
+                    })
                 }
                 other => {
-                    return Err(Error::Refused(format!(
-                        "{}: alias '{}' is a {}, not a trusted certificate; not replaced",
-                        store_path.display(),
-                        e.alias,
-                        other.type_name()
-                    )))
+                    return Err(Error::AliasExists {
+                        path: store_path.to_path_buf(),
+                        alias: e.alias.clone(),
+                        problem: format!(
+                            "is a {}, not a trusted certificate; not replaced",
+                            other.type_name()
+                        ),
+                    })
                 }
             }
         }
@@ -152,15 +156,19 @@ mod tests {
         .unwrap();
         assert_eq!(o[0].1, Outcome::AlreadyPresent);
         let before = ks.clone();
-        assert!(import_certs(
+        let taken = import_certs(
             &mut ks,
             p,
             "ca",
             std::slice::from_ref(&b),
             ImportOptions::default(),
-            3
-        )
-        .is_err());
+            3,
+        );
+        assert!(
+            matches!(&taken, Err(Error::AliasExists { path, alias, .. }) if path == p && alias == "ca"),
+            "{:?}",
+            taken.err()
+        );
         assert_eq!(ks, before);
         let o = import_certs(
             &mut ks,
@@ -193,5 +201,26 @@ mod tests {
         };
         let o = import_certs(&mut ks, p, "CA-2", &[vec![3u8]], replace, 4).unwrap();
         assert_eq!(o, vec![("ca-2".into(), Outcome::Replaced)]);
+    }
+
+    #[test]
+    fn an_alias_holding_another_kind_of_entry_is_not_replaced() {
+        let p = Path::new("t.jks");
+        let mut ks = KeyStore::new(Flavor::Jks);
+        ks.set_trusted("ca", vec![1u8], 1);
+        ks.entries[0].body = EntryBody::SecretKey { sealed: vec![9u8] };
+        let replace = ImportOptions {
+            replace: true,
+            ..Default::default()
+        };
+        let e = import_certs(&mut ks, p, "CA", &[vec![2u8]], replace, 2).unwrap_err();
+        assert!(
+            matches!(&e, Error::AliasExists { alias, .. } if alias == "ca"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "t.jks: alias 'ca' is a SecretKeyEntry, not a trusted certificate; not replaced"
+        );
     }
 }

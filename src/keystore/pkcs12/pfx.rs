@@ -35,6 +35,49 @@ const TAG_CONSTRUCTED_IMPLICIT_0: u8 = 0xa0;
 /// The most MAC iterations certmesh runs: a hostile file must not hang a run.
 const MAX_MAC_ITERATIONS: u64 = 10_000_000;
 
+/// Why a PKCS#12 file or one of its bags could not be opened: the password (the MAC or
+/// a decryption failed with it), or anything else. Both are short phrases for
+/// "PATH: problem"; [`OpenError::naming`] makes them the library's error for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    WrongPassword(String),
+    Other(String),
+}
+
+impl OpenError {
+    /// The error for the file at `path`: [`Error::WrongPassphrase`] for a wrong password,
+    /// [`Error::BadFile`] otherwise.
+    pub fn naming(self, path: &std::path::Path) -> Error {
+        match self {
+            OpenError::WrongPassword(problem) => Error::WrongPassphrase {
+                path: path.to_path_buf(),
+                problem,
+            },
+            OpenError::Other(problem) => Error::bad_file(path, problem),
+        }
+    }
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::WrongPassword(p) | OpenError::Other(p) => f.write_str(p),
+        }
+    }
+}
+
+impl From<String> for OpenError {
+    fn from(problem: String) -> Self {
+        OpenError::Other(problem)
+    }
+}
+
+impl From<&str> for OpenError {
+    fn from(problem: &str) -> Self {
+        OpenError::Other(problem.to_string())
+    }
+}
+
 /// A PKCS#12 file, opened.
 pub struct Pfx {
     contents: Vec<Content>,
@@ -97,7 +140,7 @@ impl Bag {
 
     /// The private key's PKCS#8 `PrivateKeyInfo` DER, decrypted with `pass` for a
     /// shrouded key. Errors are short phrases.
-    pub fn private_key(&self, pass: &Secret) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    pub fn private_key(&self, pass: &Secret) -> std::result::Result<Zeroizing<Vec<u8>>, OpenError> {
         match &self.kind {
             BagKind::Key(k) => Ok(k.clone()),
             BagKind::ShroudedKey { alg, data } => decrypt(alg, data, pass, "private key"),
@@ -197,15 +240,17 @@ fn decrypt(
     data: &[u8],
     pass: &Secret,
     what: &str,
-) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+) -> std::result::Result<Zeroizing<Vec<u8>>, OpenError> {
     let enc = EncryptedKey::from_parts(alg, data)
         .map_err(|p| format!("damaged PKCS#12 content: {what}: {p}"))?;
     if let Some(reason) = enc.unsupported_reason() {
-        return Err(format!("the {what} cannot be read: {reason}"));
+        return Err(format!("the {what} cannot be read: {reason}").into());
     }
     enc.decrypt(pass).map_err(|e| match e {
-        DecryptError::BadPadding => format!("wrong password (the {what} does not decrypt)"),
-        DecryptError::Damaged(p) => format!("damaged PKCS#12 content: {what}: {p}"),
+        DecryptError::BadPadding => {
+            OpenError::WrongPassword(format!("wrong password (the {what} does not decrypt)"))
+        }
+        DecryptError::Damaged(p) => format!("damaged PKCS#12 content: {what}: {p}").into(),
     })
 }
 
@@ -218,7 +263,7 @@ impl Pfx {
     /// Opens a PKCS#12 file. With a MAC, `pass` must be given and match; encrypted
     /// contents are decrypted with it. Shrouded keys stay encrypted. Errors are short
     /// phrases for "PATH: problem".
-    pub fn open(data: &[u8], pass: Option<&Secret>) -> std::result::Result<Self, String> {
+    pub fn open(data: &[u8], pass: Option<&Secret>) -> std::result::Result<Self, OpenError> {
         let (pfx, rest) = tlv(data)?;
         if pfx.tag != TAG_SEQUENCE || !rest.is_empty() {
             return Err("not a PKCS#12 file (not one DER SEQUENCE)".into());
@@ -332,16 +377,16 @@ impl Pfx {
     /// it holds exactly the bags meant, byte for byte, before anything is written.
     pub fn to_checked_bytes(&self, pass: &Secret) -> Result<Vec<u8>> {
         let bytes = self.to_bytes(pass)?;
-        let fail = |p: String| {
+        let fail = |p: &dyn std::fmt::Display| {
             Error::Crypto(format!(
                 "the edited PKCS#12 file failed its read-back check: {p}"
             ))
         };
-        let back = Pfx::open(&bytes, Some(pass)).map_err(fail)?;
+        let back = Pfx::open(&bytes, Some(pass)).map_err(|e| fail(&e))?;
         let want: Vec<&[u8]> = self.bags().map(|b| b.raw.as_slice()).collect();
         let got: Vec<&[u8]> = back.bags().map(|b| b.raw.as_slice()).collect();
         if want != got || back.mac.is_some() != self.mac.is_some() {
-            return Err(fail("the bags differ from the ones meant".into()));
+            return Err(fail(&"the bags differ from the ones meant"));
         }
         Ok(bytes)
     }
@@ -520,7 +565,7 @@ fn check_mac(
     mac_data: &Tlv<'_>,
     auth_safe: &[u8],
     pass: &Secret,
-) -> std::result::Result<(Mac, bool), String> {
+) -> std::result::Result<(Mac, bool), OpenError> {
     let mut r = Reader(mac_data.body);
     let mut digest_info = Reader(r.expect(TAG_SEQUENCE)?.body);
     let mut alg = Reader(digest_info.expect(TAG_SEQUENCE)?.body);
@@ -537,7 +582,8 @@ fn check_mac(
     if iterations == 0 || iterations > MAX_MAC_ITERATIONS {
         return Err(format!(
             "{iterations} MAC iterations is outside certmesh's limit of 1 to {MAX_MAC_ITERATIONS} (damaged or hostile file)"
-        ));
+        )
+        .into());
     }
     let iterations = iterations as u32;
     for (i, password) in pkcs12_passwords(pass).into_iter().enumerate() {
@@ -554,7 +600,9 @@ fn check_mac(
             return Ok((m, i == 1));
         }
     }
-    Err("wrong password, or the file was altered (MAC check failed)".into())
+    Err(OpenError::WrongPassword(
+        "wrong password, or the file was altered (MAC check failed)".into(),
+    ))
 }
 
 /// Reads a SafeContents: every SafeBag with its raw bytes.
@@ -712,7 +760,11 @@ mod tests {
             );
             // A wrong password is refused before anything is decrypted.
             let wrong = Pfx::open(&bytes, Some(&Secret::new("no".into())));
-            assert!(wrong.err().unwrap().contains("MAC check failed"));
+            assert!(
+                matches!(&wrong, Err(OpenError::WrongPassword(p)) if p.contains("MAC check failed")),
+                "{:?}",
+                wrong.err()
+            );
             // Removing the CA gives back the same bags as before.
             let mut pfx = after;
             assert_eq!(pfx.remove_where(|b| b.trusted), 1);
