@@ -29,7 +29,8 @@ pub enum Error {
     /// store type, ...).
     #[error("{0}")]
     Usage(String),
-    /// A secret (passphrase) could not be obtained.
+    /// A secret (passphrase, PIN) could not be obtained, or a token refused its PIN. A
+    /// wrong passphrase for a file is [`Error::WrongPassphrase`].
     #[error("{0}")]
     Secret(String),
     /// Another process holds a lock certmesh needs (the CA store's, a keystore being
