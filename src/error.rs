@@ -65,6 +65,10 @@ pub enum Error {
         alias: String,
         problem: String,
     },
+    /// A file certmesh was told not to overwrite is there already. Nothing was written;
+    /// a caller choosing a free name (a backup's) tries the next one.
+    #[error("{}: already exists, not overwritten", path.display())]
+    Exists { path: PathBuf },
     /// A key-type name (`--type`, a manifest's `key`) that names no algorithm certmesh
     /// generates; `expected` lists the names it knows. A usage error, not a fault.
     #[error("unknown key type '{name}': expected one of {expected}")]
@@ -218,6 +222,12 @@ mod tests {
                         .into(),
                 },
                 "trust.jks: alias 'ca' already holds a different certificate; add --replace to replace it",
+            ),
+            (
+                Error::Exists {
+                    path: "n.crt".into(),
+                },
+                "n.crt: already exists, not overwritten",
             ),
             (
                 Error::UnknownKeyType {

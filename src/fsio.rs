@@ -43,10 +43,9 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, overwrite: Overwrite) ->
         Overwrite::Refuse => {
             tmp.persist_noclobber(path).map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    Error::Refused(format!(
-                        "{}: already exists, not overwritten",
-                        path.display()
-                    ))
+                    Error::Exists {
+                        path: path.to_path_buf(),
+                    }
                 } else {
                     Error::io(path, e.error)
                 }
@@ -159,10 +158,9 @@ impl StagedDir {
                     sync_dir(parent_dir(b))?;
                 }
                 None => {
-                    return Err(Error::Refused(format!(
-                        "{}: already exists, not overwritten",
-                        self.target.display()
-                    )))
+                    return Err(Error::Exists {
+                        path: self.target.clone(),
+                    })
                 }
             }
         }
@@ -455,6 +453,10 @@ mod tests {
         );
         let err = write_file(&p, b"two", PRIVATE, Overwrite::Refuse).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(
+            matches!(&err, Error::Exists { path } if *path == p),
+            "{err:?}"
+        );
         assert_eq!(fs::read(&p).unwrap(), b"one");
         write_file(&p, b"two", PUBLIC, Overwrite::Replace).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");

@@ -184,7 +184,7 @@ impl StoreFile {
             };
             match kept {
                 Ok(()) => return Ok(b),
-                Err(Error::Refused(_)) => continue,
+                Err(Error::Exists { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
