@@ -148,6 +148,17 @@ pub struct KeyDesc {
     pub curve: Option<Curve>,
 }
 
+/// The smallest RSA modulus certmesh signs with, signs for, or accepts in a path: below
+/// it a key can be factored.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+impl KeyDesc {
+    /// An RSA key below [`MIN_RSA_BITS`].
+    pub fn is_weak_rsa(&self) -> bool {
+        self.kind == KeyType::Rsa && self.bits < MIN_RSA_BITS
+    }
+}
+
 impl std::fmt::Display for KeyDesc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.curve {

@@ -381,7 +381,7 @@ impl Store {
                 format!("the CA certificate expired on {}", report.not_after),
             ));
         }
-        if report.key.kind == KeyType::Rsa && report.key.bits < 2048 {
+        if report.key.is_weak_rsa() {
             return Err(Error::Refused(format!(
                 "{}: refusing to adopt an RSA-{} CA: keys below 2048 bits are too weak to sign with; create a new CA with `certmesh ca init` (the old one can stay in truststores while members move over)",
                 cert_path.display(),
@@ -948,7 +948,7 @@ impl Store {
                 "refusing to sign: the CSR asks for a CA certificate (basicConstraints CA:TRUE); certmesh signs only end-entity certificates from CSRs".into(),
             ));
         }
-        if csr.key.kind == KeyType::Rsa && csr.key.bits < 2048 {
+        if csr.key.is_weak_rsa() {
             if !req.allow_weak {
                 return Err(Error::Refused(format!(
                     "refusing to sign: the CSR's key is RSA-{} (below 2048 bits); regenerate it, or pass --allow-weak",

@@ -170,7 +170,7 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
             Object::Csr(c) => {
                 seen.audit.kind = "csr".into();
                 subjects.push(c.subject.clone());
-                if c.key.kind == KeyType::Rsa && c.key.bits < 2048 {
+                if c.key.is_weak_rsa() {
                     seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",
@@ -194,7 +194,9 @@ fn classify(path: &Path, storepasses: &[Secret]) -> Result<Option<Seen>> {
                 seen.audit.summary = k.to_string();
                 seen.key_hash = k.public_key_sha256.clone();
                 seen.key_encrypted = k.encrypted;
-                if k.key_type == Some(KeyType::Rsa) && k.bits.is_some_and(|b| b < 2048) {
+                if k.key_type == Some(KeyType::Rsa)
+                    && k.bits.is_some_and(|b| b < crate::x509::MIN_RSA_BITS)
+                {
                     seen.audit.findings.push(Finding::new(
                         Severity::Error,
                         "weak-rsa-key",

@@ -67,7 +67,7 @@ impl KeyAlg {
             "rsa4096" => KeyAlg::Rsa4096,
             _ => {
                 if let Some(bits) = n.strip_prefix("rsa").and_then(|b| b.parse::<u32>().ok()) {
-                    if bits < 2048 {
+                    if bits < x509::MIN_RSA_BITS {
                         return Err(Error::Refused(format!(
                             "refusing RSA-{bits}: RSA keys below 2048 bits can be factored; use rsa2048 or larger, or p256"
                         )));
@@ -413,7 +413,7 @@ impl PrivateKey {
     /// A signing key pair for rcgen. RSA keys sign with `digest`; EC and Ed25519 keys use
     /// the digest their curve calls for.
     pub fn signing_key(&self, digest: Digest) -> Result<KeySigner> {
-        if self.desc.kind == KeyType::Rsa && self.desc.bits < 2048 {
+        if self.desc.is_weak_rsa() {
             return Err(Error::Refused(format!(
                 "RSA-{} keys are too weak to sign with (at least 2048 bits are needed)",
                 self.desc.bits

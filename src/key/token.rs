@@ -621,7 +621,7 @@ impl TokenKey {
                 }
                 .to_der()
                 .map_err(|_| Error::Crypto(format!("{}: bad RSA public key", token.uri)))?;
-                if bits < 2048 {
+                if bits < crate::x509::MIN_RSA_BITS {
                     return Err(Error::Refused(format!(
                         "{}: RSA-{bits} keys are too weak to sign with (at least 2048 bits are needed)",
                         token.uri

@@ -33,8 +33,7 @@ const UNDERSTOOD: [&str; 8] = [
     "2.5.29.37", // extendedKeyUsage
 ];
 
-/// The smallest RSA modulus accepted anywhere in a path.
-pub const MIN_RSA_BITS: usize = 2048;
+pub use crate::x509::MIN_RSA_BITS;
 
 /// A rule of the profile a certificate breaks. Its `Display` is a phrase to follow the
 /// certificate's subject ("is not a CA (basicConstraints cA is FALSE)"), as `verify`
@@ -273,7 +272,7 @@ pub(super) fn weak_key(spki: &SubjectPublicKeyInfo<'_>) -> Option<WeakKey> {
     }
     if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
         let bits = rsa.key_size();
-        if bits < MIN_RSA_BITS {
+        if bits < MIN_RSA_BITS as usize {
             return Some(WeakKey::Rsa(bits));
         }
     }
