@@ -197,17 +197,26 @@ impl Inventory {
     /// Certificates, newest expiry last. With `expiring_before` (Unix seconds), only valid
     /// certificates whose not-after falls before it; with `all`, superseded ones too.
     pub fn list(&self, expiring_before: Option<i64>, all: bool) -> Result<Vec<Record>> {
-        let mut sql = String::from(
-            "SELECT serial, name, kind, subject, sans, profile, not_before, not_after, sha256, issuer_serial, paths, status
-             FROM certificates WHERE 1=1",
-        );
+        let mut filter = String::new();
         if expiring_before.is_some() || !all {
-            sql.push_str(" AND status = 'valid'");
+            filter.push_str(" AND status = 'valid'");
         }
-        if expiring_before.is_some() {
-            sql.push_str(" AND not_after < ?1");
+        match expiring_before {
+            Some(t) => {
+                filter.push_str(" AND not_after < ?1");
+                self.select(&filter, params![t])
+            }
+            None => self.select(&filter, []),
         }
-        sql.push_str(" ORDER BY not_after, name");
+    }
+
+    /// The records matching `filter` (SQL appended to the WHERE clause, with `params`),
+    /// newest expiry last.
+    fn select(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Record>> {
+        let sql = format!(
+            "SELECT serial, name, kind, subject, sans, profile, not_before, not_after, sha256, issuer_serial, paths, status
+             FROM certificates WHERE 1=1{filter} ORDER BY not_after, name"
+        );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| db_err(&self.path, e))?;
         let map = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Record> {
             let sans: String = row.get(4)?;
@@ -237,11 +246,9 @@ impl Inventory {
                 )?,
             })
         };
-        let rows = match expiring_before {
-            Some(t) => stmt.query_map(params![t], map),
-            None => stmt.query_map([], map),
-        }
-        .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map(params, map)
+            .map_err(|e| db_err(&self.path, e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| db_err(&self.path, e))
     }
@@ -259,7 +266,7 @@ impl Inventory {
             .optional()
             .map_err(|e| db_err(&self.path, e))?;
         Ok(match serial {
-            Some(s) => self.list(None, true)?.into_iter().find(|r| r.serial == s),
+            Some(s) => self.by_serial(&s)?,
             None => None,
         })
     }
@@ -301,18 +308,14 @@ impl Inventory {
     /// A certificate by serial (lower-case hex, no leading zeros).
     pub fn by_serial(&self, serial: &str) -> Result<Option<Record>> {
         Ok(self
-            .list(None, true)?
+            .select(" AND serial = ?1", params![serial])?
             .into_iter()
-            .find(|r| r.serial == serial))
+            .next())
     }
 
     /// Every record of a name, newest expiry last.
     pub fn by_name(&self, name: &str) -> Result<Vec<Record>> {
-        Ok(self
-            .list(None, true)?
-            .into_iter()
-            .filter(|r| r.name == name)
-            .collect())
+        self.select(" AND name = ?1", params![name])
     }
 
     /// Marks a certificate revoked at `at` (Unix seconds) for `reason`. Returns false when
@@ -327,6 +330,20 @@ impl Inventory {
             )
             .map_err(|e| db_err(&self.path, e))?;
         Ok(n > 0)
+    }
+
+    /// The SHA-256 fingerprints (as recorded: colon-separated hex) of every certificate
+    /// an issuer signed, whatever its status.
+    pub fn fingerprints_by(&self, issuer_serial: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256 FROM certificates WHERE issuer_serial = ?1")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![issuer_serial], |r| r.get(0))
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(&self.path, e))
     }
 
     /// The revoked certificates an issuer signed, oldest revocation first.
@@ -427,6 +444,57 @@ mod tests {
             paths: vec![],
             status: Status::Valid,
         }
+    }
+
+    #[test]
+    fn lookups_by_name_and_serial_select_in_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inv = Inventory::open(&dir.path().join("inv.sqlite")).unwrap();
+        for r in [
+            rec("02", "a", 300),
+            rec("03", "b", 100),
+            rec("04", "a", 200),
+        ] {
+            inv.record(&r).unwrap();
+        }
+        let serials = |v: Vec<Record>| v.into_iter().map(|r| r.serial).collect::<Vec<_>>();
+        // Newest expiry last, superseded records included, other names left out.
+        assert_eq!(serials(inv.by_name("a").unwrap()), ["04", "02"]);
+        assert_eq!(serials(inv.by_name("b").unwrap()), ["03"]);
+        assert!(
+            inv.by_name("A").unwrap().is_empty(),
+            "names compare exactly"
+        );
+        assert_eq!(inv.by_serial("03").unwrap().unwrap().name, "b");
+        assert!(inv.by_serial("05").unwrap().is_none());
+        assert_eq!(
+            inv.current("a", Kind::Leaf).unwrap().unwrap().serial,
+            "04",
+            "the last recorded supersedes the one before"
+        );
+        assert!(inv.current("c", Kind::Leaf).unwrap().is_none());
+    }
+
+    #[test]
+    fn fingerprints_by_lists_what_one_issuer_signed_whatever_its_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inv = Inventory::open(&dir.path().join("inv.sqlite")).unwrap();
+        let mut a = rec("02", "a", 100);
+        a.sha256 = "A1".into();
+        let mut b = rec("03", "a", 200);
+        b.sha256 = "B2".into();
+        let mut other = rec("04", "c", 100);
+        other.sha256 = "C3".into();
+        other.issuer_serial = "09".into();
+        for r in [&a, &b, &other] {
+            inv.record(r).unwrap();
+        }
+        // a is superseded by b, and still listed: it was signed all the same.
+        let mut got = inv.fingerprints_by("01").unwrap();
+        got.sort();
+        assert_eq!(got, ["A1", "B2"]);
+        assert_eq!(inv.fingerprints_by("09").unwrap(), ["C3"]);
+        assert!(inv.fingerprints_by("0A").unwrap().is_empty());
     }
 
     #[test]

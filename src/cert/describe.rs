@@ -146,6 +146,53 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
     r
 }
 
+/// The facts of a certificate a renewal decision compares with what is wanted: its names,
+/// key and usages, and the key identifier of its issuer. Read without what only a report
+/// shows (fingerprints, names as text, dates as text), which on a large cluster costs more
+/// than the decision itself; each fact is read as [`describe_cert`] reads it.
+#[derive(Debug)]
+pub struct LeafFacts {
+    pub san: Sans,
+    pub key: KeyDesc,
+    pub key_usage: Vec<String>,
+    pub extended_key_usage: Vec<String>,
+    /// The authority key identifier's key id, raw.
+    pub authority_key_id: Option<Vec<u8>>,
+}
+
+/// [`LeafFacts`] of a parsed certificate.
+pub fn leaf_facts(cert: &X509Certificate<'_>) -> LeafFacts {
+    let mut f = LeafFacts {
+        san: Sans::default(),
+        key: describe_spki(cert.public_key()),
+        key_usage: Vec::new(),
+        extended_key_usage: Vec::new(),
+        authority_key_id: None,
+    };
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::KeyUsage(ku) => f.key_usage = key_usage_names(ku),
+            ParsedExtension::ExtendedKeyUsage(eku) => f.extended_key_usage = eku_names(eku),
+            ParsedExtension::SubjectAlternativeName(san) => f.san = sans(&san.general_names),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                f.authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The subject key identifier of a certificate, raw.
+pub fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        })
+}
+
 /// Describes one DER CSR, checking its signature.
 pub fn describe_csr_der(path: &Path, der: &[u8]) -> Result<CsrReport> {
     let csr = crate::cert::csr::decode(path, der)?;

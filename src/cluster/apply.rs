@@ -936,12 +936,15 @@ fn write_member_files(
         }
         let path = dir.join(&f.path);
         let mode = f.mode()?;
-        let disk = std::fs::read(&path).ok().map(zeroize::Zeroizing::new);
-        let mode_ok = file_mode(&path) == Some(mode);
         let planned = inputs.plan(f)?;
         if matches!(planned, Planned::Absent) {
             continue;
         }
+        let (disk, disk_mode) = match read_with_mode(&path) {
+            Some((bytes, m)) => (Some(bytes), Some(m)),
+            None => (None, None),
+        };
+        let mode_ok = disk_mode == Some(mode);
         let unchanged = match (&planned, &disk) {
             (Planned::Absent, _) => true,
             (_, None) => false,
@@ -998,9 +1001,34 @@ fn write_member_files(
     Ok(actions)
 }
 
-fn file_mode(path: &Path) -> Option<u32> {
+/// A file's bytes and permission bits, from one open: `None` when it cannot be read.
+fn read_with_mode(path: &Path) -> Option<(zeroize::Zeroizing<Vec<u8>>, u32)> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o777)
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.read_to_end(&mut bytes).ok()?;
+    Some((bytes, meta.permissions().mode() & 0o777))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_with_mode_gives_bytes_and_permission_bits_or_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.pem");
+        std::fs::write(&path, b"abc").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let (bytes, mode) = read_with_mode(&path).unwrap();
+        assert_eq!((bytes.as_slice(), mode), (&b"abc"[..], 0o640));
+        assert!(read_with_mode(&dir.path().join("missing")).is_none());
+        assert!(
+            read_with_mode(dir.path()).is_none(),
+            "a directory is no file"
+        );
+    }
 }
