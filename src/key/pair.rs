@@ -75,13 +75,13 @@ fn same_public_key(a: &SubjectPublicKeyInfo<'_>, b: &SubjectPublicKeyInfo<'_>) -
 }
 
 /// The named curve of an EC public key; `None` for other types (RSA's NULL parameter is
-/// sometimes omitted, so it must not count).
-fn curve(spki: &SubjectPublicKeyInfo<'_>) -> Option<String> {
+/// sometimes omitted, so it must not count). Compared as an OID, not as text: a large
+/// cluster compares a key per member.
+fn curve<'a>(spki: &'a SubjectPublicKeyInfo<'_>) -> Option<x509_parser::der_parser::oid::Oid<'a>> {
     spki.algorithm
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string())
 }
 
 fn article(kind: &str) -> &'static str {
@@ -89,5 +89,54 @@ fn article(kind: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{Digest, KeyAlg};
+
+    fn cert_of(key: &PrivateKey) -> Vec<u8> {
+        let p = rcgen::CertificateParams::new(vec!["k.example.com".to_string()]).unwrap();
+        p.self_signed(&key.signing_key(Digest::Sha256).unwrap())
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_key_matches_its_certificate_only() {
+        let p256 = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let other = PrivateKey::generate(KeyAlg::P256).unwrap();
+        let p384 = PrivateKey::generate(KeyAlg::P384).unwrap();
+        let ed = PrivateKey::generate(KeyAlg::Ed25519).unwrap();
+        let cert = cert_of(&p256);
+        assert!(p256.matches_cert_der(&cert).unwrap());
+        for k in [&other, &p384, &ed] {
+            assert!(!k.matches_cert_der(&cert).unwrap(), "{:?}", k.describe());
+        }
+        assert!(p384.matches_cert_der(&cert_of(&p384)).unwrap());
+        assert!(
+            ed.matches_cert_der(&cert_of(&ed)).unwrap(),
+            "no curve parameter"
+        );
+    }
+
+    #[test]
+    fn the_curve_is_read_as_an_oid_and_only_for_ec_keys() {
+        let der = |k: &PrivateKey| k.public_key_der().to_vec();
+        let (p256, p384, ed) = (
+            der(&PrivateKey::generate(KeyAlg::P256).unwrap()),
+            der(&PrivateKey::generate(KeyAlg::P384).unwrap()),
+            der(&PrivateKey::generate(KeyAlg::Ed25519).unwrap()),
+        );
+        let id = |d: &[u8]| {
+            let (_, spki) = SubjectPublicKeyInfo::from_der(d).unwrap();
+            curve(&spki).map(|o| o.to_id_string())
+        };
+        assert_eq!(id(&p256).as_deref(), Some("1.2.840.10045.3.1.7"));
+        assert_eq!(id(&p384).as_deref(), Some("1.3.132.0.34"));
+        assert_eq!(id(&ed), None);
     }
 }
