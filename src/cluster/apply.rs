@@ -1005,10 +1005,12 @@ fn write_member_files(
 fn read_with_mode(path: &Path) -> Option<(zeroize::Zeroizing<Vec<u8>>, u32)> {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    let mut file = std::fs::File::open(path).ok()?;
+    let file = std::fs::File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.read_to_end(&mut bytes).ok()?;
+    // Through `take`, the read fills the room made from the size just read, where the
+    // file's own `read_to_end` would ask the size again, and its position.
+    file.take(u64::MAX).read_to_end(&mut bytes).ok()?;
     Some((bytes, meta.permissions().mode() & 0o777))
 }
 
