@@ -274,6 +274,24 @@ pub fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
 
 /// As [`read_certs`], from bytes already read.
 pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    parse_certs_with(path, data, |_, _| ()).map(|(ders, ())| ders)
+}
+
+/// As [`read_certs`], handing the first certificate (DER and parsed) to `first`: a caller
+/// that examines it does not parse it a second time.
+pub fn read_certs_with<T>(
+    path: &Path,
+    first: impl FnOnce(&[u8], &X509Certificate<'_>) -> T,
+) -> Result<(Vec<Vec<u8>>, T)> {
+    let data = crate::fsio::read(path)?;
+    parse_certs_with(path, &data, first)
+}
+
+fn parse_certs_with<T>(
+    path: &Path,
+    data: &[u8],
+    first: impl FnOnce(&[u8], &X509Certificate<'_>) -> T,
+) -> Result<(Vec<Vec<u8>>, T)> {
     let ders: Vec<Vec<u8>> = if looks_like_pem(data) {
         let blocks = ::pem::parse_many(data)
             .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?;
@@ -293,15 +311,21 @@ pub fn parse_certs(path: &Path, data: &[u8]) -> Result<Vec<Vec<u8>>> {
     if ders.is_empty() {
         return Err(Error::bad_file(path, "contains no certificate"));
     }
+    let mut first = Some(first);
+    let mut examined = None;
     for der in &ders {
-        X509Certificate::from_der(der).map_err(|e| {
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| {
             Error::bad_file(
                 path,
                 format!("not a valid X.509 certificate ({})", short_err(&e)),
             )
         })?;
+        if let Some(f) = first.take() {
+            examined = Some(f(der, &cert));
+        }
     }
-    Ok(ders)
+    let examined = examined.expect("at least one certificate was parsed");
+    Ok((ders, examined))
 }
 
 /// A certificate or a CRL, DER.
@@ -663,6 +687,44 @@ mod tests {
             (KeyType::Ec, 0, Some(Curve::Other("1.3.132.0.10".into())))
         );
         assert_eq!(d.to_string(), "EC 1.3.132.0.10");
+    }
+
+    #[test]
+    fn read_certs_with_hands_over_the_first_certificate_of_a_valid_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = crate::cert::testing::self_signed("a.example.com")
+            .der()
+            .to_vec();
+        let b = crate::cert::testing::self_signed("b.example.com")
+            .der()
+            .to_vec();
+        let path = dir.path().join("two.pem");
+        std::fs::write(
+            &path,
+            format!("{}{}", to_pem("CERTIFICATE", &a), to_pem("CERTIFICATE", &b)),
+        )
+        .unwrap();
+        let (ders, (der, cn)) = read_certs_with(&path, |der, cert| {
+            (der.to_vec(), common_name(cert).unwrap_or_default())
+        })
+        .unwrap();
+        assert_eq!(ders, [a.clone(), b]);
+        assert_eq!((der, cn.as_str()), (a.clone(), "a.example.com"));
+        // A damaged certificate after the first fails the read, as read_certs does.
+        let mut damaged = a.clone();
+        damaged.truncate(a.len() / 2);
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}",
+                to_pem("CERTIFICATE", &a),
+                to_pem("CERTIFICATE", &damaged)
+            ),
+        )
+        .unwrap();
+        let err = read_certs_with(&path, |_, _| ()).unwrap_err().to_string();
+        assert_eq!(err, read_certs(&path).unwrap_err().to_string());
+        assert!(err.contains("not a valid X.509 certificate"), "{err}");
     }
 
     #[test]

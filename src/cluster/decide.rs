@@ -207,9 +207,13 @@ pub(crate) fn current_state(
     if !entry.exists() {
         return Ok(Current::issue());
     }
-    let cert_path = entry.cert_path();
-    let der = match crate::x509::read_certs(&cert_path) {
-        Ok(mut v) => v.remove(0),
+    // The certificate is parsed once: read, checked and judged in one go.
+    let read = crate::x509::read_certs_with(&entry.cert_path(), |der, cert| {
+        let key = read_issued_key(&entry).ok();
+        (judge(issuer, der, cert, key.as_ref(), want), key)
+    });
+    let (der, (judged, key)) = match read {
+        Ok((mut v, judged)) => (v.swap_remove(0), judged),
         Err(e) => {
             return Ok(Current {
                 action: LeafAction::Renew {
@@ -220,8 +224,7 @@ pub(crate) fn current_state(
             })
         }
     };
-    let key = read_issued_key(&entry).ok();
-    let (action, reusable) = judge(issuer, &der, key.as_ref(), &cert_path, want)?;
+    let (action, reusable) = judged?;
     let material = match (key, chains.read(&entry.chain_path())) {
         (Some(key), Ok(chain)) => Some(Material {
             key,
@@ -257,19 +260,17 @@ impl Chains {
     }
 }
 
-/// [`current_state`] of a certificate already read (`der`, from `path`) with its key, when
-/// it has a readable one.
+/// [`current_state`] of a certificate already read (`der`, parsed: `cert`) with its key,
+/// when it has a readable one.
 pub(crate) fn judge(
     issuer: &IssuerView,
     der: &[u8],
+    cert: &X509Certificate<'_>,
     key: Option<&PrivateKey>,
-    path: &Path,
     want: &Wanted,
 ) -> Result<(LeafAction, bool)> {
-    let (_, cert) = X509Certificate::from_der(der)
-        .map_err(|_| Error::bad_file(path, "not a valid certificate"))?;
-    let report = crate::cert::describe::leaf_facts(&cert);
-    let key_ok = key.is_some_and(|k| k.matches(&cert));
+    let report = crate::cert::describe::leaf_facts(cert);
+    let key_ok = key.is_some_and(|k| k.matches(cert));
     let reusable = key_ok && report.key == want.key.describe();
     let renew = |reason: String| Ok((LeafAction::Renew { reason }, reusable));
     let mut have: Vec<String> = report
@@ -320,7 +321,7 @@ pub(crate) fn judge(
     {
         return renew("revoked".into());
     }
-    if !issuer.signed(&cert, der, report.authority_key_id.as_deref())? {
+    if !issuer.signed(cert, der, report.authority_key_id.as_deref())? {
         return renew("not signed by the current issuing CA".into());
     }
     if !key_ok {
@@ -441,14 +442,16 @@ mod tests {
         let leaf = issue(&ours);
         let foreign = issue(&theirs);
         let view = IssuerView::load(&ours).unwrap();
-        let entry = ours.issued("n").unwrap();
-        let key = read_issued_key(&entry).unwrap();
-        let path = entry.cert_path();
-        let (action, reusable) = judge(&view, &leaf, Some(&key), &path, &want()).unwrap();
+        let key = read_issued_key(&ours.issued("n").unwrap()).unwrap();
+        let judge = |der: &[u8], key: &PrivateKey| {
+            let (_, cert) = X509Certificate::from_der(der).unwrap();
+            judge(&view, der, &cert, Some(key), &want()).unwrap()
+        };
+        let (action, reusable) = judge(&leaf, &key);
         assert_eq!(action, LeafAction::Keep);
         assert!(reusable);
         let their_key = read_issued_key(&theirs.issued("n").unwrap()).unwrap();
-        let (action, _) = judge(&view, &foreign, Some(&their_key), &path, &want()).unwrap();
+        let (action, _) = judge(&foreign, &their_key);
         assert_eq!(
             action,
             LeafAction::Renew {
@@ -456,7 +459,7 @@ mod tests {
             }
         );
         // The key of another certificate does not pass for this one's.
-        let (action, reusable) = judge(&view, &leaf, Some(&their_key), &path, &want()).unwrap();
+        let (action, reusable) = judge(&leaf, &their_key);
         assert_eq!(
             action,
             LeafAction::Renew {
