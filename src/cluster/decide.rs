@@ -204,16 +204,15 @@ pub(crate) fn current_state(
     want: &Wanted,
 ) -> Result<Current> {
     let entry = store.issued(name)?;
-    if !entry.exists() {
-        return Ok(Current::issue());
-    }
-    // The certificate is parsed once: read, checked and judged in one go.
+    // The certificate is parsed once: read, checked and judged in one go. Whether the
+    // entry exists is asked only when it cannot be read.
     let read = crate::x509::read_certs_with(&entry.cert_path(), |der, cert| {
         let key = read_issued_key(&entry).ok();
         (judge(issuer, der, cert, key.as_ref(), want), key)
     });
     let (der, (judged, key)) = match read {
         Ok((mut v, judged)) => (v.swap_remove(0), judged),
+        Err(_) if !entry.exists() => return Ok(Current::issue()),
         Err(e) => {
             return Ok(Current {
                 action: LeafAction::Renew {
@@ -467,5 +466,27 @@ mod tests {
             }
         );
         assert!(!reusable);
+    }
+
+    #[test]
+    fn an_entry_is_issued_when_missing_and_renewed_when_its_certificate_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = store(&dir.path().join("ours"));
+        issue(&ours);
+        let view = IssuerView::load(&ours).unwrap();
+        let chains = Chains::default();
+        let state = |name: &str| current_state(&ours, &view, &chains, name, &want()).unwrap();
+        let kept = state("n");
+        assert_eq!(kept.action, LeafAction::Keep);
+        assert!(kept.reusable && kept.material.is_some());
+        assert_eq!(state("absent").action, LeafAction::Issue);
+        std::fs::remove_file(ours.issued("n").unwrap().cert_path()).unwrap();
+        let gone = state("n");
+        assert!(
+            matches!(&gone.action, LeafAction::Renew { reason } if reason.starts_with("current certificate unreadable")),
+            "{:?}",
+            gone.action
+        );
+        assert!(!gone.reusable && gone.material.is_none());
     }
 }
