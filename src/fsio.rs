@@ -261,6 +261,24 @@ impl DirSwap {
         Ok(())
     }
 
+    /// The names of the directories in `parent` that an interrupted swap left a stage
+    /// beside (what [`Self::clean`] removes), found with one listing rather than one
+    /// lookup per directory; `None` when `parent` cannot be listed.
+    pub fn leftovers(parent: &Path) -> Option<std::collections::BTreeSet<String>> {
+        let mut names = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(parent).ok()? {
+            let name = entry.ok()?.file_name();
+            let target = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('.'))
+                .and_then(|n| n.strip_suffix(".certmesh-new"));
+            if let Some(t) = target.filter(|t| !t.is_empty()) {
+                names.insert(t.to_string());
+            }
+        }
+        Some(names)
+    }
+
     /// Starts a new version of `target`, holding links to its current files.
     pub fn begin(target: &Path) -> Result<Self> {
         Self::clean(target)?;
@@ -488,6 +506,28 @@ mod tests {
         // no staging directories are left behind
         let left: Vec<_> = fs::read_dir(dir.path().join("issued")).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn leftovers_name_the_directories_clean_would_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        for d in [
+            "m1",
+            "m2",
+            ".m2.certmesh-new",
+            ".certmesh-new",
+            "m3.certmesh-new",
+        ] {
+            create_dir(&out.join(d), PRIVATE_DIR).unwrap();
+        }
+        let left = DirSwap::leftovers(out).unwrap();
+        assert_eq!(left.into_iter().collect::<Vec<_>>(), ["m2"]);
+        // Each is the stage `clean` removes.
+        assert!(DirSwap::stage_path(&out.join("m2")).exists());
+        DirSwap::clean(&out.join("m2")).unwrap();
+        assert!(DirSwap::leftovers(out).unwrap().is_empty());
+        assert!(DirSwap::leftovers(&out.join("absent")).is_none());
     }
 
     #[test]

@@ -677,3 +677,27 @@ fn a_member_that_cannot_be_written_fails_the_run_and_the_next_run_finishes_it() 
     );
     assert!(out.join("m3/privkey.pem").exists());
 }
+
+#[test]
+fn what_an_interrupted_apply_left_beside_a_member_is_cleared_by_the_next() {
+    let dir = tempdir();
+    let manifest = dir.path().join("cluster.toml");
+    fs::write(&manifest, mesh_manifest(&["a", "b"])).unwrap();
+    let out = dir.path().join("out");
+    apply(&manifest, &out).assert_success();
+    let before = mtimes(&out);
+    // An apply stopped in the middle of a member's swap leaves its stage beside it.
+    let stage = out.join(".a.certmesh-new");
+    fs::create_dir(&stage).unwrap();
+    fs::write(stage.join("fullchain.pem"), "partial").unwrap();
+    // The stage of a directory that is no member is not this manifest's to remove.
+    let other = out.join(".x.certmesh-new");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("keep"), "x").unwrap();
+    let r = apply(&manifest, &out);
+    r.assert_success();
+    assert!(!stage.exists(), "the stage of member a is left: {r:?}");
+    assert!(other.join("keep").exists());
+    fs::remove_dir_all(&other).unwrap();
+    assert_eq!(mtimes(&out), before, "the members' files changed");
+}

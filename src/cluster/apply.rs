@@ -561,13 +561,16 @@ fn issue_and_write(
             Err(e) => return stop(e),
         };
         opts.progress.start(due.len() as u64);
+        // What interrupted runs left beside the members' directories, found with one
+        // listing (or, when it cannot be listed, asked member by member).
+        let leftovers = (!dry_run).then(|| fsio::DirSwap::leftovers(out)).flatten();
         let member_files = |i: usize| -> Result<MemberReport> {
             let (m, _, action) = &wanted[i];
             let name = m.name.get_ref();
             let product = resolved.product(m);
             let trust = &trust_of[name.as_str()];
             let dir = out.join(name);
-            if !dry_run {
+            if !dry_run && leftovers.as_ref().is_none_or(|l| l.contains(name)) {
                 fsio::DirSwap::clean(&dir)?;
             }
             let id = store_id(trust_model, m);
