@@ -293,18 +293,10 @@ fn parse_certs_with<T>(
     first: impl FnOnce(&[u8], &X509Certificate<'_>) -> T,
 ) -> Result<(Vec<Vec<u8>>, T)> {
     let ders: Vec<Vec<u8>> = if looks_like_pem(data) {
-        let blocks = ::pem::parse_many(data)
-            .map_err(|e| Error::bad_file(path, format!("damaged PEM: {e}")))?;
-        blocks
-            .into_iter()
-            .filter(|b| {
-                matches!(
-                    b.tag(),
-                    "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
-                )
-            })
-            .map(|b| b.into_contents())
-            .collect()
+        match plain_pem_certs(data) {
+            Some(ders) => ders,
+            None => pem_certs(data).map_err(|e| Error::bad_file(path, e))?,
+        }
     } else {
         vec![data.to_vec()]
     };
@@ -326,6 +318,55 @@ fn parse_certs_with<T>(
     }
     let examined = examined.expect("at least one certificate was parsed");
     Ok((ders, examined))
+}
+
+/// The certificate blocks of PEM text, by the general PEM parser.
+fn pem_certs(data: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let blocks = ::pem::parse_many(data).map_err(|e| format!("damaged PEM: {e}"))?;
+    Ok(blocks
+        .into_iter()
+        .filter(|b| {
+            matches!(
+                b.tag(),
+                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+            )
+        })
+        .map(|b| b.into_contents())
+        .collect())
+}
+
+/// The certificates of PEM text as certmesh and OpenSSL write it: nothing but
+/// `CERTIFICATE` blocks of padded base64 lines, LF line ends, nothing between the blocks.
+/// `None` for anything else, which [`pem_certs`] reads: for such text both give the same
+/// certificates, and this one reads the certificate of every member of a large cluster
+/// several times faster.
+fn plain_pem_certs(data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    use base64ct::{Base64, Encoding};
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----\n";
+    const END: &[u8] = b"-----END CERTIFICATE-----\n";
+    let mut rest = data;
+    let mut ders = Vec::new();
+    let mut b64 = Vec::with_capacity(data.len());
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(BEGIN)?;
+        b64.clear();
+        while !rest.starts_with(END) {
+            let end = rest.iter().position(|&b| b == b'\n')?;
+            let line = &rest[..end];
+            let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+            if line.is_empty() || !line.iter().all(base64) {
+                return None;
+            }
+            b64.extend_from_slice(line);
+            rest = &rest[end + 1..];
+        }
+        rest = &rest[END.len()..];
+        let mut der = vec![0u8; b64.len() / 4 * 3];
+        let len = Base64::decode(&b64, &mut der).ok()?.len();
+        der.truncate(len);
+        ders.push(der);
+    }
+    (!ders.is_empty()).then_some(ders)
 }
 
 /// A certificate or a CRL, DER.
@@ -687,6 +728,68 @@ mod tests {
             (KeyType::Ec, 0, Some(Curve::Other("1.3.132.0.10".into())))
         );
         assert_eq!(d.to_string(), "EC 1.3.132.0.10");
+    }
+
+    #[test]
+    fn plain_pem_is_read_as_the_general_parser_reads_it_and_anything_else_is_left_to_it() {
+        let a = crate::cert::testing::self_signed("a.example.com")
+            .der()
+            .to_vec();
+        let b = crate::cert::testing::self_signed("b.example.com")
+            .der()
+            .to_vec();
+        let (pa, pb) = (to_pem("CERTIFICATE", &a), to_pem("CERTIFICATE", &b));
+        let one_line = |der: &[u8]| {
+            use base64ct::{Base64, Encoding};
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                Base64::encode_string(der)
+            )
+        };
+        // Read by the plain reader, exactly as the general parser reads them.
+        for text in [
+            pa.clone(),
+            format!("{pa}{pb}"),
+            one_line(&a),
+            format!("{}{pb}", one_line(&a)),
+        ] {
+            let plain = plain_pem_certs(text.as_bytes()).expect(&text);
+            assert_eq!(plain, pem_certs(text.as_bytes()).unwrap());
+        }
+        assert_eq!(
+            plain_pem_certs(format!("{pa}{pb}").as_bytes()).unwrap(),
+            [a.clone(), b.clone()]
+        );
+        // Left to the general parser: other line ends, labels, text, headers, a missing
+        // last line end, an empty or foreign line, unpadded or damaged base64.
+        let unpadded =
+            "-----BEGIN CERTIFICATE-----\nAQIDBA\n-----END CERTIFICATE-----\n".to_string();
+        assert!(pem_certs(unpadded.as_bytes()).is_err(), "and refused there");
+        let damaged = pa.replacen("MI", "M*", 1);
+        let blank = pa.replacen("\n", "\n\n", 2);
+        let others = [
+            pa.replace('\n', "\r\n"),
+            pa.replace("CERTIFICATE", "TRUSTED CERTIFICATE"),
+            format!("subject=CN = a.example.com\n{pa}"),
+            format!("{pa}trailing text\n"),
+            pa.replacen("-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1),
+            pa.trim_end().to_string(),
+            blank,
+            unpadded,
+            damaged,
+            String::new(),
+        ];
+        for text in others {
+            assert_eq!(plain_pem_certs(text.as_bytes()), None, "{text}");
+        }
+        // Through parse_certs, what the general parser refuses is still refused.
+        let path = Path::new("c.pem");
+        let damaged = pa.replacen("MI", "M*", 1);
+        assert!(parse_certs(path, damaged.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("damaged PEM"));
+        assert_eq!(parse_certs(path, pa.as_bytes()).unwrap(), [a]);
     }
 
     #[test]
