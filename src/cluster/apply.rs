@@ -918,12 +918,17 @@ fn write_member_files(
     let Some(inputs) = inputs else {
         return Ok(product.files.iter().map(planned_only).collect());
     };
+    // The state as read and as it becomes; read when a file first needs it (a keystore's
+    // fingerprint, another identity's key): a member of PEM files only has none to compare.
+    let mut recorded: Option<(State, State)> = None;
     let state_path = dir.join(STATE_FILE);
-    let old_state: State = std::fs::read(&state_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let mut state = old_state.clone();
+    let read_state = || {
+        let old: State = std::fs::read(&state_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        (old.clone(), old)
+    };
     let mut actions = Vec::new();
     let mut writes: Vec<(String, zeroize::Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for f in &product.files {
@@ -934,6 +939,7 @@ fn write_member_files(
             continue;
         }
         if f.identity() != MEMBER {
+            let (_, state) = recorded.get_or_insert_with(read_state);
             let e = state.entry(f.path.clone()).or_default();
             e.identity = Some(f.identity().to_string());
         }
@@ -953,6 +959,7 @@ fn write_member_files(
             (_, None) => false,
             (Planned::Exact(bytes), Some(d)) => **d == **bytes && mode_ok,
             (Planned::Randomized { inputs: fp }, Some(d)) => {
+                let (old_state, _) = recorded.get_or_insert_with(read_state);
                 mode_ok
                     && old_state.get(&f.path).is_some_and(|s| {
                         s.inputs == *fp && s.sha256 == hex::encode(crate::x509::sha256(d))
@@ -970,6 +977,7 @@ fn write_member_files(
                 Planned::Absent => continue,
                 Planned::Randomized { inputs: fp } => {
                     let b = inputs.render(f)?;
+                    let (_, state) = recorded.get_or_insert_with(read_state);
                     state.insert(
                         f.path.clone(),
                         FileState {
@@ -989,13 +997,17 @@ fn write_member_files(
             reason: None,
         });
     }
-    if !writes.is_empty() || (state != old_state && !dry_run) {
+    let changed_state = recorded
+        .as_ref()
+        .filter(|(old, new)| old != new)
+        .map(|(_, new)| new);
+    if !writes.is_empty() || (changed_state.is_some() && !dry_run) {
         // All of a member's changes appear at once: a crash leaves the old set or the new.
         let swap = fsio::DirSwap::begin(dir)?;
         for (rel, bytes, mode) in &writes {
             swap.write(rel, bytes, *mode)?;
         }
-        if state != old_state {
+        if let Some(state) = changed_state {
             let json = serde_json::to_vec_pretty(&state).expect("state serializes");
             swap.write(STATE_FILE, &json, fsio::PRIVATE)?;
         }
