@@ -16,7 +16,7 @@ use support::nginx::Nginx;
 use support::openssl::{handshake_ok, openssl, s_client};
 use support::pkilint::venv_bin;
 use support::sshd::Sshd;
-use support::{certmesh, mode, run, snapshot, tempdir, Run};
+use support::{certmesh, cluster_apply, mode, run, snapshot, tempdir, Run};
 
 /// Serial of the certificate nginx on `port` serves for `name`, waiting (bounded) until
 /// it is `want` when given: a reloaded nginx starts new workers a moment after the signal.
@@ -121,11 +121,7 @@ fn exported_playbook_delivers_reloads_and_then_changes_nothing() {
     fs::write(&manifest, text("")).unwrap();
     let out = dir.path().join("out");
     let proj = dir.path().join("ansible");
-    let applied = run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out));
+    let applied = cluster_apply(&manifest, &out);
     applied.assert_success();
     let export = run(certmesh()
         .args(["cluster", "export", "ansible"])
@@ -442,12 +438,7 @@ fn members_come_from_an_ansible_inventory() {
 
     // The certificates carry the names and addresses from the host variables.
     fs::write(&manifest, &from_file).unwrap();
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out))
-    .assert_success();
+    cluster_apply(&manifest, &out).assert_success();
     let san = openssl(&[
         "x509",
         "-in",

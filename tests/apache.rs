@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use support::nginx::{free_port, Nginx};
 use support::openssl::{handshake_ok, s_client};
 use support::{
-    certmesh, cluster_with_a_revoked_member, run, run_with_timeout, tempdir, RevokedCluster,
+    certmesh, cluster_apply, cluster_with_a_revoked_member, run, run_with_timeout, tempdir,
+    RevokedCluster,
 };
 
 struct Apache {
@@ -108,12 +109,7 @@ profile = "nginx"
     )
     .unwrap();
     let out = dir.path().join("out");
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out))
-    .assert_success();
+    cluster_apply(&manifest, &out).assert_success();
     let f = |m: &str, n: &str| out.join(m).join(n).display().to_string();
 
     // The member behind the proxy only answers clients with a certificate it trusts.
@@ -256,13 +252,7 @@ fn probe_sees_what_apache_serves_until_it_reloads() {
         )
     };
     fs::write(&manifest, text("")).unwrap();
-    let apply = || {
-        run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&manifest)
-            .arg("--out")
-            .arg(&out))
-    };
+    let apply = || cluster_apply(&manifest, &out);
     apply().assert_success();
     // Apache reads the member's files where the deploy step would have put them.
     let served = dir.path().join("served");

@@ -11,14 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use support::nginx::Nginx;
 use support::openssl::{openssl, verify};
-use support::{certmesh, mode, run, run_with_timeout, tempdir, Run};
+use support::{certmesh, cluster_apply, mode, run, run_with_timeout, tempdir, Run};
 
 fn apply(manifest: &Path, out: &Path) -> Run {
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(manifest)
-        .arg("--out")
-        .arg(out))
+    cluster_apply(manifest, out)
 }
 
 fn mesh_manifest(members: &[&str]) -> String {

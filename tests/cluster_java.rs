@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use support::java::trust_client;
 use support::nginx::Nginx;
 use support::openssl::openssl;
-use support::{certmesh, mode, run, tempdir, Run};
+use support::{certmesh, cluster_apply, mode, run, tempdir, Run};
 
 const MANIFEST: &str = r#"name = "javaland"
 trust = "mesh"
@@ -42,11 +42,7 @@ profile = "securetransport"
 "#;
 
 fn apply(manifest: &Path, out: &Path) -> Run {
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(manifest)
-        .arg("--out")
-        .arg(out))
+    cluster_apply(manifest, out)
 }
 
 fn keytool_list(store: &Path, pass: &str) -> String {

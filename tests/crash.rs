@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{certmesh, run, tempdir};
+use support::{certmesh, cluster_apply, run, tempdir};
 
 const MEMBERS: [&str; 4] = ["a", "b", "c", "d"];
 
@@ -62,12 +62,7 @@ fn renew_killed_at_every_write_leaves_pairs_intact_and_converges() {
     fs::create_dir(&base).unwrap();
     let manifest_path = base.join("cluster.toml");
     fs::write(&manifest_path, manifest()).unwrap();
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest_path)
-        .arg("--out")
-        .arg(base.join("out")))
-    .assert_success();
+    cluster_apply(&manifest_path, base.join("out")).assert_success();
     consistent(&base.join("out")).unwrap();
     // From now on members get a year: one renewal makes them current.
     fs::write(&manifest_path, manifest().replace("days = 1\n", "")).unwrap();
@@ -109,11 +104,7 @@ fn renew_killed_at_every_write_leaves_pairs_intact_and_converges() {
         let again = renew(None);
         again.assert_success();
         consistent(&out).unwrap_or_else(|e| panic!("after the rerun of crash {k}: {e}"));
-        let r = run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(work.join("cluster.toml"))
-            .arg("--out")
-            .arg(&out));
+        let r = cluster_apply(work.join("cluster.toml"), &out);
         assert!(
             r.stdout.contains("nothing to do"),
             "crash {k}: the rerun did not converge: {r:?}"

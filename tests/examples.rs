@@ -6,7 +6,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use support::{certmesh, run, tempdir};
+use support::{cluster_apply, tempdir};
 
 #[test]
 fn every_example_manifest_applies_and_converges() {
@@ -20,11 +20,7 @@ fn every_example_manifest_applies_and_converges() {
         }
         seen += 1;
         let out = dir.path().join(path.file_stem().unwrap());
-        let r = run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out));
+        let r = cluster_apply(&path, &out);
         r.assert_success();
         let manifest = certmesh::cluster::manifest::Manifest::load(&path).unwrap();
         for m in &manifest.members {
@@ -36,11 +32,7 @@ fn every_example_manifest_applies_and_converges() {
                 m.name.get_ref()
             );
         }
-        let r = run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out));
+        let r = cluster_apply(&path, &out);
         assert!(
             r.success() && r.stdout.contains("nothing to do"),
             "{}: {r:?}",

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use support::openssl::{openssl, verify};
 use support::pkilint::{at_least_warning, describe, lint_pkix_cert, venv_python};
-use support::{certmesh, cm, run, tempdir, Run};
+use support::{certmesh, cluster_apply, cm, run, tempdir, Run};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
@@ -111,11 +111,7 @@ fn issue(home: &Path, name: &str, dns: &str, profile: &str, key: &str) -> Run {
 }
 
 fn apply(manifest: &Path, out: &Path) -> Run {
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(manifest)
-        .arg("--out")
-        .arg(out))
+    cluster_apply(manifest, out)
 }
 
 #[test]

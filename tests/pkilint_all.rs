@@ -10,14 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use support::pkilint::{at_least_warning, lint_batch, Doc, Finding};
-use support::{certmesh, cm, run, tempdir, Run};
+use support::{certmesh, cluster_apply, cm, run, tempdir, Run};
 
 fn apply(manifest: &Path, out: &Path) -> Run {
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(manifest)
-        .arg("--out")
-        .arg(out))
+    cluster_apply(manifest, out)
 }
 
 /// Every CA store under `dir` (a directory holding `store.toml`).

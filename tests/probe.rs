@@ -15,7 +15,7 @@ use serde_json::Value;
 use support::java::JavaServer;
 use support::nginx::{free_port, Nginx};
 use support::openssl::{got_http_200, handshake_ok, https_get, openssl, s_client};
-use support::{certmesh, cm, run, tempdir, Run};
+use support::{cluster_apply, cm, tempdir, Run};
 
 /// A store at `home` with a root and a leaf `web` for web.test and 127.0.0.1.
 fn store_with_web(home: &Path) -> PathBuf {
@@ -427,12 +427,7 @@ fn probe_reads_a_java_server_on_a_java_generic_keystore() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out))
-    .assert_success();
+    cluster_apply(&manifest, &out).assert_success();
     let pass = fs::read_to_string(out.join("app/keystore.pass")).unwrap();
     let server = JavaServer::start(
         "PKCS12",

@@ -13,14 +13,10 @@ use serde_json::Value;
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, openssl, s_client};
 use support::pkilint::venv_python;
-use support::{certmesh, run, tempdir, Run};
+use support::{certmesh, cluster_apply, run, tempdir, Run};
 
 fn apply(manifest: &Path, out: &Path) -> Run {
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(manifest)
-        .arg("--out")
-        .arg(out))
+    cluster_apply(manifest, out)
 }
 
 fn status(manifest: &Path, out: &Path) -> Value {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use support::nginx::Nginx;
 use support::openssl::{handshake_ok, openssl, s_client};
-use support::{certmesh, run, tempdir};
+use support::{certmesh, cluster_apply, run, tempdir};
 
 fn served_serial(port: u16, ca: &std::path::Path) -> String {
     let r = s_client(port, ca, "web.cluster.test", &["-showcerts"]);
@@ -43,12 +43,7 @@ fn renewal_reaches_the_server_without_a_failed_handshake() {
     };
     fs::write(&manifest, text("days = 1\n")).unwrap();
     let out = dir.path().join("out");
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out))
-    .assert_success();
+    cluster_apply(&manifest, &out).assert_success();
     for f in ["fullchain.pem", "privkey.pem"] {
         fs::copy(out.join("web").join(f), served.join(f)).unwrap();
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::openssl::openssl;
-use support::{certmesh, cm, run, snapshot, tempdir};
+use support::{certmesh, cluster_apply, cm, run, snapshot, tempdir};
 
 fn serial(p: &Path) -> String {
     openssl(&["x509", "-in", p.to_str().unwrap(), "-noout", "-serial"])
@@ -218,12 +218,7 @@ fn cluster_renewal_follows_the_manifest() {
     let text = "name = \"r\"\n[defaults]\nprofile = \"nginx\"\n[[member]]\nname = \"a\"\ndns = [\"a.cluster.test\"]\ndays = 2\n[[member]]\nname = \"b\"\ndns = [\"b.cluster.test\"]\n";
     fs::write(&manifest, text).unwrap();
     let out = dir.path().join("out");
-    run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out))
-    .assert_success();
+    cluster_apply(&manifest, &out).assert_success();
     let a = serial(&out.join("a/fullchain.pem"));
     let b = fs::read(out.join("b/fullchain.pem")).unwrap();
     fs::write(&manifest, text.replace("days = 2\n", "")).unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::nginx::Nginx;
 use support::openssl::verify;
-use support::{certmesh, run, run_with_timeout, tempdir, Run};
+use support::{certmesh, cluster_apply, run, run_with_timeout, tempdir, Run};
 
 const MEMBERS: [&str; 3] = ["a", "b", "c"];
 
@@ -118,11 +118,7 @@ fn rollover_keeps_every_pair_of_members_talking() {
     fs::write(&manifest, manifest_text()).unwrap();
     let out = dir.path().join("out");
     let apply = || {
-        let r = run(certmesh()
-            .args(["cluster", "apply"])
-            .arg(&manifest)
-            .arg("--out")
-            .arg(&out));
+        let r = cluster_apply(&manifest, &out);
         r.assert_success();
         r
     };
@@ -166,11 +162,7 @@ fn rollover_keeps_every_pair_of_members_talking() {
         [2, 0, 0, 0],
         "apply moves the rollover through phases 2 and 3"
     );
-    let r = run(certmesh()
-        .args(["cluster", "apply"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out));
+    let r = cluster_apply(&manifest, &out);
     assert!(r.stdout.contains("nothing to do"), "{r:?}");
 
     // The end: no truststore holds the old root, every leaf chains to the new one.

@@ -34,6 +34,18 @@ pub fn certmesh() -> Command {
     cmd
 }
 
+/// `certmesh cluster apply MANIFEST --out OUT`, run to completion.
+pub fn cluster_apply(
+    manifest: impl AsRef<std::ffi::OsStr>,
+    out: impl AsRef<std::ffi::OsStr>,
+) -> Run {
+    run(certmesh()
+        .args(["cluster", "apply"])
+        .arg(manifest)
+        .arg("--out")
+        .arg(out))
+}
+
 /// `certmesh --home HOME ARGS...`, run to completion.
 pub fn cm(home: &Path, args: &[&str]) -> Run {
     run(certmesh().arg("--home").arg(home).args(args))
