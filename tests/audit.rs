@@ -140,6 +140,31 @@ fn seed_directory_problems_are_found() {
     assert_eq!(r.status, 1, "{r:?}");
     assert!(r.stdout.contains("PKCS#12, opened"), "{r:?}");
     assert!(r.stdout.contains("error no-subject-alt-name"), "{r:?}");
+
+    // A PKCS#12 file with an empty password opens with the explicit `--storepass empty`,
+    // and stays locked without it.
+    in_dir(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-in",
+            "server.crt",
+            "-out",
+            "empty.p12",
+            "-passout",
+            "pass:",
+        ],
+    )
+    .assert_success();
+    let empty = d.join("empty.p12");
+    let opened = |extra: &[&str]| {
+        let r = run(certmesh().arg("audit").arg(&empty).args(extra));
+        r.stdout.contains("PKCS#12, opened")
+    };
+    assert!(opened(&["--storepass", "empty"]));
+    assert!(!opened(&[]));
 }
 
 #[test]

@@ -941,6 +941,32 @@ fn pkcs12_truststores() {
         .arg("--truststore")
         .arg(&ca));
     assert_eq!(r.status, 0, "{r:?}");
+
+    // A store with an empty password, as `openssl pkcs12 -passout pass:` writes it, is
+    // opened with the explicit `--storepass empty`; a source that is merely empty is
+    // refused with that spelling.
+    let empty = dir.path().join("empty.p12");
+    run(Command::new("openssl")
+        .args(["pkcs12", "-export", "-nokeys", "-in"])
+        .arg(&ca)
+        .arg("-out")
+        .arg(&empty)
+        .args(["-passout", "pass:"]))
+    .assert_success();
+    let with = |spec: &str| {
+        run(certmesh()
+            .arg("verify")
+            .arg(&leaf)
+            .arg("--truststore")
+            .arg(&empty)
+            .args(["--storepass", spec, "--host", "t.example.com"])
+            .env("TS_PASS", ""))
+    };
+    let r = with("empty");
+    assert_eq!(r.status, 0, "{r:?}");
+    let r = with("env:TS_PASS");
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(r.stderr.contains("--storepass empty"), "{r:?}");
 }
 
 /// `--truststore` reads keytool's JKS and JCEKS stores, opened with `--storepass`; a

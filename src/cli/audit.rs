@@ -35,7 +35,7 @@ pub struct AuditArgs {
 pub fn run(_ctx: &Context, a: AuditArgs) -> Result<i32> {
     let mut passes = Vec::new();
     for spec in &a.storepass {
-        passes.push(super::secret::obtain(
+        passes.push(super::secret::obtain_store_password(
             Some(spec),
             "keystore password",
             "--storepass",

@@ -160,6 +160,6 @@ fn crls(ctx: &Context, a: &VerifyArgs) -> Result<Vec<Vec<u8>>> {
 pub(super) fn truststore(path: &Path, storepass: Option<&str>) -> Result<Vec<Vec<u8>>> {
     let data = certmesh::fsio::read(path)?;
     certmesh::keystore::edit::trust_anchors(path, &data, &mut || {
-        super::secret::obtain(storepass, "truststore password", "--storepass", false)
+        super::secret::obtain_store_password(storepass, "truststore password", "--storepass", false)
     })
 }
