@@ -125,19 +125,6 @@ fn overwrite(force: bool) -> Overwrite {
     }
 }
 
-fn refuse_existing(paths: &[&Path], force: bool) -> Result<()> {
-    if force {
-        return Ok(());
-    }
-    match paths.iter().find(|p| p.exists()) {
-        Some(p) => Err(Error::Refused(format!(
-            "{}: already exists, not overwritten (use --force to replace it)",
-            p.display()
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
     let compat = match (&a.target, &a.compat) {
         (Some(t), _) => Target::parse(t)?.compat(),
@@ -155,7 +142,7 @@ fn p12(ctx: &Context, a: P12Args) -> Result<i32> {
         }
         targets.push(&stash_path);
     }
-    refuse_existing(&targets, a.force)?;
+    super::refuse_existing(&targets, a.force)?;
 
     // Everything is read and checked before the password is asked for.
     let contents = if !a.trust.is_empty() {
@@ -274,7 +261,7 @@ fn pem(ctx: &Context, a: PemArgs) -> Result<i32> {
     if !x.extra.is_empty() {
         targets.push(&extra_path);
     }
-    refuse_existing(&targets, a.force)?;
+    super::refuse_existing(&targets, a.force)?;
     fsio::create_dir(&a.out, PRIVATE_DIR)?;
     fsio::write_file(
         &key_path,

@@ -193,7 +193,7 @@ fn gen(ctx: &Context, a: GenArgs) -> Result<i32> {
     } else {
         None
     };
-    refuse_existing(&a.out, a.force)?;
+    super::refuse_existing(&[&a.out], a.force)?;
     let key = PrivateKey::generate(alg)?;
     let protection = match &pass {
         Some(pass) => Protection::Pkcs8 {
@@ -253,7 +253,7 @@ fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
         }
     };
     if !a.in_place {
-        refuse_existing(&target, a.force)?;
+        super::refuse_existing(&[&target], a.force)?;
     }
     let loaded = read_key(&a.input, a.pass.as_deref())?;
     let out = KeyOutput {
@@ -288,7 +288,7 @@ fn strip(ctx: &Context, a: StripArgs) -> Result<i32> {
 fn encrypt(ctx: &Context, a: EncryptArgs) -> Result<i32> {
     let cipher = Cipher::parse(&a.cipher)?;
     let encoding = Encoding::parse(&a.to)?;
-    refuse_existing(&a.out, a.force)?;
+    super::refuse_existing(&[&a.out], a.force)?;
     let loaded = read_key(&a.input, a.in_pass.as_deref())?;
     let pass = secret::obtain(a.pass.as_deref(), "new key passphrase", "--pass", true)?;
     if cipher == Cipher::Des3 {
@@ -325,7 +325,7 @@ fn convert(ctx: &Context, a: ConvertArgs) -> Result<i32> {
         format: KeyFormat::parse(&a.format)?,
         protection: Protection::None,
     };
-    refuse_existing(&a.out, a.force)?;
+    super::refuse_existing(&[&a.out], a.force)?;
     let input = a.input.clone();
     let loaded = key::load_private_key_file(&a.input, &mut || {
         Err(Error::Refused(format!(
@@ -357,17 +357,6 @@ fn read_key(path: &Path, pass: Option<&str>) -> Result<LoadedKey> {
     key::load_private_key_file(path, &mut || -> Result<Secret> {
         secret::obtain(pass, &what, "--pass", false)
     })
-}
-
-/// Fails early, before any passphrase is asked for, when the output exists.
-fn refuse_existing(path: &Path, force: bool) -> Result<()> {
-    if !force && path.exists() {
-        return Err(Error::Refused(format!(
-            "{}: already exists, not overwritten (use --force to replace it)",
-            path.display()
-        )));
-    }
-    Ok(())
 }
 
 fn write_key(path: &Path, bytes: &[u8], force: bool) -> Result<()> {

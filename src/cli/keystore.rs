@@ -221,7 +221,7 @@ fn write_key_store(
         }
         if !force {
             return Err(Error::Refused(format!(
-                "{}: already exists, not overwritten (add --force to replace it)",
+                "{}: already exists, not overwritten (use --force to replace it)",
                 out.display()
             )));
         }

@@ -292,6 +292,21 @@ pub fn print_json_report<T: serde::Serialize>(v: &T, several: bool) {
     }
 }
 
+/// Fails early, before any passphrase is asked for or anything is made, when one of the
+/// outputs exists and `--force` was not given.
+pub fn refuse_existing(paths: &[&std::path::Path], force: bool) -> certmesh::Result<()> {
+    if force {
+        return Ok(());
+    }
+    match paths.iter().find(|p| p.exists()) {
+        Some(p) => Err(certmesh::Error::Refused(format!(
+            "{}: already exists, not overwritten (use --force to replace it)",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `--fail-on` of `lint` and `audit`: the lowest severity that makes the exit status 1.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum FailOn {

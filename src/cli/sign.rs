@@ -71,12 +71,7 @@ pub fn run(ctx: &Context, a: SignArgs) -> Result<i32> {
     let profile = Profile::parse(&a.profile)?;
     let data = fsio::read(&a.csr)?;
     let info = csr::parse(&a.csr, &data)?;
-    if a.out.exists() && !a.force {
-        return Err(certmesh::Error::Refused(format!(
-            "{}: already exists; use --force to overwrite",
-            a.out.display()
-        )));
-    }
+    super::refuse_existing(&[&a.out], a.force)?;
     let (store, _lock, signer) = super::issuing_signer(ctx, a.ca_pass.as_deref())?;
     let req = SignRequest {
         csr: info,
