@@ -41,10 +41,7 @@ const ALLOWED_UPWARD: &[(&str, &str)] = &[];
 
 /// Circles between sibling modules known today (the modules of each, sorted). An entry no
 /// longer needed fails the test.
-const ALLOWED_CIRCLES: &[&[&str]] = &[
-    // The manifest holds the inventory section's type, which reads the manifest's members.
-    &["cluster::ansible_inventory", "cluster::manifest"],
-];
+const ALLOWED_CIRCLES: &[&[&str]] = &[];
 
 #[test]
 fn layers_only_look_down_and_siblings_form_no_circles() {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::manifest::Member;
+use super::member::Member;
 use crate::{Error, Result};
 
 /// The variable that stands for the host's name in the inventory, as in Ansible.

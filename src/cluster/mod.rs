@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod deployed;
 pub mod identity;
 pub mod manifest;
+pub mod member;
 pub mod options;
 pub mod profile;
 pub mod render;
