@@ -161,13 +161,32 @@ impl Nginx {
     }
 
     /// Sends SIGHUP to the master: new workers with the files as they are now.
+    ///
+    /// Returns once every worker from before has exited and new ones run: until then an
+    /// old worker can still accept a connection and serve the old files, so a test that
+    /// saw one new handshake could see an old one next.
     pub fn reload(&self) {
+        let master = self.child.id();
+        let before = children_of(master);
         let status = Command::new("kill")
             .arg("-HUP")
-            .arg(self.child.id().to_string())
+            .arg(master.to_string())
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -HUP nginx failed");
+        let start = Instant::now();
+        loop {
+            let now = children_of(master);
+            if !now.is_empty() && now.is_disjoint(&before) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nginx did not replace its workers {before:?} after a reload (now {now:?}): {}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn start_once(cert: &Path, key: &Path, extra: &str) -> Result<Nginx, String> {
@@ -259,4 +278,30 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: u32) -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // stat is "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses.
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.insert(child);
+        }
+    }
+    out
 }
