@@ -96,6 +96,9 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
     let nb = cert.validity().not_before.to_datetime();
     let na = cert.validity().not_after.to_datetime();
     let days_left = (na - now).whole_days();
+    // The facts a decision reads are read by the same code here, so a report and a
+    // decision never disagree about a certificate.
+    let facts = leaf_facts(cert);
     let mut r = CertReport {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -109,13 +112,13 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
         self_signed: crate::x509::is_self_signed(cert),
         is_ca: false,
         path_len: None,
-        key: describe_spki(cert.public_key()),
+        key: facts.key,
         signature_algorithm: SignatureAlgorithm::from_oid(&cert.signature_algorithm.algorithm),
-        san: Sans::default(),
-        key_usage: Vec::new(),
-        extended_key_usage: Vec::new(),
-        subject_key_id: None,
-        authority_key_id: None,
+        san: facts.san,
+        key_usage: facts.key_usage,
+        extended_key_usage: facts.extended_key_usage,
+        subject_key_id: subject_key_id(cert).map(|k| colon_hex(&k)),
+        authority_key_id: facts.authority_key_id.map(|k| colon_hex(&k)),
         name_constraints: None,
         fingerprints: Fingerprints {
             sha256: colon_hex(&sha256(der)),
@@ -123,20 +126,9 @@ pub fn describe_cert(cert: &X509Certificate<'_>, der: &[u8]) -> CertReport {
         },
     };
     for ext in cert.extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::BasicConstraints(bc) => {
-                r.is_ca = bc.ca;
-                r.path_len = bc.path_len_constraint;
-            }
-            ParsedExtension::KeyUsage(ku) => r.key_usage = key_usage_names(ku),
-            ParsedExtension::ExtendedKeyUsage(eku) => r.extended_key_usage = eku_names(eku),
-            ParsedExtension::SubjectAlternativeName(san) => r.san = sans(&san.general_names),
-            ParsedExtension::SubjectKeyIdentifier(k) => r.subject_key_id = Some(colon_hex(k.0)),
-            ParsedExtension::AuthorityKeyIdentifier(a) => {
-                r.authority_key_id = a.key_identifier.as_ref().map(|k| colon_hex(k.0))
-            }
-            ParsedExtension::NameConstraints(_) => {}
-            _ => {}
+        if let ParsedExtension::BasicConstraints(bc) = ext.parsed_extension() {
+            r.is_ca = bc.ca;
+            r.path_len = bc.path_len_constraint;
         }
     }
     let nc = NameConstraintsSpec::from_cert(cert);
@@ -183,10 +175,12 @@ pub fn leaf_facts(cert: &X509Certificate<'_>) -> LeafFacts {
     f
 }
 
-/// The subject key identifier of a certificate, raw.
+/// The subject key identifier of a certificate, raw (the last one, as every fact here is
+/// read, when a malformed certificate repeats it).
 pub fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
     cert.extensions()
         .iter()
+        .rev()
         .find_map(|ext| match ext.parsed_extension() {
             ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
             _ => None,
