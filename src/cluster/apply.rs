@@ -949,7 +949,7 @@ fn write_member_files(
         if matches!(planned, Planned::Absent) {
             continue;
         }
-        let (disk, disk_mode) = match read_with_mode(&path) {
+        let (disk, disk_mode) = match fsio::read_with_mode(&path) {
             Some((bytes, m)) => (Some(bytes), Some(m)),
             None => (None, None),
         };
@@ -1014,38 +1014,4 @@ fn write_member_files(
         swap.commit()?;
     }
     Ok(actions)
-}
-
-/// A file's bytes and permission bits, from one open: `None` when it cannot be read.
-fn read_with_mode(path: &Path) -> Option<(zeroize::Zeroizing<Vec<u8>>, u32)> {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    let file = std::fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    // Through `take`, the read fills the room made from the size just read, where the
-    // file's own `read_to_end` would ask the size again, and its position.
-    file.take(u64::MAX).read_to_end(&mut bytes).ok()?;
-    Some((bytes, meta.permissions().mode() & 0o777))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_with_mode_gives_bytes_and_permission_bits_or_nothing() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.pem");
-        std::fs::write(&path, b"abc").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let (bytes, mode) = read_with_mode(&path).unwrap();
-        assert_eq!((bytes.as_slice(), mode), (&b"abc"[..], 0o640));
-        assert!(read_with_mode(&dir.path().join("missing")).is_none());
-        assert!(
-            read_with_mode(dir.path()).is_none(),
-            "a directory is no file"
-        );
-    }
 }
